@@ -1,0 +1,1 @@
+//! The devnet registry (portable core).

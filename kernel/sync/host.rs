@@ -1,0 +1,212 @@
+//! Host backends of the facade: `std::sync`, or loom / shuttle under
+//! `--cfg loom` / `--cfg shuttle`. All three expose std's API, so one
+//! wrapper serves them; the wrapper adds what std lacks (the `!Send`
+//! guard marker, `wait_sig`, millisecond timeouts) and hides poisoning.
+
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+
+use super::Wake;
+
+#[cfg(loom)]
+use loom::sync as imp;
+#[cfg(shuttle)]
+use shuttle::sync as imp;
+#[cfg(not(any(loom, shuttle)))]
+use std::sync as imp;
+
+#[cfg(loom)]
+pub use loom::sync::Arc;
+#[cfg(shuttle)]
+pub use shuttle::sync::Arc;
+#[cfg(not(any(loom, shuttle)))]
+pub use std::sync::Arc;
+
+/// Atomics of the active backend.
+pub mod atomic {
+    #[cfg(loom)]
+    pub use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+    #[cfg(shuttle)]
+    pub use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+    #[cfg(not(any(loom, shuttle)))]
+    pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+}
+
+fn unpoison<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
+    r.unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A mutual-exclusion lock (`kmutex_t` in the kernel).
+pub struct Mutex<T> {
+    inner: imp::Mutex<T>,
+}
+
+/// Proof that a [`Mutex`] is held; unlocks on drop.
+#[must_use = "dropping the guard unlocks the mutex at once"]
+pub struct MutexGuard<'a, T> {
+    inner: imp::MutexGuard<'a, T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> Mutex<T> {
+    /// Creates an unlocked mutex holding `value`.
+    pub fn new(value: T) -> Self {
+        Mutex { inner: imp::Mutex::new(value) }
+    }
+
+    /// Acquires the mutex, blocking until it is free.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        MutexGuard { inner: unpoison(self.inner.lock()), _not_send: PhantomData }
+    }
+}
+
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+/// A readers-writer lock (`krwlock_t` in the kernel). Writer preference is
+/// not promised.
+pub struct RwLock<T> {
+    inner: imp::RwLock<T>,
+}
+
+/// Shared access to an [`RwLock`]'s data.
+#[must_use = "dropping the guard unlocks the lock at once"]
+pub struct RwLockReadGuard<'a, T> {
+    inner: imp::RwLockReadGuard<'a, T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Exclusive access to an [`RwLock`]'s data.
+#[must_use = "dropping the guard unlocks the lock at once"]
+pub struct RwLockWriteGuard<'a, T> {
+    inner: imp::RwLockWriteGuard<'a, T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> RwLock<T> {
+    /// Creates an unlocked lock holding `value`.
+    pub fn new(value: T) -> Self {
+        RwLock { inner: imp::RwLock::new(value) }
+    }
+
+    /// Acquires the lock as a reader (`RW_READER`).
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        RwLockReadGuard { inner: unpoison(self.inner.read()), _not_send: PhantomData }
+    }
+
+    /// Acquires the lock as a writer (`RW_WRITER`).
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        RwLockWriteGuard { inner: unpoison(self.inner.write()), _not_send: PhantomData }
+    }
+}
+
+impl<T> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+/// A condition variable (`kcondvar_t` in the kernel).
+pub struct Condvar {
+    inner: imp::Condvar,
+}
+
+impl Default for Condvar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Condvar {
+    /// Creates a condition variable with no waiters.
+    pub fn new() -> Self {
+        Condvar { inner: imp::Condvar::new() }
+    }
+
+    /// Waits to be woken (`cv_wait`). May wake spuriously.
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        let inner = unpoison(self.inner.wait(guard.inner));
+        MutexGuard { inner, _not_send: PhantomData }
+    }
+
+    /// Waits to be woken or interrupted by a signal (`cv_wait_sig`).
+    ///
+    /// On the host a thread is "interrupted" when a test called
+    /// [`signal::raise`] on it beforehand; the pending signal is consumed.
+    pub fn wait_sig<'a, T>(&self, guard: MutexGuard<'a, T>) -> (MutexGuard<'a, T>, Wake) {
+        if signal::take() {
+            return (guard, Wake::Interrupted);
+        }
+        (self.wait(guard), Wake::Signalled)
+    }
+
+    /// Waits at most `ms` milliseconds (`cv_reltimedwait`). Under loom the
+    /// timeout never fires (loom does not model time).
+    pub fn wait_timeout_ms<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        ms: u64,
+    ) -> (MutexGuard<'a, T>, Wake) {
+        let (inner, res) =
+            unpoison(self.inner.wait_timeout(guard.inner, core::time::Duration::from_millis(ms)));
+        let wake = if res.timed_out() { Wake::TimedOut } else { Wake::Signalled };
+        (MutexGuard { inner, _not_send: PhantomData }, wake)
+    }
+
+    /// Wakes one waiter (`cv_signal`).
+    pub fn notify_one(&self) {
+        self.inner.notify_one();
+    }
+
+    /// Wakes every waiter (`cv_broadcast`).
+    pub fn notify_all(&self) {
+        self.inner.notify_all();
+    }
+}
+
+/// Host stand-in for pending signals, so interruptible waits can be tested.
+pub mod signal {
+    #[cfg(not(any(loom, shuttle)))]
+    std::thread_local! {
+        static PENDING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    }
+
+    /// Marks a signal pending for the calling thread: its next
+    /// interruptible wait returns [`Wake::Interrupted`](super::Wake).
+    pub fn raise() {
+        #[cfg(not(any(loom, shuttle)))]
+        PENDING.with(|p| p.set(true));
+    }
+
+    /// Consumes the calling thread's pending signal, if any.
+    pub(crate) fn take() -> bool {
+        #[cfg(not(any(loom, shuttle)))]
+        return PENDING.with(|p| p.replace(false));
+        #[cfg(any(loom, shuttle))]
+        false
+    }
+}
