@@ -1,0 +1,67 @@
+//! Per-zone serialisation of zone-wide operations.
+//!
+//! Halt, recovery, destroy-of-zone, and every lend or return involving a
+//! non-global zone first enter that zone's gate. Operations on different
+//! zones run in parallel; operations on one zone run one at a time, so a
+//! halt and a recovery of the same zone, or two recoveries, serialise.
+//! The gate is a logical right, not a held mutex: its own mutex is only
+//! taken for a moment to enter and leave, so holding the right across a
+//! dlmgmtd upcall blocks nobody but the next operation on that zone.
+
+use alloc::collections::BTreeSet;
+
+use super::types::ZoneId;
+use crate::errno::{Errno, KResult};
+use crate::sync::{Condvar, Mutex, Wake};
+
+pub(crate) struct ZoneGate {
+    busy: Mutex<BTreeSet<ZoneId>>,
+    cv: Condvar,
+}
+
+/// The right to run a zone-wide operation on one zone; released on drop.
+#[must_use]
+pub(crate) struct GateGuard<'a> {
+    gate: &'a ZoneGate,
+    zone: ZoneId,
+}
+
+impl ZoneGate {
+    pub(crate) fn new() -> ZoneGate {
+        ZoneGate { busy: Mutex::new(BTreeSet::new()), cv: Condvar::new() }
+    }
+
+    /// Enters `zone`'s gate, waiting for the operation in progress.
+    pub(crate) fn enter(&self, zone: ZoneId) -> GateGuard<'_> {
+        let mut busy = self.busy.lock();
+        while busy.contains(&zone) {
+            busy = self.cv.wait(busy);
+        }
+        busy.insert(zone);
+        GateGuard { gate: self, zone }
+    }
+
+    /// Enters `zone`'s gate, giving up with `ETIMEDOUT` once a wait of
+    /// `ms` milliseconds passes without the gate coming free.
+    pub(crate) fn enter_timeout(&self, zone: ZoneId, ms: u64) -> KResult<GateGuard<'_>> {
+        let mut busy = self.busy.lock();
+        while busy.contains(&zone) {
+            let (b, wake) = self.cv.wait_timeout_ms(busy, ms);
+            busy = b;
+            if wake == Wake::TimedOut && busy.contains(&zone) {
+                return Err(Errno::ETIMEDOUT);
+            }
+        }
+        busy.insert(zone);
+        Ok(GateGuard { gate: self, zone })
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.gate.busy.lock();
+        busy.remove(&self.zone);
+        drop(busy);
+        self.gate.cv.notify_all();
+    }
+}

@@ -1,0 +1,101 @@
+//! What dlmgmtd must be told, and the ordered outbox for when it cannot be.
+//!
+//! Moves that dlmgmtd can refuse (lend, explicit return, halt's returns)
+//! ask it first, through [`Dlmgmt`], with no registry lock held. Changes
+//! the kernel makes on its own authority (teardown of transient links,
+//! forced recovery) are committed at once and their notices appended to
+//! the outbox in commit order; [`Registry::replay_outbox`] delivers them,
+//! oldest first, each exactly once, when the daemon is back.
+//!
+//! [`Registry::replay_outbox`]: super::Registry::replay_outbox
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use super::types::{LinkId, ZoneId};
+use crate::errno::KResult;
+use crate::sync::Mutex;
+
+/// A change dlmgmtd has to learn about.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Notice {
+    /// The link is now in `zone` (`DLMGMT_CMD_SETZONEID`).
+    SetZone {
+        /// The link.
+        link: LinkId,
+        /// Its new zone.
+        zone: ZoneId,
+    },
+    /// A transient link went away with its zone `zone`.
+    LinkGone {
+        /// The link.
+        link: LinkId,
+        /// The zone it was in.
+        zone: ZoneId,
+    },
+}
+
+impl Notice {
+    /// The link the notice is about.
+    pub fn link(&self) -> LinkId {
+        match *self {
+            Notice::SetZone { link, .. } | Notice::LinkGone { link, .. } => link,
+        }
+    }
+}
+
+/// The door to dlmgmtd. In the kernel this is the door upcall
+/// (`EBADF` when the daemon is not registered); on the host a test double.
+/// Called with no registry lock held; it may block.
+pub trait Dlmgmt {
+    /// Delivers one notice. Delivering the same notice twice must be
+    /// harmless (a replay after a lost reply does that).
+    fn deliver(&self, notice: &Notice) -> KResult<()>;
+}
+
+/// A daemon that is not there: every upcall fails with `EBADF`, as the
+/// kernel's door upcall does when dlmgmtd has not registered its door.
+pub struct NoDaemon;
+
+impl Dlmgmt for NoDaemon {
+    fn deliver(&self, _: &Notice) -> KResult<()> {
+        Err(crate::errno::Errno::EBADF)
+    }
+}
+
+pub(crate) struct OutboxState {
+    pub(crate) queue: VecDeque<(u64, Notice)>,
+    pub(crate) next_seq: u64,
+    pub(crate) replaying: bool,
+    pub(crate) delivered: u64,
+}
+
+pub(crate) struct Outbox {
+    pub(crate) state: Mutex<OutboxState>,
+}
+
+impl Outbox {
+    pub(crate) fn new() -> Outbox {
+        Outbox {
+            state: Mutex::new(OutboxState {
+                queue: VecDeque::new(),
+                next_seq: 1,
+                replaying: false,
+                delivered: 0,
+            }),
+        }
+    }
+
+    /// Appends a notice; the caller holds the table lock, so commit order
+    /// and outbox order agree.
+    pub(crate) fn push(&self, n: Notice) {
+        let mut s = self.state.lock();
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.queue.push_back((seq, n));
+    }
+
+    pub(crate) fn pending(&self) -> Vec<Notice> {
+        self.state.lock().queue.iter().map(|(_, n)| *n).collect()
+    }
+}
