@@ -118,6 +118,13 @@ fn rule2_pending_physical_links_stay_hidden_until_activated() {
     ok(&r);
     assert_eq!(r.lookup_mac(GZ, b"e1000g0"), Ok(id(4)));
     refused(&r, Errno::EINVAL, || r.activate(b"e1000g0", id(5), b"net5"));
+    refused(&r, Errno::EBUSY, || r.destroy_pending(b"e1000g0"));
+    r.create_pending(b"e1000g1").unwrap();
+    refused(&r, Errno::ENOENT, || r.destroy_pending(b"e1000g2"));
+    r.destroy_pending(b"e1000g1").unwrap();
+    ok(&r);
+    r.create_pending(b"e1000g1").unwrap();
+    ok(&r);
 }
 
 // ---- rule 3: lend and return ---------------------------------------------

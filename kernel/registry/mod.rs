@@ -156,10 +156,9 @@ impl Registry {
         if !t.name_free(zone, name) {
             return Err(Errno::EEXIST);
         }
-        let link = Arc::new(Link::new(
-            mac.clone(),
-            LinkInner::new(linkid, Some(name), owner, persistent),
-        ));
+        let mut inner = LinkInner::new(linkid, Some(name), owner, persistent);
+        inner.serial = t.serial();
+        let link = Arc::new(Link::new(mac.clone(), inner));
         t.by_mac.insert(mac, link.clone());
         t.by_id.insert(linkid, link);
         t.by_name.insert((zone, name), NameSlot::Link(linkid));
@@ -180,8 +179,29 @@ impl Registry {
         if t.by_mac.contains_key(&mac) {
             return Err(Errno::EEXIST);
         }
-        let inner = LinkInner::new(LinkId::INVALID, None, ZoneKey::GLOBAL, true);
+        let mut inner = LinkInner::new(LinkId::INVALID, None, ZoneKey::GLOBAL, true);
+        inner.serial = t.serial();
         t.by_mac.insert(mac.clone(), Arc::new(Link::new(mac, inner)));
+        Ok(())
+    }
+
+    /// Forgets a pending link whose device detached before dlmgmtd ever
+    /// gave it an id.
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad MAC name; `ENOENT` no such
+    /// link; `EBUSY` the link is not pending (destroy it by id).
+    pub fn destroy_pending(&self, mac: &[u8]) -> KResult<()> {
+        let mac = MacName::new(mac)?;
+        let mut t = self.table.write();
+        let link = t.by_mac.get(&mac).ok_or(Errno::ENOENT)?.clone();
+        let mut l = link.lock();
+        if l.state != LinkState::Initializing {
+            return Err(Errno::EBUSY);
+        }
+        t.by_mac.remove(&mac);
+        l.existence = false;
+        l.state = LinkState::Detached;
+        let _ = l.settle();
         Ok(())
     }
 
@@ -290,7 +310,7 @@ impl Registry {
             // A holder took no new hold (condemned), but a release could
             // not have raced the unhash: anything left is a long hold that
             // the EBUSY check above excluded. Park it to be safe.
-            l.serial = t.park(&link);
+            t.park(l.serial, &link);
         }
         Ok(())
     }
@@ -333,8 +353,8 @@ impl Registry {
         l.existence = false;
         l.loan = false;
         l.reserved = None;
-        l.serial = t.park(link);
-        self.outbox.push(Notice::LinkGone { link: l.linkid, zone });
+        t.park(l.serial, link);
+        self.outbox.push(Notice::LinkGone { link: l.linkid, zone }, l.serial);
         *queued += 1;
     }
 
@@ -692,6 +712,10 @@ impl Registry {
             if l.state != LinkState::Active {
                 return Err(Errno::ENOENT);
             }
+            if !l.is_lent() {
+                // Returned by a halt or recovery while we waited.
+                return Ok(());
+            }
             if l.zone.id != zone || l.busy || l.zone_side_holds() > 0 {
                 return Err(Errno::EBUSY);
             }
@@ -755,14 +779,14 @@ impl Registry {
         let mut delivered = 0;
         let res = loop {
             let front = self.outbox.state.lock().queue.front().copied();
-            let Some((seq, notice)) = front else { break Ok(delivered) };
+            let Some((seq, notice, serial)) = front else { break Ok(delivered) };
             if let Err(e) = up.deliver(&notice) {
                 break Err(e);
             }
             {
                 let mut s = self.outbox.state.lock();
                 // Only the replayer pops, so the front is still ours.
-                if s.queue.front().map(|(q, _)| *q) == Some(seq) {
+                if s.queue.front().map(|e| e.0) == Some(seq) {
                     s.queue.pop_front();
                     s.delivered += 1;
                 }
@@ -771,7 +795,9 @@ impl Registry {
             let t = self.table.read();
             if let Some(link) = t.by_id.get(&notice.link()) {
                 let mut l = link.lock();
-                l.pending_notices = l.pending_notices.saturating_sub(1);
+                if l.serial == serial {
+                    l.pending_notices = l.pending_notices.saturating_sub(1);
+                }
             }
         };
         self.outbox.state.lock().replaying = false;

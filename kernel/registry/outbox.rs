@@ -64,7 +64,8 @@ impl Dlmgmt for NoDaemon {
 }
 
 pub(crate) struct OutboxState {
-    pub(crate) queue: VecDeque<(u64, Notice)>,
+    /// (sequence number, notice, serial of the link it is about).
+    pub(crate) queue: VecDeque<(u64, Notice, u64)>,
     pub(crate) next_seq: u64,
     pub(crate) replaying: bool,
     pub(crate) delivered: u64,
@@ -88,14 +89,14 @@ impl Outbox {
 
     /// Appends a notice; the caller holds the table lock, so commit order
     /// and outbox order agree.
-    pub(crate) fn push(&self, n: Notice) {
+    pub(crate) fn push(&self, n: Notice, link_serial: u64) {
         let mut s = self.state.lock();
         let seq = s.next_seq;
         s.next_seq += 1;
-        s.queue.push_back((seq, n));
+        s.queue.push_back((seq, n, link_serial));
     }
 
     pub(crate) fn pending(&self) -> Vec<Notice> {
-        self.state.lock().queue.iter().map(|(_, n)| *n).collect()
+        self.state.lock().queue.iter().map(|e| e.1).collect()
     }
 }

@@ -101,11 +101,17 @@ impl Table {
         }
     }
 
-    /// Parks a detached link until its last holder lets go.
-    pub(crate) fn park(&mut self, link: &Arc<Link>) -> u64 {
+    /// A fresh serial for a new link record: never reused, so a notice or
+    /// a limbo entry can tell a link from a later one with the same id.
+    pub(crate) fn serial(&mut self) -> u64 {
         let serial = self.next_serial;
         self.next_serial += 1;
-        self.limbo.insert(serial, link.clone());
         serial
+    }
+
+    /// Parks a detached link (whose serial is `serial`) until its last
+    /// holder lets go.
+    pub(crate) fn park(&mut self, serial: u64, link: &Arc<Link>) {
+        self.limbo.insert(serial, link.clone());
     }
 }

@@ -171,7 +171,7 @@ impl Registry {
                     outcome(&l, Action::Blocked)
                 } else {
                     Self::return_locked(&mut t, &mut l);
-                    self.outbox.push(Notice::SetZone { link: id, zone: ZoneId::GLOBAL });
+                    self.outbox.push(Notice::SetZone { link: id, zone: ZoneId::GLOBAL }, l.serial);
                     l.pending_notices += 1;
                     report.queued += 1;
                     let name = l.name;
