@@ -185,6 +185,28 @@ impl Registry {
                 o.reclaimed = reclaimed;
                 report.links.push(o);
             }
+            if force {
+                // Links the halt already condemned are in limbo, not in the
+                // zone, yet the dead zone's own holds would keep them there
+                // for ever.
+                let held: Vec<_> = t
+                    .limbo
+                    .values()
+                    .filter(|link| link.lock().zone_holder == Some(zone))
+                    .cloned()
+                    .collect();
+                for link in held {
+                    let mut l = link.lock();
+                    let reclaimed = l.reclaim_zone_holds();
+                    let freed = l.settle();
+                    if freed {
+                        t.limbo.remove(&l.serial);
+                    }
+                    let mut o = outcome(&l, Action::Condemned { freed });
+                    o.reclaimed = reclaimed;
+                    report.links.push(o);
+                }
+            }
             report.remaining = t.zone(zone)?.links.len();
         }
 
