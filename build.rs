@@ -1,11 +1,206 @@
 //! Build script: tells the crate whether it is being built for the illumos
 //! kernel target (`cfg(kmod)`), and generates the raw DDI bindings.
+//!
+//! # Bindings
+//!
+//! bindgen reads one C header and writes `$OUT_DIR/ddi_bindings.rs`, which
+//! `ffi/mod.rs` includes:
+//!
+//! - by default `include/dlszone_ddi.h`, the project's own declarations of
+//!   exactly the DDI subset it uses;
+//! - when `ILLUMOS_GATE` names an illumos-gate checkout,
+//!   `include/gate_wrapper.h`, which includes the real kernel headers from
+//!   `$ILLUMOS_GATE/usr/src/uts/{common,intel}` with `-D_KERNEL`.
+//!
+//! Both go through the same allowlists, so the generated items have the
+//! same names either way; `ffi/layout.rs` pins the sizes and values the
+//! Rust code relies on, so a header that disagrees fails the build.
+//!
+//! The bindings are generated for host builds too: the crate's unit tests
+//! compare the constants with `kernel/errno.rs` and the layouts with the
+//! LP64 sizes, and a host `x86_64` build has the same data model as the
+//! amd64 illumos kernel.
+
+use std::env;
+use std::path::PathBuf;
+
+/// The custom target whose builds are kernel builds.
+const KERNEL_TARGET: &str = "x86_64-unknown-illumos-kernel";
+
+/// DDI functions the crate may call. Anything else stays out of `ffi`.
+const FUNCTIONS: &[&str] = &[
+    "mutex_(init|destroy|enter|tryenter|exit|owned)",
+    "rw_(init|destroy|enter|tryenter|exit|read_held|write_held|lock_held)",
+    "cv_(init|destroy|wait|wait_sig|reltimedwait|signal|broadcast)",
+    "drv_usectohz",
+    "kmem_(alloc|zalloc|free)",
+    "cmn_err",
+    "panic",
+    "mod_(install|remove|info)",
+    "ktest_(create_module|add_suite|add_test|register_module|unregister_module|free_module)",
+    "ktest_(hold_mod|release_mod|get_fn|get_input)",
+    "ktest_result_(pass|fail|error|skip)",
+    "ktest_msg_(prepend|clear)",
+];
+
+/// Types the crate names directly (their dependencies come along).
+const TYPES: &[&str] = &[
+    "kmutex_t",
+    "kmutex_type_t",
+    "krwlock_t",
+    "krw_t",
+    "krw_type_t",
+    "kcondvar_t",
+    "kcv_type_t",
+    "time_res_t",
+    "clock_t",
+    "boolean_t",
+    "zoneid_t",
+    "datalink_id_t",
+    "mod_ops",
+    "modlinkage",
+    "modlmisc",
+    "modinfo",
+    "ktest_.*_hdl_t",
+    "ktest_fn_t",
+    "ktest_test_flags_t",
+    "ktest_result_type_t",
+];
+
+/// Data and `#define` constants the crate uses.
+const VARS: &[&str] = &[
+    "mod_miscops",
+    "KM_(SLEEP|NOSLEEP)",
+    "CE_(CONT|NOTE|WARN|PANIC|IGNORE)",
+    "MODREV_1",
+    "MODMAXNAMELEN",
+    "MODMAXLINKINFOLEN",
+    "GLOBAL_ZONEID",
+    "MIN_ZONEID",
+    "MAX_ZONEID",
+    "ALL_ZONES",
+    "KTEST_MAX_NAME_LEN",
+    "KTEST_MAX_LOG_LEN",
+    // The errno values kernel/errno.rs defines (a unit test compares them).
+    "E(PERM|NOENT|INTR|NXIO|BADF|AGAIN|NOMEM|ACCES|FAULT|BUSY|EXIST|INVAL)",
+    "E(NOSPC|NOTSUP|NAMETOOLONG|OVERFLOW|NOTEMPTY|TIMEDOUT|ALREADY|STALE)",
+];
+
+/// Types that are kernel lock state: never `Copy`, so Rust code cannot
+/// duplicate a lock word by accident.
+const NO_COPY: &str = "kmutex_t|mutex|krwlock_t|_krwlock|kcondvar_t|_kcondvar";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(kmod)");
     println!("cargo::rerun-if-changed=build.rs");
-    let target = std::env::var("TARGET").unwrap_or_default();
-    if target == "x86_64-unknown-illumos-kernel" {
+    let target = env::var("TARGET").unwrap_or_default();
+    if target == KERNEL_TARGET {
         println!("cargo::rustc-cfg=kmod");
     }
+    generate_bindings();
+}
+
+fn generate_bindings() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let include = manifest.join("include");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("ddi_bindings.rs");
+
+    println!("cargo::rerun-if-env-changed=ILLUMOS_GATE");
+    println!("cargo::rerun-if-env-changed=LIBCLANG_PATH");
+    println!("cargo::rerun-if-changed={}", include.display());
+    for f in ["dlszone_ddi.h", "gate_wrapper.h"] {
+        println!("cargo::rerun-if-changed={}", include.join(f).display());
+    }
+
+    // clang parses the headers as the amd64 illumos kernel compiler would:
+    // an LP64 Solaris-family target, freestanding, no host headers.
+    let mut clang_args: Vec<String> = [
+        "--target=x86_64-pc-solaris2.11",
+        "-ffreestanding",
+        "-nostdinc",
+        "-D_KERNEL",
+        "-D_ELF64",
+        "-D_SYSCALL32",
+        "-D_SYSCALL32_IMPL",
+        "-Dsun",
+        "-D__sun",
+        "-D__SVR4",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+
+    let header = match env::var_os("ILLUMOS_GATE").filter(|g| !g.is_empty()) {
+        Some(gate) => {
+            let gate = PathBuf::from(gate);
+            let common = gate.join("usr/src/uts/common");
+            let intel = gate.join("usr/src/uts/intel");
+            if !common.join("sys/mutex.h").is_file() {
+                panic!(
+                    "ILLUMOS_GATE={} does not look like an illumos-gate checkout \
+                     (no usr/src/uts/common/sys/mutex.h)",
+                    gate.display()
+                );
+            }
+            println!("cargo::rerun-if-changed={}", common.join("sys").display());
+            println!("cargo::warning=bindgen reads the illumos-gate headers in {}", gate.display());
+            // The kernel build puts the ISA directory first, then common.
+            clang_args.push(format!("-I{}", intel.display()));
+            clang_args.push(format!("-I{}", common.display()));
+            include.join("gate_wrapper.h")
+        }
+        None => include.join("dlszone_ddi.h"),
+    };
+
+    // The crate's rust-version; bindgen must not use newer syntax.
+    let Ok(rust_target) = bindgen::RustTarget::stable(85, 0) else {
+        panic!("bindgen does not know Rust 1.85");
+    };
+    let mut b = bindgen::Builder::default()
+        .header(header.to_str().expect("header path is UTF-8"))
+        .clang_args(&clang_args)
+        .use_core()
+        .ctypes_prefix("core::ffi")
+        .rust_target(rust_target)
+        .rust_edition(bindgen::RustEdition::Edition2024)
+        // C enums become `#[repr(transparent)]` newtypes with associated
+        // constants: a value the kernel hands back that Rust does not know
+        // is still a valid value, never undefined behaviour.
+        .default_enum_style(bindgen::EnumVariation::NewType {
+            is_bitfield: false,
+            is_global: false,
+        })
+        .prepend_enum_name(false)
+        // `#define` integers become `i32` constants: every one the crate
+        // uses is an `int` on the C side (kmflags, cmn_err levels, errno,
+        // zone ids, ml_rev).
+        .default_macro_constant_type(bindgen::MacroTypeVariation::Signed)
+        .no_copy(NO_COPY)
+        .derive_default(false)
+        .derive_debug(false)
+        .generate_comments(false)
+        .layout_tests(false)
+        .merge_extern_blocks(true)
+        .formatter(bindgen::Formatter::None)
+        .allowlist_recursively(true);
+    for f in FUNCTIONS {
+        b = b.allowlist_function(f);
+    }
+    for t in TYPES {
+        b = b.allowlist_type(t);
+    }
+    for v in VARS {
+        b = b.allowlist_var(v);
+    }
+
+    let bindings = match b.generate() {
+        Ok(b) => b,
+        Err(e) => panic!(
+            "bindgen failed on {}: {e}\n\
+             bindgen needs libclang: on Debian, `apt-get install libclang-dev clang` \
+             (or set LIBCLANG_PATH to the directory holding libclang.so)",
+            header.display()
+        ),
+    };
+    bindings.write_to_file(&out).expect("write ddi_bindings.rs");
 }

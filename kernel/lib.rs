@@ -17,5 +17,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod errno;
+#[path = "../ffi/mod.rs"]
+pub(crate) mod ffi;
+pub mod kmod;
 pub mod registry;
 pub mod sync;

@@ -1,0 +1,143 @@
+# dlszone: build, test and lint entry points. See README.md and docs/build.md.
+#
+#   make          check the toolchain (installing it on Debian when root),
+#                 build the kernel artifacts into build/amd64/, run the
+#                 object gates
+#   make test     host tests
+#   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
+#   make clean    remove build/ and target/
+#   make install | load | unload     (illumos only)
+#
+# Variables (defaults chosen by the host; override on the command line):
+#   KERNEL_TOOLCHAIN  debian: /usr/bin/{rustc,cargo} from rustc-web/cargo-web
+#                     with the rust-web-src library source (Linux default);
+#                     rustup: `cargo +$(NIGHTLY)` with the rust-src component
+#                     (illumos default)
+#   NIGHTLY           rustup toolchain for KERNEL_TOOLCHAIN=rustup (nightly)
+#   KLD               gnu: GNU ld -r + objcopy (Linux default);
+#                     illumos: illumos ld -r -ztype=kmod -N... (illumos default)
+#   ILLUMOS_GATE      an illumos-gate checkout: bindgen reads its headers
+#   DESTDIR           staging root for `make install`
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := all
+
+UNAME_S := $(shell uname -s)
+ifeq ($(UNAME_S),SunOS)
+KERNEL_TOOLCHAIN ?= rustup
+KLD ?= illumos
+OBJDUMP ?= gobjdump
+else
+KERNEL_TOOLCHAIN ?= debian
+KLD ?= gnu
+OBJDUMP ?= objdump
+endif
+NIGHTLY ?= nightly
+PYTHON ?= python3
+
+KTARGET := x86_64-unknown-illumos-kernel
+KTARGET_JSON := targets/$(KTARGET).json
+KTARGET_DIR := target/kernel
+KLIB := $(KTARGET_DIR)/$(KTARGET)/release/libdlszone.a
+BUILD_DIR := build/amd64
+KTEST_MODULE := $(BUILD_DIR)/dlszone_ktest
+KTEST_EXPORTS := tools/dlszone_ktest.exports
+KTEST_DEPENDS := drv/ktest
+ALLOWLIST := tools/kernel-symbols.allow
+
+# How cargo is run for the kernel target.
+ifeq ($(KERNEL_TOOLCHAIN),debian)
+# /usr/bin goes first on PATH so cargo's subcommands (cargo-clippy,
+# clippy-driver) are Debian's too, matching /usr/bin/rustc.
+KCARGO := env PATH=/usr/bin:$(PATH) RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo
+else ifeq ($(KERNEL_TOOLCHAIN),rustup)
+KCARGO := cargo +$(NIGHTLY)
+else
+$(error KERNEL_TOOLCHAIN must be debian or rustup)
+endif
+
+# Everything the kernel build needs on the command line: build-std and the
+# target stay out of any .cargo/config.toml so host builds never see them.
+KCARGO_ENV := CARGO_TARGET_DIR=$(KTARGET_DIR) \
+	CARGO_PROFILE_RELEASE_DEBUG=0 \
+	CARGO_PROFILE_RELEASE_PANIC=abort \
+	RUSTFLAGS="-C force-unwind-tables=no"
+KCARGO_ARGS := --release --lib --features ktest \
+	-Zbuild-std=core,alloc -Zjson-target-spec --target $(KTARGET_JSON)
+
+GATES := $(PYTHON) tools/kobj-gates --allow $(ALLOWLIST) --objdump $(OBJDUMP)
+ifeq ($(KLD),gnu)
+KTEST_GATES := $(GATES) --exports $(KTEST_EXPORTS)
+else
+KTEST_GATES := $(GATES)
+endif
+
+# illumos install locations (ktest(8) loads <name>_ktest from here).
+KTEST_DIR := /usr/kernel/misc/ktest/amd64
+
+.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test lint fmt-check clippy \
+	clippy-host clippy-kernel clean install load unload illumos-only
+
+all: toolchain kmod gates
+
+toolchain:
+	@tools/ensure-deps build
+
+test-toolchain:
+	@tools/ensure-deps test
+
+lint-toolchain:
+	@tools/ensure-deps lint
+
+# cargo decides what to rebuild; the link step always reruns (it is fast).
+kmod: toolchain
+	$(KCARGO_ENV) $(KCARGO) rustc $(KCARGO_ARGS) --crate-type staticlib
+	LD=$(if $(filter illumos,$(KLD)),/usr/bin/ld,ld) tools/link-kmod --linker $(KLD) \
+		--exports $(KTEST_EXPORTS) --depends "$(KTEST_DEPENDS)" \
+		--out $(KTEST_MODULE) $(KLIB)
+
+gates: kmod
+	$(KTEST_GATES) $(KTEST_MODULE)
+	@echo "readelf relocation types in $(KTEST_MODULE):"
+	@readelf -rW $(KTEST_MODULE) | awk '/R_X86_64_/ { print "  " $$3 }' | sort | uniq -c
+
+# Later issues append their host test steps here.
+test: test-toolchain
+	cargo test
+
+lint: lint-toolchain fmt-check clippy
+
+fmt-check:
+	cargo fmt --all --check
+
+clippy: clippy-host clippy-kernel
+
+clippy-host:
+	cargo clippy --all-targets -- -D warnings
+
+# The kernel cfg (cfg(kmod)) only exists when building for the kernel
+# target, so clippy runs through the same build-std invocation.
+clippy-kernel:
+	$(KCARGO_ENV) $(KCARGO) clippy $(KCARGO_ARGS) -- -D warnings
+
+clean:
+	rm -rf build target
+
+illumos-only:
+	@if [ "$(UNAME_S)" != SunOS ]; then \
+		echo "make $(MAKECMDGOALS): only on an illumos host" >&2; exit 1; fi
+
+install: illumos-only
+	@test -f $(KTEST_MODULE) || { echo "run make first" >&2; exit 1; }
+	install -d $(DESTDIR)$(KTEST_DIR)
+	install -m 0755 $(KTEST_MODULE) $(DESTDIR)$(KTEST_DIR)/dlszone_ktest
+
+load: illumos-only
+	modload $(KTEST_DIR)/dlszone_ktest
+	modinfo | awk '$$6 == "dlszone_ktest"'
+
+unload: illumos-only
+	@id=$$(modinfo | awk '$$6 == "dlszone_ktest" { print $$1 }'); \
+	if [ -z "$$id" ]; then echo "dlszone_ktest is not loaded"; exit 0; fi; \
+	modunload -i $$id

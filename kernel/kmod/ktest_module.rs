@@ -1,0 +1,167 @@
+//! Module linkage of `dlszone_ktest`, the loadable ktest module.
+//!
+//! Built only for the kernel with the `ktest` feature. It is a `misc`
+//! module (`struct modlmisc` with `mod_miscops`), installed as
+//! `/usr/kernel/misc/ktest/amd64/dlszone_ktest`, where `ktest load dlszone`
+//! finds it.
+//!
+//! # Life cycle
+//!
+//! - `_init`: builds the module [`State`] (which is where ktest
+//!   registration goes), then `mod_install`. If `mod_install` fails, the
+//!   state is torn down again and the error returned.
+//! - `_fini`: `mod_remove` first; only when it succeeded is the state torn
+//!   down. While `mod_remove` refuses, the module stays fully working.
+//! - `_info`: `mod_info` on the linkage.
+//!
+//! modctl serialises these three calls for one module, so the state slot
+//! needs no lock.
+//!
+//! # Dependencies
+//!
+//! `_depends_on` names `drv/ktest` already: the module's only purpose is to
+//! carry ktest tests, it lives in ktest's module directory, and krtld must
+//! load the ktest driver (which defines every `ktest_*` symbol) before it
+//! once tests are registered. Dependencies of the code under test (for
+//! example `misc/dls`) are added to the same string.
+//!
+//! # Adding ktest registration
+//!
+//! Put it in [`State::new`] (create module, add suites and tests, register;
+//! on error free the module and return the errno) and the matching
+//! `ktest_unregister_module` in `State`'s `Drop`. `_init`/`_fini` already
+//! order these correctly around `mod_install`/`mod_remove`.
+
+use alloc::boxed::Box;
+use core::ffi::{CStr, c_int};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use static_assertions::const_assert;
+
+use super::linkage::{SyncCell, depends_on_is_valid, linkinfo_is_valid};
+use crate::errno::KResult;
+use crate::ffi;
+use crate::sync::Mutex;
+
+/// What `modinfo` shows for the module.
+const LINKINFO: &CStr = c"dlszone ktest";
+const_assert!(linkinfo_is_valid(LINKINFO));
+
+/// Module paths krtld loads before this module (see the module docs).
+const DEPENDS_ON: [u8; 10] = *b"drv/ktest\0";
+const_assert!(depends_on_is_valid(&DEPENDS_ON));
+
+/// krtld's dependency list for this module (no `.dynamic` section is
+/// written by GNU `ld -r`).
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static _depends_on: [u8; DEPENDS_ON.len()] = DEPENDS_ON;
+
+/// `struct modlmisc`: a misc module with no install work of its own.
+static MODLMISC: SyncCell<ffi::modlmisc> = SyncCell::new(ffi::modlmisc {
+    misc_modops: &raw mut ffi::mod_miscops,
+    misc_linkinfo: LINKINFO.as_ptr().cast_mut(),
+});
+
+/// `struct modlinkage`: revision 1, one linkage, NULL-terminated.
+static MODLINKAGE: SyncCell<ffi::modlinkage> = SyncCell::new(ffi::modlinkage {
+    ml_rev: ffi::MODREV_1,
+    ml_linkage: [
+        MODLMISC.get().cast(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    ],
+});
+
+/// Everything the module owns while installed.
+///
+/// Built by `_init` before `mod_install`, dropped by `_fini` after
+/// `mod_remove` succeeded (or by `_init` when `mod_install` failed).
+pub struct State {
+    /// How many times `_info` was asked about the module; a real kernel
+    /// lock and heap cell, exercised on every `modinfo`.
+    info_calls: Mutex<u64>,
+}
+
+impl State {
+    /// Sets the module up.
+    ///
+    /// # Context
+    ///
+    /// `_init`: may sleep.
+    pub fn new() -> KResult<State> {
+        let state = State { info_calls: Mutex::new(0) };
+        crate::knote!("dlszone_ktest: loaded");
+        Ok(state)
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        let calls = *self.info_calls.lock();
+        crate::knote!("dlszone_ktest: unloaded ({calls} _info calls)");
+    }
+}
+
+/// The installed module's state; null while not installed.
+static STATE: AtomicPtr<State> = AtomicPtr::new(ptr::null_mut());
+
+/// Module entry point: sets up the state, then installs the linkage.
+#[unsafe(no_mangle)]
+pub extern "C" fn _init() -> c_int {
+    let state = match State::new() {
+        Ok(s) => Box::into_raw(Box::new(s)),
+        Err(e) => return e.to_raw(),
+    };
+    STATE.store(state, Ordering::Release);
+    // SAFETY: MODLINKAGE is a valid, NULL-terminated modlinkage in .data
+    // that lives as long as the module.
+    let rc = unsafe { ffi::mod_install(MODLINKAGE.get()) };
+    if rc != 0 {
+        drop_state();
+    }
+    rc
+}
+
+/// Module exit point: uninstalls the linkage, then tears the state down.
+#[unsafe(no_mangle)]
+pub extern "C" fn _fini() -> c_int {
+    // SAFETY: as in `_init`; modctl calls _fini only after _init succeeded.
+    let rc = unsafe { ffi::mod_remove(MODLINKAGE.get()) };
+    if rc == 0 {
+        drop_state();
+    }
+    rc
+}
+
+/// Module information entry point.
+///
+/// # Safety
+///
+/// Called by modctl with a valid `struct modinfo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _info(modinfop: *mut ffi::modinfo) -> c_int {
+    let state = STATE.load(Ordering::Acquire);
+    if !state.is_null() {
+        // SAFETY: a non-null STATE points at the live state; modctl does
+        // not run _fini (which frees it) concurrently with _info.
+        let state = unsafe { &*state };
+        *state.info_calls.lock() += 1;
+    }
+    // SAFETY: MODLINKAGE is valid; `modinfop` comes from modctl.
+    unsafe { ffi::mod_info(MODLINKAGE.get(), modinfop) }
+}
+
+fn drop_state() {
+    let state = STATE.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !state.is_null() {
+        // SAFETY: STATE only ever holds a pointer from Box::into_raw in
+        // `_init`, and the swap makes this the only owner.
+        drop(unsafe { Box::from_raw(state) });
+    }
+}

@@ -1,0 +1,159 @@
+//! A fixed-size, NUL-terminated text buffer for kernel messages.
+//!
+//! Rust formatting writes into a [`LogBuf`] on the stack; the result is
+//! handed to C as the *argument* of a constant `"%s"` format, never as the
+//! format itself, so a `%` in the text is printed as it is.
+//!
+//! The buffer never allocates and never panics. Text that does not fit is
+//! cut at a UTF-8 character boundary and marked with a trailing `"..."`;
+//! a NUL inside the text (which C would take as the end) is written as the
+//! two characters `\0`.
+
+use core::ffi::CStr;
+use core::fmt;
+
+/// Marker appended to text that did not fit.
+pub const TRUNCATION_MARK: &str = "...";
+
+/// A bounded text buffer of `N` bytes, the last of which is always
+/// reserved for the terminating NUL.
+///
+/// # Invariants
+///
+/// - `len <= N - 1`, and `buf[..len]` is valid UTF-8 with no NUL byte;
+/// - if `truncated`, the text ends in [`TRUNCATION_MARK`].
+pub struct LogBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    truncated: bool,
+}
+
+impl<const N: usize> Default for LogBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> LogBuf<N> {
+    /// Bytes of text the buffer can hold (one byte is kept for the NUL).
+    pub const CAPACITY: usize = {
+        assert!(N > TRUNCATION_MARK.len(), "a LogBuf needs room for the truncation mark");
+        N - 1
+    };
+
+    /// An empty buffer.
+    pub const fn new() -> Self {
+        let _ = Self::CAPACITY; // evaluate the size check for this N
+        LogBuf { buf: [0; N], len: 0, truncated: false }
+    }
+
+    /// A buffer holding `args`, formatted and truncated as needed.
+    pub fn format(args: fmt::Arguments<'_>) -> Self {
+        let mut b = Self::new();
+        // A full buffer stops the formatter with fmt::Error; what fitted
+        // is kept and marked, so the error carries no further information.
+        let _ = fmt::write(&mut b, args);
+        b
+    }
+
+    /// The text so far, without the NUL.
+    pub fn as_str(&self) -> &str {
+        // The type invariant makes this always succeed; fall back to the
+        // empty string rather than panic.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+
+    /// The text so far as bytes, without the NUL.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Length of the text in bytes, without the NUL.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no text has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether some text was cut off.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Empties the buffer.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.truncated = false;
+    }
+
+    /// The text as a NUL-terminated C string, ready to pass as the
+    /// argument of a `"%s"` format.
+    pub fn as_cstr(&mut self) -> &CStr {
+        self.buf[self.len] = 0;
+        // The text holds no NUL (type invariant), so the first NUL is the
+        // one just written; the fallback is unreachable but avoids a panic.
+        CStr::from_bytes_until_nul(&self.buf[..=self.len]).unwrap_or(c"")
+    }
+
+    /// Appends as much of `bytes` (valid UTF-8) as fits; when not all of
+    /// it fits, cuts the text at a character boundary, appends the
+    /// truncation mark and returns `fmt::Error` to stop the formatter.
+    fn push(&mut self, bytes: &[u8]) -> fmt::Result {
+        if self.truncated {
+            return Err(fmt::Error);
+        }
+        let room = Self::CAPACITY - self.len;
+        if bytes.len() <= room {
+            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+            return Ok(());
+        }
+        self.buf[self.len..Self::CAPACITY].copy_from_slice(&bytes[..room]);
+        self.len = Self::CAPACITY;
+        self.truncate();
+        Err(fmt::Error)
+    }
+
+    /// Cuts the text so that [`TRUNCATION_MARK`] fits after it, at a
+    /// character boundary, and appends the mark.
+    fn truncate(&mut self) {
+        let mark = TRUNCATION_MARK.as_bytes();
+        let mut end = self.len.min(Self::CAPACITY - mark.len());
+        // buf[end] is the first byte dropped; if it continues a multi-byte
+        // character, step back to that character's first byte.
+        while end > 0 && end < self.len && is_utf8_continuation(self.buf[end]) {
+            end -= 1;
+        }
+        self.buf[end..end + mark.len()].copy_from_slice(mark);
+        self.len = end + mark.len();
+        self.truncated = true;
+    }
+}
+
+const fn is_utf8_continuation(b: u8) -> bool {
+    b & 0b1100_0000 == 0b1000_0000
+}
+
+impl<const N: usize> fmt::Write for LogBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for (i, run) in s.split('\0').enumerate() {
+            if i > 0 {
+                self.push(b"\\0")?;
+            }
+            self.push(run.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+impl<const N: usize> fmt::Debug for LogBuf<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogBuf")
+            .field("text", &self.as_str())
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
