@@ -7,6 +7,8 @@
 //! The gate is a logical right, not a held mutex: its own mutex is only
 //! taken for a moment to enter and leave, so holding the right across a
 //! dlmgmtd upcall blocks nobody but the next operation on that zone.
+//! Entering needs a proof of [`Unlocked`]: a gate (level 1) is never
+//! waited for with the table or a link lock held (`docs/locking.md`).
 
 use alloc::collections::BTreeSet;
 
@@ -14,6 +16,9 @@ use super::types::ZoneId;
 use crate::errno::{Errno, KResult};
 use crate::sync::{Condvar, Mutex, Wake};
 
+use super::unlocked::Unlocked;
+
+/// Lock level 1: the set of zones with a zone-wide operation under way.
 pub(crate) struct ZoneGate {
     busy: Mutex<BTreeSet<ZoneId>>,
     cv: Condvar,
@@ -32,7 +37,7 @@ impl ZoneGate {
     }
 
     /// Enters `zone`'s gate, waiting for the operation in progress.
-    pub(crate) fn enter(&self, zone: ZoneId) -> GateGuard<'_> {
+    pub(crate) fn enter(&self, _cx: &mut Unlocked, zone: ZoneId) -> GateGuard<'_> {
         let mut busy = self.busy.lock();
         while busy.contains(&zone) {
             busy = self.cv.wait(busy);
@@ -43,7 +48,12 @@ impl ZoneGate {
 
     /// Enters `zone`'s gate, giving up with `ETIMEDOUT` once a wait of
     /// `ms` milliseconds passes without the gate coming free.
-    pub(crate) fn enter_timeout(&self, zone: ZoneId, ms: u64) -> KResult<GateGuard<'_>> {
+    pub(crate) fn enter_timeout(
+        &self,
+        _cx: &mut Unlocked,
+        zone: ZoneId,
+        ms: u64,
+    ) -> KResult<GateGuard<'_>> {
         let mut busy = self.busy.lock();
         while busy.contains(&zone) {
             let (b, wake) = self.cv.wait_timeout_ms(busy, ms);

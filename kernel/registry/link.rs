@@ -2,11 +2,15 @@
 //!
 //! A [`Link`] is reference-counted memory (`Arc`): the registry's tables,
 //! and every holder, keep it alive. Its mutable state sits behind the
-//! per-link mutex (`dd_mutex`'s role; see `docs/locking.md`), so holds and
-//! releases touch only this lock and never the registry's table lock.
+//! per-link mutex (`dd_mutex`'s role; lock level 3 in `docs/locking.md`),
+//! so releases touch only this lock and never the registry's table lock.
+
+use core::ops::{Deref, DerefMut};
 
 use crate::errno::{Errno, KResult};
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Condvar, Mutex, MutexGuard, Wake};
+
+use super::unlocked::Unlocked;
 
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneKey};
 use alloc::vec::Vec;
@@ -14,12 +18,12 @@ use alloc::vec::Vec;
 /// Number of holder kinds counted per row.
 const KINDS: usize = HoldKind::HOLDER_KINDS.len();
 
-/// A datalink as the registry tracks it.
+/// A datalink as the registry tracks it. Lock level 3 (`docs/locking.md`).
 pub struct Link {
     mac: MacName,
-    pub(crate) inner: Mutex<LinkInner>,
+    inner: Mutex<LinkInner>,
     /// Signalled when the temporary hold count reaches zero (`dd_cv`).
-    pub(crate) drained: Condvar,
+    drained: Condvar,
 }
 
 /// The per-link state, protected by `Link::inner`.
@@ -78,46 +82,169 @@ impl Link {
 
     /// The link id.
     pub fn linkid(&self) -> LinkId {
-        self.inner.lock().linkid
+        self.lock().linkid
     }
 
     /// The name in the current zone.
     pub fn name(&self) -> Option<LinkName> {
-        self.inner.lock().name
+        self.lock().name
     }
 
     /// The zone the link is in now.
     pub fn zone(&self) -> ZoneKey {
-        self.inner.lock().zone
+        self.lock().zone
     }
 
     /// The zone that created the link.
     pub fn owner(&self) -> ZoneKey {
-        self.inner.lock().owner
+        self.lock().owner
     }
 
     /// Whether the link goes away with its zone instead of returning.
     pub fn is_transient(&self) -> bool {
-        self.inner.lock().transient
+        self.lock().transient
     }
 
     /// The life-cycle state.
     pub fn state(&self) -> LinkState {
-        self.inner.lock().state
+        self.lock().state
     }
 
     /// Who holds the link (long holds, including the registry's own).
     pub fn holders(&self) -> Vec<Holder> {
-        self.inner.lock().holders()
+        self.lock().holders()
     }
 
     /// Temporary holds outstanding.
     pub fn tmp_holds(&self) -> u32 {
-        self.inner.lock().tmp
+        self.lock().tmp
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, LinkInner> {
-        self.inner.lock()
+    /// Locks the link inside a table section (level 2 held), or for a
+    /// release (nothing held). Never nest two link locks.
+    pub(crate) fn lock(&self) -> LinkGuard<'_> {
+        let g = self.inner.lock();
+        LinkGuard { g, _held: held::Held::new() }
+    }
+
+    /// Locks the link with no other registry lock held, which is what a
+    /// drain wait needs: the guard borrows the proof, so no table lock can
+    /// be taken while it lives either.
+    pub(crate) fn lock_alone<'a>(&'a self, _cx: &'a mut Unlocked) -> AloneGuard<'a> {
+        AloneGuard(self.lock())
+    }
+
+    /// Waits on the drain condition variable (`dd_cv`). Only an
+    /// [`AloneGuard`] can wait, so a drain never waits with the table
+    /// lock held.
+    pub(crate) fn wait_drained<'a>(&self, g: AloneGuard<'a>, how: Drain) -> (AloneGuard<'a>, Wake) {
+        held::assert_only_one();
+        let LinkGuard { g, _held } = g.0;
+        let (g, wake) = match how {
+            Drain::Wait => (self.drained.wait(g), Wake::Signalled),
+            Drain::WaitSig => self.drained.wait_sig(g),
+            Drain::TimeoutMs(ms) => self.drained.wait_timeout_ms(g, ms),
+        };
+        (AloneGuard(LinkGuard { g, _held }), wake)
+    }
+
+    /// Wakes every drain waiter; called when the last temporary hold goes.
+    pub(crate) fn notify_drained(&self) {
+        // The deliberately broken variant forgets the wake-up, so that the
+        // model-checking tests can show they catch it.
+        #[cfg(not(dlszone_broken = "missing_wakeup"))]
+        self.drained.notify_all();
+    }
+}
+
+/// How a drain wait waits.
+#[derive(Clone, Copy)]
+pub(crate) enum Drain {
+    /// `cv_wait`.
+    Wait,
+    /// `cv_wait_sig`.
+    WaitSig,
+    /// `cv_reltimedwait`.
+    TimeoutMs(u64),
+}
+
+/// A held link lock (level 3).
+pub(crate) struct LinkGuard<'a> {
+    g: MutexGuard<'a, LinkInner>,
+    _held: held::Held,
+}
+
+impl Deref for LinkGuard<'_> {
+    type Target = LinkInner;
+    fn deref(&self) -> &LinkInner {
+        &self.g
+    }
+}
+
+impl DerefMut for LinkGuard<'_> {
+    fn deref_mut(&mut self) -> &mut LinkInner {
+        &mut self.g
+    }
+}
+
+/// A link lock taken with no other registry lock held: the only kind of
+/// guard a drain may wait with.
+pub(crate) struct AloneGuard<'a>(LinkGuard<'a>);
+
+impl Deref for AloneGuard<'_> {
+    type Target = LinkInner;
+    fn deref(&self) -> &LinkInner {
+        &self.0
+    }
+}
+
+impl DerefMut for AloneGuard<'_> {
+    fn deref_mut(&mut self) -> &mut LinkInner {
+        &mut self.0
+    }
+}
+
+/// Per-thread count of link locks held, kept in debug host builds (the
+/// kernel and the model checkers have no `std` thread-locals), so tests
+/// prove at run time what the borrow checker cannot: no link lock is held
+/// across an upcall, and a drain waits holding only its own.
+pub(crate) mod held {
+    #[cfg(all(debug_assertions, not(kmod), not(loom), not(shuttle)))]
+    std::thread_local! {
+        static COUNT: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+
+    /// One held link lock; counted while it lives.
+    pub(crate) struct Held(());
+
+    impl Held {
+        pub(crate) fn new() -> Held {
+            #[cfg(all(debug_assertions, not(kmod), not(loom), not(shuttle)))]
+            COUNT.with(|c| {
+                assert_eq!(c.get(), 0, "two link locks held at once (docs/locking.md)");
+                c.set(1);
+            });
+            Held(())
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            #[cfg(all(debug_assertions, not(kmod), not(loom), not(shuttle)))]
+            COUNT.with(|c| c.set(c.get() - 1));
+        }
+    }
+
+    /// Panics if this thread holds a link lock.
+    pub(crate) fn assert_none() {
+        #[cfg(all(debug_assertions, not(kmod), not(loom), not(shuttle)))]
+        COUNT.with(|c| assert_eq!(c.get(), 0, "link lock held across an upcall"));
+    }
+
+    /// Panics unless this thread holds exactly one link lock.
+    pub(crate) fn assert_only_one() {
+        #[cfg(all(debug_assertions, not(kmod), not(loom), not(shuttle)))]
+        COUNT.with(|c| assert_eq!(c.get(), 1, "drain wait with another link lock held"));
     }
 }
 

@@ -14,6 +14,7 @@
 //! condition-variable waits on a link's own mutex.
 
 mod gate;
+mod hashtab;
 mod invariants;
 mod link;
 mod outbox;
@@ -23,6 +24,7 @@ mod table;
 mod teardown;
 pub mod testing;
 pub mod types;
+mod unlocked;
 
 use alloc::vec::Vec;
 
@@ -37,19 +39,23 @@ pub use types::{
 
 use crate::errno::{Errno, KResult};
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::{Arc, RwLock, Wake};
+use crate::sync::{Arc, Wake};
 use gate::ZoneGate;
-use link::LinkInner;
+use link::{Drain, LinkInner};
 use outbox::Outbox;
 use table::{NameSlot, Table, ZoneEntry};
+use unlocked::{TableLock, Unlocked, upcall};
 
 /// A counted reference to a link, as a holder keeps it. Holding the `Arc`
 /// keeps the memory valid; the hold itself is the count in the record.
 pub type LinkRef = Arc<Link>;
 
 /// The registry. One per kernel (a global in `misc/dls`); tests make many.
+///
+/// Shared by every thread at once; its locks and their order are in
+/// `docs/locking.md`.
 pub struct Registry {
-    table: RwLock<Table>,
+    table: TableLock,
     gate: ZoneGate,
     outbox: Outbox,
     bad_releases: AtomicU64,
@@ -70,7 +76,7 @@ impl Registry {
     /// An empty registry that knows only the global zone.
     pub fn new() -> Registry {
         Registry {
-            table: RwLock::new(Table::new()),
+            table: TableLock::new(Table::new()),
             gate: ZoneGate::new(),
             outbox: Outbox::new(),
             bad_releases: AtomicU64::new(0),
@@ -85,8 +91,9 @@ impl Registry {
     /// Errors: `EINVAL` bad id; `EEXIST` the id is in use (the global zone,
     /// or an earlier incarnation not yet destroyed).
     pub fn zone_boot(&self, zone: ZoneKey) -> KResult<()> {
+        let mut cx = Unlocked::new();
         zone.id.validate()?;
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         if t.zones.contains_key(&zone.id) {
             return Err(Errno::EEXIST);
         }
@@ -102,12 +109,13 @@ impl Registry {
     /// Errors: `ENXIO`/`ESTALE` unknown zone; `EINVAL` the global zone;
     /// `EBUSY` not halted; `ENOTEMPTY` links remain (recover first).
     pub fn zone_destroy(&self, zone: ZoneKey) -> KResult<()> {
+        let mut cx = Unlocked::new();
         zone.id.validate()?;
         if zone.id.is_global() {
             return Err(Errno::EINVAL);
         }
-        let _g = self.gate.enter(zone.id);
-        let mut t = self.table.write();
+        let _g = self.gate.enter(&mut cx, zone.id);
+        let mut t = self.table.write(&mut cx);
         let z = t.zone(zone)?;
         if z.state != ZoneState::Down {
             return Err(Errno::EBUSY);
@@ -121,7 +129,8 @@ impl Registry {
 
     /// A zone's current incarnation and state.
     pub fn zone_state(&self, id: ZoneId) -> Option<(ZoneKey, ZoneState)> {
-        self.table.read().zones.get(&id).map(|z| (z.key, z.state))
+        let mut cx = Unlocked::new();
+        self.table.read(&mut cx).zones.get(&id).map(|z| (z.key, z.state))
     }
 
     // ---- creation and destruction ------------------------------------
@@ -141,6 +150,7 @@ impl Registry {
         name: &[u8],
         persistent: bool,
     ) -> KResult<()> {
+        let mut cx = Unlocked::new();
         zone.validate()?;
         linkid.validate()?;
         let name = LinkName::new(name)?;
@@ -148,7 +158,7 @@ impl Registry {
         if persistent && !zone.is_global() {
             return Err(Errno::ENOTSUP);
         }
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         let owner = t.running(zone)?;
         if t.by_id.contains_key(&linkid) || t.by_mac.contains_key(&mac) {
             return Err(Errno::EEXIST);
@@ -174,8 +184,9 @@ impl Registry {
     ///
     /// Errors: `EINVAL`, `ENAMETOOLONG` bad MAC name; `EEXIST` taken.
     pub fn create_pending(&self, mac: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
         let mac = MacName::new(mac)?;
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         if t.by_mac.contains_key(&mac) {
             return Err(Errno::EEXIST);
         }
@@ -191,8 +202,9 @@ impl Registry {
     /// Errors: `EINVAL`/`ENAMETOOLONG` bad MAC name; `ENOENT` no such
     /// link; `EBUSY` the link is not pending (destroy it by id).
     pub fn destroy_pending(&self, mac: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
         let mac = MacName::new(mac)?;
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         let link = t.by_mac.get(&mac).ok_or(Errno::ENOENT)?.clone();
         let mut l = link.lock();
         if l.state != LinkState::Initializing {
@@ -210,10 +222,11 @@ impl Registry {
     /// Errors: `EINVAL` bad id/name or the link is not pending; `ENOENT`
     /// unknown MAC name; `EEXIST` id or global-zone name taken.
     pub fn activate(&self, mac: &[u8], linkid: LinkId, name: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
         linkid.validate()?;
         let name = LinkName::new(name)?;
         let mac = MacName::new(mac)?;
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         let link = t.by_mac.get(&mac).ok_or(Errno::ENOENT)?.clone();
         let mut l = link.lock();
         if l.state != LinkState::Initializing {
@@ -247,10 +260,11 @@ impl Registry {
     /// Exception (rule 10): a transient link whose zone is halting is torn
     /// down whatever holds it, exactly as the halt would.
     pub fn destroy(&self, caller: ZoneId, linkid: LinkId, wait: DrainWait) -> KResult<()> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         linkid.validate()?;
         let link = {
-            let mut t = self.table.write();
+            let mut t = self.table.write(&mut cx);
             let link = t.by_id.get(&linkid).ok_or(Errno::ENOENT)?.clone();
             let mut l = link.lock();
             if l.state != LinkState::Active || !visible(caller, l.zone) {
@@ -284,23 +298,21 @@ impl Registry {
             link
         };
 
-        // Drain temporary holds with only the link's own mutex held.
-        let mut l = link.lock();
+        // Drain temporary holds with only the link's own mutex held: the
+        // guard comes from the proof, so no table lock can be held here.
+        let how = if wait == DrainWait::WaitSig { Drain::WaitSig } else { Drain::Wait };
+        let mut l = link.lock_alone(&mut cx);
         while l.tmp > 0 {
-            if wait == DrainWait::WaitSig {
-                let (g, wake) = link.drained.wait_sig(l);
-                l = g;
-                if wake == Wake::Interrupted && l.tmp > 0 {
-                    l.state = LinkState::Active;
-                    return Err(Errno::EINTR);
-                }
-            } else {
-                l = link.drained.wait(l);
+            let (g, wake) = link.wait_drained(l, how);
+            l = g;
+            if wake == Wake::Interrupted && l.tmp > 0 {
+                l.state = LinkState::Active;
+                return Err(Errno::EINTR);
             }
         }
         drop(l);
 
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         let mut l = link.lock();
         Self::unhash_locked(&mut t, &link, &l);
         l.state = LinkState::Detached;
@@ -364,8 +376,8 @@ impl Registry {
         t.limbo.remove(&serial);
     }
 
-    fn unlimbo(&self, link: &Arc<Link>) {
-        let mut t = self.table.write();
+    fn unlimbo(&self, cx: &mut Unlocked, link: &Arc<Link>) {
+        let mut t = self.table.write(cx);
         Self::unlimbo_locked(&mut t, link);
     }
 
@@ -378,10 +390,11 @@ impl Registry {
     /// invisible; `EBUSY` open streams or other holders, or a move in
     /// flight; `EEXIST` the name is taken or reserved in that zone.
     pub fn rename(&self, caller: ZoneId, linkid: LinkId, name: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         linkid.validate()?;
         let name = LinkName::new(name)?;
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         let link = t.by_id.get(&linkid).ok_or(Errno::ENOENT)?.clone();
         let mut l = link.lock();
         if l.state != LinkState::Active || !visible(caller, l.zone) {
@@ -411,13 +424,14 @@ impl Registry {
     /// Errors: `ENOENT` no such visible link (also for another zone's
     /// names, as if they did not exist); `EINVAL` bad name or zone id.
     pub fn lookup(&self, caller: ZoneId, zone: ZoneId, name: &[u8]) -> KResult<LinkId> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         zone.validate()?;
         let name = LinkName::new(name)?;
         if !caller.is_global() && caller != zone {
             return Err(Errno::ENOENT);
         }
-        let t = self.table.read();
+        let t = self.table.read(&mut cx);
         match t.by_name.get(&(zone, name)) {
             Some(NameSlot::Link(id)) => {
                 let l = t.by_id.get(id).ok_or(Errno::ENOENT)?.lock();
@@ -429,9 +443,10 @@ impl Registry {
 
     /// Looks a link up by MAC name (`dls_devnet_macname2linkid`).
     pub fn lookup_mac(&self, caller: ZoneId, mac: &[u8]) -> KResult<LinkId> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         let mac = MacName::new(mac)?;
-        let t = self.table.read();
+        let t = self.table.read(&mut cx);
         let l = t.by_mac.get(&mac).ok_or(Errno::ENOENT)?.lock();
         if l.state != LinkState::Active || !visible(caller, l.zone) {
             return Err(Errno::ENOENT);
@@ -445,6 +460,7 @@ impl Registry {
     ///
     /// Errors: `ENOENT` a non-global caller naming another zone.
     pub fn list(&self, caller: ZoneId, zone: Option<ZoneId>) -> KResult<Vec<LinkId>> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         let zone = match (caller.is_global(), zone) {
             (true, z) => z,
@@ -452,10 +468,15 @@ impl Registry {
             (false, Some(z)) if z == caller => Some(z),
             (false, Some(_)) => return Err(Errno::ENOENT),
         };
-        let t = self.table.read();
+        let t = self.table.read(&mut cx);
         let ids: Vec<LinkId> = match zone {
             Some(z) => t.zones.get(&z).map(|e| e.links.iter().copied().collect()).unwrap_or_default(),
-            None => t.by_id.keys().copied().collect(),
+            None => {
+                // The id index is a hash table: sort into id order.
+                let mut ids: Vec<LinkId> = t.by_id.keys().copied().collect();
+                ids.sort_unstable();
+                ids
+            }
         };
         Ok(ids
             .into_iter()
@@ -477,13 +498,22 @@ impl Registry {
     /// Errors: `ENOENT` unknown, invisible, initializing or condemned;
     /// `EOVERFLOW` counter saturated.
     pub fn hold_tmp(&self, caller: ZoneId, linkid: LinkId) -> KResult<LinkRef> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
-        let t = self.table.read();
+        let t = self.table.read(&mut cx);
         let link = Self::find(&t, linkid)?;
         let mut l = link.lock();
         if l.state != LinkState::Active || !visible(caller, l.zone) {
             return Err(Errno::ENOENT);
         }
+        // The deliberately broken variant checks, unlocks, then counts: a
+        // destroy can condemn and free the link in between.
+        #[cfg(dlszone_broken = "early_unlock")]
+        let mut l = {
+            drop(l);
+            drop(t);
+            link.lock()
+        };
         l.tmp = l.tmp.checked_add(1).ok_or(Errno::EOVERFLOW)?;
         drop(l);
         Ok(link)
@@ -494,6 +524,7 @@ impl Registry {
     /// Errors: `ENOENT` the link has no temporary hold (counted in
     /// [`bad_releases`](Self::bad_releases); nothing changes).
     pub fn rele_tmp(&self, link: &LinkRef) -> KResult<()> {
+        let mut cx = Unlocked::new();
         let mut l = link.lock();
         if l.tmp == 0 {
             drop(l);
@@ -502,12 +533,12 @@ impl Registry {
         }
         l.tmp -= 1;
         if l.tmp == 0 {
-            link.drained.notify_all();
+            link.notify_drained();
         }
         let free = l.settle();
         drop(l);
         if free {
-            self.unlimbo(link);
+            self.unlimbo(&mut cx, link);
         }
         Ok(())
     }
@@ -517,17 +548,24 @@ impl Registry {
     ///
     /// Errors: `EINVAL` the kind is the registry's own (existence, loan);
     /// `ENOENT` unknown, invisible, or not active; `ENXIO` the caller's
-    /// zone is halting; `EOVERFLOW`.
+    /// zone is halting; `EBUSY` a non-global caller and the link is being
+    /// returned from its zone; `EOVERFLOW`.
     pub fn hold(&self, caller: ZoneId, linkid: LinkId, kind: HoldKind) -> KResult<LinkRef> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         kind.slot().ok_or(Errno::EINVAL)?;
-        let t = self.table.read();
+        let t = self.table.read(&mut cx);
         let link = Self::find(&t, linkid)?;
         let mut l = link.lock();
         if l.state != LinkState::Active || !visible(caller, l.zone) {
             return Err(Errno::ENOENT);
         }
         let holder = if caller.is_global() { ZoneKey::GLOBAL } else { t.running(caller)? };
+        if l.busy && holder != ZoneKey::GLOBAL {
+            // The link is on its way out of the caller's zone, dlmgmtd
+            // being asked: a hold taken now would be lost by the commit.
+            return Err(Errno::EBUSY);
+        }
         l.take(kind, holder)?;
         drop(l);
         Ok(link)
@@ -545,6 +583,7 @@ impl Registry {
     /// Errors: `EINVAL` registry-owned kind; `ENOENT` no matching hold
     /// (counted; nothing changes: never an underflow, never a panic).
     pub fn rele(&self, link: &LinkRef, caller: ZoneId, kind: HoldKind) -> KResult<()> {
+        let mut cx = Unlocked::new();
         let mut l = link.lock();
         if let Err(e) = l.drop_hold(kind, caller) {
             drop(l);
@@ -554,7 +593,7 @@ impl Registry {
         let free = l.settle();
         drop(l);
         if free {
-            self.unlimbo(link);
+            self.unlimbo(&mut cx, link);
         }
         Ok(())
     }
@@ -563,10 +602,11 @@ impl Registry {
     ///
     /// Errors: `EACCES` not the global zone; `ENOENT` unknown link.
     pub fn holders(&self, caller: ZoneId, linkid: LinkId) -> KResult<Vec<Holder>> {
+        let mut cx = Unlocked::new();
         if !caller.is_global() {
             return Err(Errno::EACCES);
         }
-        let t = self.table.read();
+        let t = self.table.read(&mut cx);
         let l = t.by_id.get(&linkid).ok_or(Errno::ENOENT)?.lock();
         Ok(l.holders())
     }
@@ -578,7 +618,8 @@ impl Registry {
 
     /// Detached links still kept alive by holders.
     pub fn pending_frees(&self) -> usize {
-        self.table.read().limbo.len()
+        let mut cx = Unlocked::new();
+        self.table.read(&mut cx).limbo.len()
     }
 
     // ---- lending -----------------------------------------------------
@@ -621,6 +662,7 @@ impl Registry {
         transient: bool,
         up: &dyn Dlmgmt,
     ) -> KResult<()> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         to.validate()?;
         linkid.validate()?;
@@ -630,9 +672,9 @@ impl Registry {
         if to.is_global() {
             return Err(Errno::EINVAL);
         }
-        let _gate = self.gate.enter(to);
+        let _gate = self.gate.enter(&mut cx, to);
         let (link, name, to_key) = {
-            let mut t = self.table.write();
+            let mut t = self.table.write(&mut cx);
             let link = t.by_id.get(&linkid).ok_or(Errno::ENOENT)?.clone();
             let mut l = link.lock();
             if l.state != LinkState::Active {
@@ -661,9 +703,9 @@ impl Registry {
             (link, name, to_key)
         };
 
-        let res = up.deliver(&Notice::SetZone { link: linkid, zone: to });
+        let res = upcall(&mut cx, up, &Notice::SetZone { link: linkid, zone: to });
 
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         let mut l = link.lock();
         l.busy = false;
         if let Err(e) = res {
@@ -688,13 +730,14 @@ impl Registry {
     /// `EBUSY` holds taken inside the borrowing zone, or a move in flight;
     /// or dlmgmtd's error. On error nothing changes.
     pub fn give_back(&self, caller: ZoneId, linkid: LinkId, up: &dyn Dlmgmt) -> KResult<()> {
+        let mut cx = Unlocked::new();
         caller.validate()?;
         linkid.validate()?;
         if !caller.is_global() {
             return Err(Errno::EACCES);
         }
         let zone = {
-            let t = self.table.read();
+            let t = self.table.read(&mut cx);
             let l = t.by_id.get(&linkid).ok_or(Errno::ENOENT)?.lock();
             if l.state != LinkState::Active {
                 return Err(Errno::ENOENT);
@@ -704,9 +747,9 @@ impl Registry {
             }
             l.zone.id
         };
-        let _gate = self.gate.enter(zone);
+        let _gate = self.gate.enter(&mut cx, zone);
         let link = {
-            let t = self.table.write();
+            let t = self.table.write(&mut cx);
             let link = t.by_id.get(&linkid).ok_or(Errno::ENOENT)?.clone();
             let mut l = link.lock();
             if l.state != LinkState::Active {
@@ -724,9 +767,9 @@ impl Registry {
             link
         };
 
-        let res = up.deliver(&Notice::SetZone { link: linkid, zone: ZoneId::GLOBAL });
+        let res = upcall(&mut cx, up, &Notice::SetZone { link: linkid, zone: ZoneId::GLOBAL });
 
-        let mut t = self.table.write();
+        let mut t = self.table.write(&mut cx);
         let mut l = link.lock();
         l.busy = false;
         res?;
@@ -769,52 +812,52 @@ impl Registry {
     /// Returns how many were delivered. Errors: `EALREADY` another replay
     /// is running (it will deliver them); or the daemon's error.
     pub fn replay_outbox(&self, up: &dyn Dlmgmt) -> KResult<usize> {
-        {
-            let mut s = self.outbox.state.lock();
-            if s.replaying {
-                return Err(Errno::EALREADY);
-            }
-            s.replaying = true;
+        let mut cx = Unlocked::new();
+        self.replay(&mut cx, up)
+    }
+
+    /// One replayer at a time; no lock is held across a delivery. The
+    /// replayer gives up its role in the same critical section in which
+    /// it finds the queue empty, so a notice queued by a caller that got
+    /// `EALREADY` is always seen by the replayer that refused it.
+    fn replay(&self, cx: &mut Unlocked, up: &dyn Dlmgmt) -> KResult<usize> {
+        if !self.outbox.begin_replay() {
+            return Err(Errno::EALREADY);
         }
         let mut delivered = 0;
-        let res = loop {
-            let front = self.outbox.state.lock().queue.front().copied();
-            let Some((seq, notice, serial)) = front else { break Ok(delivered) };
-            if let Err(e) = up.deliver(&notice) {
-                break Err(e);
+        while let Some((seq, notice, serial)) = self.outbox.next_or_finish() {
+            if let Err(e) = upcall(cx, up, &notice) {
+                self.outbox.end_replay();
+                return Err(e);
             }
-            {
-                let mut s = self.outbox.state.lock();
-                // Only the replayer pops, so the front is still ours.
-                if s.queue.front().map(|e| e.0) == Some(seq) {
-                    s.queue.pop_front();
-                    s.delivered += 1;
-                }
-            }
-            delivered += 1;
-            let t = self.table.read();
+            // Dequeue and clear the link's pending count in one table
+            // section, so no reader sees one without the other.
+            let t = self.table.write(cx);
+            self.outbox.pop(seq);
             if let Some(link) = t.by_id.get(&notice.link()) {
                 let mut l = link.lock();
                 if l.serial == serial {
                     l.pending_notices = l.pending_notices.saturating_sub(1);
                 }
             }
-        };
-        self.outbox.state.lock().replaying = false;
-        res
+            delivered += 1;
+        }
+        Ok(delivered)
     }
 
     // ---- whole-registry views ----------------------------------------
 
     /// Checks every rule of `docs/design.md` over the whole registry.
     pub fn check_invariants(&self) -> Result<(), Violation> {
-        let t = self.table.read();
+        let mut cx = Unlocked::new();
+        let t = self.table.read(&mut cx);
         invariants::check(&t, &self.outbox)
     }
 
     /// A canonical, deterministic dump of every link (rule 9).
     pub fn snapshot(&self) -> Snapshot {
-        let t = self.table.read();
+        let mut cx = Unlocked::new();
+        let t = self.table.read(&mut cx);
         snapshot::take(&t)
     }
 }

@@ -71,8 +71,10 @@ pub(crate) struct OutboxState {
     pub(crate) delivered: u64,
 }
 
+/// Lock level 4, a leaf: its guard never leaves this file, and nothing is
+/// locked while it is held (`docs/locking.md`).
 pub(crate) struct Outbox {
-    pub(crate) state: Mutex<OutboxState>,
+    state: Mutex<OutboxState>,
 }
 
 impl Outbox {
@@ -94,6 +96,38 @@ impl Outbox {
         let seq = s.next_seq;
         s.next_seq += 1;
         s.queue.push_back((seq, n, link_serial));
+    }
+
+    /// Claims the replayer's role; false if another thread has it.
+    pub(crate) fn begin_replay(&self) -> bool {
+        let mut s = self.state.lock();
+        !core::mem::replace(&mut s.replaying, true)
+    }
+
+    /// The oldest notice, or `None` after giving up the replayer's role
+    /// in the same critical section (so no notice is left unseen).
+    pub(crate) fn next_or_finish(&self) -> Option<(u64, Notice, u64)> {
+        let mut s = self.state.lock();
+        let front = s.queue.front().copied();
+        if front.is_none() {
+            s.replaying = false;
+        }
+        front
+    }
+
+    /// Gives up the replayer's role after a failed delivery.
+    pub(crate) fn end_replay(&self) {
+        self.state.lock().replaying = false;
+    }
+
+    /// Drops the delivered notice `seq`. Only the replayer pops, so it is
+    /// still at the front.
+    pub(crate) fn pop(&self, seq: u64) {
+        let mut s = self.state.lock();
+        if s.queue.front().map(|e| e.0) == Some(seq) {
+            s.queue.pop_front();
+            s.delivered += 1;
+        }
     }
 
     pub(crate) fn pending(&self) -> Vec<Notice> {

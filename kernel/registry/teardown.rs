@@ -2,9 +2,10 @@
 
 use alloc::vec::Vec;
 
-use super::link::{Link, LinkInner};
+use super::link::{Drain, Link, LinkInner};
 use super::report::{Action, LinkOutcome, TeardownReport};
 use super::types::{LinkState, ZoneId, ZoneKey, ZoneState};
+use super::unlocked::{Unlocked, upcall};
 use super::{Dlmgmt, Notice, Registry};
 use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Wake};
@@ -37,13 +38,14 @@ impl Registry {
     ///
     /// [`zone_recover`]: Registry::zone_recover
     pub fn zone_halt(&self, zone: ZoneKey, up: &dyn Dlmgmt) -> KResult<TeardownReport> {
+        let mut cx = Unlocked::new();
         zone.id.validate()?;
         if zone.id.is_global() {
             return Err(Errno::EINVAL);
         }
-        let _gate = self.gate.enter(zone.id);
+        let _gate = self.gate.enter(&mut cx, zone.id);
         let links = {
-            let mut t = self.table.write();
+            let mut t = self.table.write(&mut cx);
             let z = t.zone_mut(zone)?;
             if z.state == ZoneState::Running {
                 z.state = ZoneState::ShuttingDown;
@@ -53,25 +55,35 @@ impl Registry {
         };
         let mut report = TeardownReport { zone, links: Vec::new(), remaining: 0, queued: 0 };
         for link in &links {
-            let o = self.halt_one(link, up, &mut report.queued);
+            let o = self.halt_one(&mut cx, link, up, &mut report.queued);
             report.links.push(o);
         }
         {
-            let mut t = self.table.write();
+            let mut t = self.table.write(&mut cx);
             let z = t.zone_mut(zone)?;
             z.state = ZoneState::Down;
             report.remaining = z.links.len();
         }
+        // The zone is done with; a replay may deliver other zones' notices
+        // and need not keep this zone's gate.
+        drop(_gate);
         if report.queued > 0 {
             // Best effort: what dlmgmtd cannot take now waits in order.
-            let _ = self.replay_outbox(up);
+            let _ = self.replay(&mut cx, up);
         }
         Ok(report)
     }
 
-    fn halt_one(&self, link: &Arc<Link>, up: &dyn Dlmgmt, queued: &mut usize) -> LinkOutcome {
+    /// One link of a halt: the zone's gate is held, no lock is.
+    fn halt_one(
+        &self,
+        cx: &mut Unlocked,
+        link: &Arc<Link>,
+        up: &dyn Dlmgmt,
+        queued: &mut usize,
+    ) -> LinkOutcome {
         let id = {
-            let mut t = self.table.write();
+            let mut t = self.table.write(cx);
             let mut l = link.lock();
             if l.state != LinkState::Active {
                 return outcome(&l, Action::Destroying);
@@ -93,9 +105,9 @@ impl Registry {
             l.linkid
         };
 
-        let res = up.deliver(&Notice::SetZone { link: id, zone: ZoneId::GLOBAL });
+        let res = upcall(cx, up, &Notice::SetZone { link: id, zone: ZoneId::GLOBAL });
 
-        let mut t = self.table.write();
+        let mut t = self.table.write(cx);
         let mut l = link.lock();
         l.busy = false;
         match res {
@@ -134,15 +146,16 @@ impl Registry {
         force: bool,
         timeout_ms: u64,
     ) -> KResult<TeardownReport> {
+        let mut cx = Unlocked::new();
         zone.id.validate()?;
         if zone.id.is_global() {
             return Err(Errno::EINVAL);
         }
-        let _gate = self.gate.enter_timeout(zone.id, timeout_ms)?;
+        let _gate = self.gate.enter_timeout(&mut cx, zone.id, timeout_ms)?;
         let mut report = TeardownReport { zone, links: Vec::new(), remaining: 0, queued: 0 };
         let mut draining = Vec::new();
         {
-            let mut t = self.table.write();
+            let mut t = self.table.write(&mut cx);
             let z = t.zone_mut(zone)?;
             if z.state == ZoneState::Running {
                 return Err(Errno::EBUSY);
@@ -210,14 +223,16 @@ impl Registry {
             report.remaining = t.zone(zone)?.links.len();
         }
 
+        // Drains run with the gate right only. Once one wait times out the
+        // rest are not waited for: each wait is bounded, and only links
+        // that do drain in time are followed by another.
+        let mut timed_out = false;
         for (i, link) in draining {
-            let mut l = link.lock();
-            while l.tmp > 0 {
-                let (g, wake) = link.drained.wait_timeout_ms(l, timeout_ms);
+            let mut l = link.lock_alone(&mut cx);
+            while l.tmp > 0 && !timed_out {
+                let (g, wake) = link.wait_drained(l, Drain::TimeoutMs(timeout_ms));
                 l = g;
-                if wake == Wake::TimedOut {
-                    break;
-                }
+                timed_out = wake == Wake::TimedOut && l.tmp > 0;
             }
             let o = &mut report.links[i];
             o.tmp_holds = l.tmp;
