@@ -14,7 +14,6 @@
 //! condition-variable waits on a link's own mutex.
 
 mod gate;
-mod hashtab;
 mod invariants;
 mod link;
 mod outbox;
@@ -471,12 +470,7 @@ impl Registry {
         let t = self.table.read(&mut cx);
         let ids: Vec<LinkId> = match zone {
             Some(z) => t.zones.get(&z).map(|e| e.links.iter().copied().collect()).unwrap_or_default(),
-            None => {
-                // The id index is a hash table: sort into id order.
-                let mut ids: Vec<LinkId> = t.by_id.keys().copied().collect();
-                ids.sort_unstable();
-                ids
-            }
+            None => t.by_id.keys().copied().collect(),
         };
         Ok(ids
             .into_iter()
