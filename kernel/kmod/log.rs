@@ -139,3 +139,35 @@ macro_rules! kwarn {
         )
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_have_one_string_conversion_and_the_routing_prefix() {
+        assert_eq!(Dest::Both.format(), c"%s");
+        assert_eq!(Dest::LogOnly.format(), c"!%s");
+        assert_eq!(Dest::ConsoleOnly.format(), c"^%s");
+        for d in [Dest::Both, Dest::LogOnly, Dest::ConsoleOnly] {
+            let f = d.format().to_bytes();
+            assert_eq!(f.iter().filter(|&&c| c == b'%').count(), 1, "{d:?}");
+            assert!(f.ends_with(b"%s"), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn levels_are_illumos_values() {
+        assert_eq!(Level::CONT.to_raw(), 0);
+        assert_eq!(Level::NOTE.to_raw(), 1);
+        assert_eq!(Level::WARN.to_raw(), 2);
+    }
+
+    #[test]
+    fn logging_long_or_percent_text_does_not_panic() {
+        let long = "x".repeat(4 * LOG_BUF_LEN);
+        log(Level::NOTE, Dest::LogOnly, format_args!("{long}"));
+        crate::knote!("100% %s %n");
+        crate::kwarn!("{}", "%d%%");
+    }
+}

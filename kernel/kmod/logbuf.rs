@@ -157,3 +157,93 @@ impl<const N: usize> fmt::Debug for LogBuf<N> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    #[test]
+    fn short_text_is_kept_and_nul_terminated() {
+        let mut b = LogBuf::<32>::format(format_args!("link {} in zone {}", 5, 3));
+        assert_eq!(b.as_str(), "link 5 in zone 3");
+        assert!(!b.is_truncated());
+        assert_eq!(b.as_cstr().to_bytes_with_nul(), b"link 5 in zone 3\0");
+    }
+
+    #[test]
+    fn percent_signs_are_plain_text() {
+        // The buffer is always the *argument* of "%s": a conversion in the
+        // text must reach cmn_err untouched, not doubled or interpreted.
+        let mut b = LogBuf::<64>::format(format_args!("100% of %s and %n{}", "%d"));
+        assert_eq!(b.as_str(), "100% of %s and %n%d");
+        assert_eq!(b.as_cstr().to_bytes(), b"100% of %s and %n%d");
+    }
+
+    #[test]
+    fn exactly_full_is_not_truncated() {
+        let b = LogBuf::<8>::format(format_args!("1234567"));
+        assert_eq!(b.as_str(), "1234567");
+        assert!(!b.is_truncated());
+        assert_eq!(b.len(), LogBuf::<8>::CAPACITY);
+    }
+
+    #[test]
+    fn long_text_is_cut_and_marked() {
+        let mut b = LogBuf::<16>::format(format_args!("{}", "abcdefghijklmnopqrstuvwxyz"));
+        assert!(b.is_truncated());
+        assert_eq!(b.as_str(), "abcdefghijkl...");
+        assert_eq!(b.len(), 15);
+        assert_eq!(b.as_cstr().to_bytes_with_nul().len(), 16);
+    }
+
+    #[test]
+    fn truncation_respects_utf8_boundaries() {
+        // 'é' is two bytes, '€' three: whatever the cut position, the kept
+        // text must stay valid UTF-8 and end in the mark.
+        for n in 0..40 {
+            let text: std::string::String = "é€".repeat(n);
+            let b = LogBuf::<12>::format(format_args!("{text}"));
+            assert!(core::str::from_utf8(b.as_bytes()).is_ok(), "n={n}");
+            if b.is_truncated() {
+                assert!(b.as_str().ends_with(TRUNCATION_MARK), "n={n}: {:?}", b.as_str());
+            } else {
+                assert_eq!(b.as_str(), text);
+            }
+        }
+    }
+
+    #[test]
+    fn writes_after_truncation_are_dropped() {
+        let mut b = LogBuf::<8>::new();
+        assert!(write!(b, "0123456789").is_err());
+        assert!(write!(b, "more").is_err());
+        assert_eq!(b.as_str(), "0123...");
+        b.clear();
+        assert!(write!(b, "ok").is_ok());
+        assert_eq!(b.as_str(), "ok");
+    }
+
+    #[test]
+    fn embedded_nul_is_escaped() {
+        let mut b = LogBuf::<32>::format(format_args!("a{}b", '\0'));
+        assert_eq!(b.as_str(), "a\\0b");
+        assert_eq!(b.as_cstr().to_bytes(), b"a\\0b");
+    }
+
+    #[test]
+    fn pieces_accumulate_across_writes() {
+        let mut b = LogBuf::<32>::new();
+        write!(b, "one").unwrap();
+        write!(b, " two {}", 3).unwrap();
+        assert_eq!(b.as_str(), "one two 3");
+        assert!(!b.is_empty());
+    }
+
+    #[test]
+    fn empty_buffer_is_an_empty_c_string() {
+        let mut b = LogBuf::<4>::new();
+        assert!(b.is_empty());
+        assert_eq!(b.as_cstr(), c"");
+    }
+}
