@@ -16,6 +16,7 @@
 #   NIGHTLY           rustup toolchain for KERNEL_TOOLCHAIN=rustup (nightly)
 #   KLD               gnu: GNU ld -r + objcopy (Linux default);
 #                     illumos: illumos ld -r -ztype=kmod -N... (illumos default)
+#   OBJDUMP, READELF, OBJCOPY, GNU_LD   GNU binutils (g-prefixed on illumos)
 #   ILLUMOS_GATE      an illumos-gate checkout: bindgen reads its headers
 #   DESTDIR           staging root for `make install`
 
@@ -27,12 +28,17 @@ UNAME_S := $(shell uname -s)
 ifeq ($(UNAME_S),SunOS)
 KERNEL_TOOLCHAIN ?= rustup
 KLD ?= illumos
-OBJDUMP ?= gobjdump
+GNU_PREFIX ?= g
 else
 KERNEL_TOOLCHAIN ?= debian
 KLD ?= gnu
-OBJDUMP ?= objdump
+GNU_PREFIX ?=
 endif
+# GNU binutils (prefixed with g on illumos, e.g. gobjdump).
+OBJDUMP ?= $(GNU_PREFIX)objdump
+READELF ?= $(GNU_PREFIX)readelf
+OBJCOPY ?= $(GNU_PREFIX)objcopy
+GNU_LD ?= $(GNU_PREFIX)ld
 NIGHTLY ?= nightly
 PYTHON ?= python3
 
@@ -93,14 +99,15 @@ lint-toolchain:
 # cargo decides what to rebuild; the link step always reruns (it is fast).
 kmod: toolchain
 	$(KCARGO_ENV) $(KCARGO) rustc $(KCARGO_ARGS) --crate-type staticlib
-	LD=$(if $(filter illumos,$(KLD)),/usr/bin/ld,ld) tools/link-kmod --linker $(KLD) \
+	LD=$(if $(filter illumos,$(KLD)),/usr/bin/ld,$(GNU_LD)) OBJCOPY=$(OBJCOPY) READELF=$(READELF) \
+		tools/link-kmod --linker $(KLD) \
 		--exports $(KTEST_EXPORTS) --depends "$(KTEST_DEPENDS)" \
 		--out $(KTEST_MODULE) $(KLIB)
 
 gates: kmod
 	$(KTEST_GATES) $(KTEST_MODULE)
 	@echo "readelf relocation types in $(KTEST_MODULE):"
-	@readelf -rW $(KTEST_MODULE) | awk '/R_X86_64_/ { print "  " $$3 }' | sort | uniq -c
+	@$(READELF) -rW $(KTEST_MODULE) | awk '/R_X86_64_/ { print "  " $$3 }' | sort | uniq -c
 
 # Later issues append their host test steps here.
 test: test-toolchain
