@@ -183,13 +183,13 @@ impl Registry {
                 } else if l.zone_side_holds() > 0 {
                     outcome(&l, Action::Blocked)
                 } else {
+                    // Reported as it was in the zone, like a halt's return.
+                    let mut o = outcome(&l, Action::Blocked);
                     Self::return_locked(&mut t, &mut l);
                     self.outbox.push(Notice::SetZone { link: id, zone: ZoneId::GLOBAL }, l.serial);
                     l.pending_notices += 1;
                     report.queued += 1;
-                    let name = l.name;
-                    let mut o = outcome(&l, Action::Blocked);
-                    o.action = match name {
+                    o.action = match l.name {
                         Some(name) => Action::ReturnQueued { name },
                         None => Action::ReturnFailed(Errno::EINVAL),
                     };
