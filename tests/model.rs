@@ -45,6 +45,9 @@ fn max_len() -> usize {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),
+        // Saved seeds would not outlive a change to the generator: a
+        // failure prints its whole call trace, to keep as a scripted test.
+        failure_persistence: None,
         // ChaCha costs more than the registry in a debug build.
         rng_algorithm: RngAlgorithm::XorShift,
         ..ProptestConfig::default()
@@ -76,7 +79,7 @@ fn first_failure(quirks: Quirks, budget: usize) -> Option<(usize, harness::Failu
 /// few hundred random sequences at most.
 #[test]
 fn every_wrong_model_is_caught() {
-    let mutants: [(&str, Quirks); 7] = [
+    let mutants: [(&str, Quirks); 8] = [
         ("loan hold ignored", Quirks { loan_hold_ignored: true, ..Quirks::default() }),
         ("unmatched release ok", Quirks { unmatched_release_ok: true, ..Quirks::default() }),
         ("global names", Quirks { global_names: true, ..Quirks::default() }),
@@ -84,10 +87,13 @@ fn every_wrong_model_is_caught() {
         ("replay newest first", Quirks { replay_newest_first: true, ..Quirks::default() }),
         ("halt keeps transient", Quirks { halt_keeps_transient: true, ..Quirks::default() }),
         ("tmp blocks rename", Quirks { tmp_blocks_rename: true, ..Quirks::default() }),
+        ("lend ignores outbox", Quirks { lend_ignores_outbox: true, ..Quirks::default() }),
     ];
     for (what, quirks) in mutants {
-        let found = first_failure(quirks, 2_000);
-        assert!(found.is_some(), "a model with \"{what}\" was not caught");
+        match first_failure(quirks, 2_000) {
+            Some((n, f)) => eprintln!("\"{what}\" caught by sequence {n}: {}", f.what),
+            None => panic!("a model with \"{what}\" was not caught"),
+        }
     }
     assert!(first_failure(Quirks::default(), 200).is_none());
 }
@@ -170,9 +176,64 @@ fn scripted_life_cycle_matches_model() {
     }
 }
 
+/// Outcomes the generator must reach in [`generator_reaches_every_outcome`]:
+/// successes, each refusal that needs built-up state, and every kind of
+/// teardown line.
+const MUST_REACH: &[&str] = &[
+    "activate ok",
+    "create ENOTSUP",
+    "create ok",
+    "create_pending ok",
+    "destroy EBUSY",
+    "destroy EINTR",
+    "destroy EPERM",
+    "destroy ok",
+    "destroy_pending ok",
+    "give_back EBUSY",
+    "give_back ok",
+    "hold ENXIO",
+    "hold ok",
+    "hold_by_mac ok",
+    "hold_tmp ok",
+    "holders ok",
+    "lend EAGAIN",
+    "lend EBADF",
+    "lend EBUSY",
+    "lend EEXIST",
+    "lend EPERM",
+    "lend ok",
+    "list ok",
+    "lookup ok",
+    "lookup_mac ok",
+    "rele EINVAL",
+    "rele ENOENT",
+    "rele ok",
+    "rele_tmp ENOENT",
+    "rele_tmp ok",
+    "rename EBUSY",
+    "rename EEXIST",
+    "rename ok",
+    "replay_outbox EBADF",
+    "replay_outbox ok",
+    "setzid ok",
+    "zone_boot ok",
+    "zone_destroy ENOTEMPTY",
+    "zone_destroy ESTALE",
+    "zone_destroy ok",
+    "zone_halt -> Blocked",
+    "zone_halt -> Condemned+delayed",
+    "zone_halt -> Condemned+freed",
+    "zone_halt -> ReturnFailed",
+    "zone_halt -> Returned",
+    "zone_halt -> stuck",
+    "zone_recover -> ReturnQueued",
+    "zone_recover -> reclaimed",
+    "zone_recover EBUSY",
+];
+
 /// The generator reaches the interesting corners, not just errors: every
-/// outcome listed here shows up in a fixed set of random sequences. With
-/// `DLSZONE_MODEL_STATS` set, prints how often each outcome occurred.
+/// outcome in [`MUST_REACH`] shows up in a fixed set of random sequences.
+/// With `DLSZONE_MODEL_STATS` set, prints how often each outcome occurred.
 #[test]
 fn generator_reaches_every_outcome() {
     let mut runner = TestRunner::new_with_rng(
@@ -192,6 +253,8 @@ fn generator_reaches_every_outcome() {
             eprintln!("{n:8} {k}");
         }
     }
+    let missed: Vec<_> = MUST_REACH.iter().filter(|k| !counts.contains_key(**k)).collect();
+    assert!(missed.is_empty(), "never reached: {missed:?}");
 }
 
 /// A recovery's report line names a returned link as it was in the zone
@@ -216,4 +279,38 @@ fn recover_reports_the_name_in_the_zone() {
     let line = report.outcome(LinkId(1)).unwrap();
     assert_eq!(line.name, Some(name(b"net0")));
     assert_eq!(line.action, Action::ReturnQueued { name: name(b"tmp0") });
+}
+
+/// Known gap, found by this test's generator (the model tracks it as
+/// `told_stale`): dlmgmtd knows links by id, and a link id reused while a
+/// notice about its previous link is still queued lets the new link's move
+/// overtake that notice. Here the `LinkGone` of a torn-down transient link
+/// reaches dlmgmtd after the lend of a new link with the same id, so once
+/// everything is delivered dlmgmtd believes the lent link is gone.
+///
+/// Any fix passes: refusing the id until the notice is delivered, refusing
+/// the lend (`EAGAIN`), or keeping the order.
+#[test]
+#[ignore = "known gap: a reused link id's move overtakes a queued notice about its previous link"]
+fn reused_id_does_not_overtake_a_queued_notice() {
+    use dlszone::errno::Errno;
+    use dlszone::registry::testing::FakeDlmgmt;
+    use dlszone::registry::{Registry, ZoneId, ZoneKey};
+
+    let (z1, z2) = (ZoneKey::new(1, 11), ZoneKey::new(2, 12));
+    let r = Registry::new();
+    let d = FakeDlmgmt::up();
+    r.zone_boot(z1).unwrap();
+    r.zone_boot(z2).unwrap();
+    r.create(z1.id, b"vnic1", LinkId(1), b"net0", false).unwrap();
+    d.fail_next(Errno::ENOMEM);
+    r.zone_halt(z1, &d).unwrap();
+    assert_eq!(r.outbox().len(), 1, "the LinkGone waits for dlmgmtd");
+    let reused = r.create(ZoneId::GLOBAL, b"vnic3", LinkId(1), b"net0", false);
+    let lent = reused.and_then(|()| r.lend(ZoneId::GLOBAL, LinkId(1), z2.id, false, &d));
+    r.replay_outbox(&d).unwrap();
+    if lent.is_ok() {
+        assert_eq!(d.zone_of(LinkId(1)), Some(z2.id), "dlmgmtd lost the lent link");
+    }
+    r.check_invariants().unwrap();
 }

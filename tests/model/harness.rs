@@ -27,14 +27,23 @@ pub(crate) struct Failure {
     pub(crate) step: Option<usize>,
     pub(crate) op: String,
     pub(crate) what: String,
+    /// Every call made up to and including the failing one.
+    pub(crate) trace: Vec<String>,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.step {
-            Some(i) => write!(f, "step {i} {}: {}", self.op, self.what),
-            None => write!(f, "initial state: {}", self.what),
+            Some(i) => write!(f, "step {i} {}: {}", self.op, self.what)?,
+            None => write!(f, "initial state: {}", self.what)?,
         }
+        if !self.trace.is_empty() {
+            write!(f, "\ncalls:")?;
+        }
+        for (i, call) in self.trace.iter().enumerate() {
+            write!(f, "\n  {i:3}: {call}")?;
+        }
+        Ok(())
     }
 }
 
@@ -460,6 +469,10 @@ impl World {
                 got.render()
             ));
         }
+        for id in [0, 1, 2, 3, 9] {
+            let want = m.zones.get(&id).copied();
+            eq(want, r.zone_state(ZoneId(id)), || format!("zone_state({id})"))?;
+        }
         eq(m.outbox(), r.outbox(), || "outbox".into())?;
         eq(m.bad_releases, r.bad_releases(), || "bad_releases".into())?;
         eq(m.pending_frees(), r.pending_frees(), || "pending_frees".into())?;
@@ -518,13 +531,15 @@ fn drive(
 ) -> Result<(), Failure> {
     let mut w = World::new(quirks);
     w.counting = counts.is_some();
-    w.check().map_err(|what| Failure { step: None, op: String::new(), what })?;
+    w.check().map_err(|what| Failure { step: None, op: String::new(), what, trace: Vec::new() })?;
+    let mut trace = Vec::new();
     for i in 0..len {
         let (call, text) = step(&w, i);
-        let tag = w
-            .apply(&call)
-            .and_then(|tag| w.check().map(|()| tag))
-            .map_err(|what| Failure { step: Some(i), op: text, what })?;
+        trace.push(format!("{call:?}"));
+        let tag = match w.apply(&call).and_then(|tag| w.check().map(|()| tag)) {
+            Ok(tag) => tag,
+            Err(what) => return Err(Failure { step: Some(i), op: text, what, trace }),
+        };
         if let Some(c) = counts.as_deref_mut() {
             let key = match tag {
                 (op, None) => format!("{op} ok"),

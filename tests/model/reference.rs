@@ -45,6 +45,8 @@ pub(crate) struct Quirks {
     pub(crate) halt_keeps_transient: bool,
     /// Temporary holds block a rename.
     pub(crate) tmp_blocks_rename: bool,
+    /// A lend does not wait for dlmgmtd to see a queued notice.
+    pub(crate) lend_ignores_outbox: bool,
 }
 
 /// Where a link record is in its life.
@@ -849,7 +851,7 @@ impl Model {
         if l.zone != l.owner {
             return Err(Errno::EBUSY);
         }
-        if l.pending > 0 {
+        if l.pending > 0 && !self.quirks.lend_ignores_outbox {
             return Err(Errno::EAGAIN);
         }
         if transient && l.persistent {
