@@ -14,6 +14,7 @@
 //! condition-variable waits on a link's own mutex.
 
 mod gate;
+mod hashtab;
 mod invariants;
 mod link;
 mod outbox;
@@ -470,7 +471,12 @@ impl Registry {
         let t = self.table.read(&mut cx);
         let ids: Vec<LinkId> = match zone {
             Some(z) => t.zones.get(&z).map(|e| e.links.iter().copied().collect()).unwrap_or_default(),
-            None => t.by_id.keys().copied().collect(),
+            None => {
+                // The id index is a hash table: sort into id order.
+                let mut ids: Vec<LinkId> = t.by_id.keys().copied().collect();
+                ids.sort_unstable();
+                ids
+            }
         };
         Ok(ids
             .into_iter()

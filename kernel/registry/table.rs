@@ -1,9 +1,15 @@
 //! The registry's indexes (the role of `i_dls_devnet_hash` and
 //! `i_dls_devnet_id_hash`, plus per-zone namespaces and zone link sets).
 //! Protected by the registry's table lock; see `docs/locking.md`.
+//!
+//! The three link indexes are hash tables ([`HashTab`]): lookups, holds
+//! and releases cost the same at any number of links. Zones stay ordered
+//! maps (at most `MAX_ZONEID` of them, and their order is reported), and
+//! so do each zone's link set, which halt walks in id order, and limbo.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 
+use super::hashtab::HashTab;
 use super::link::Link;
 use super::types::{LinkId, LinkName, MacName, ZoneId, ZoneKey, ZoneState};
 use crate::errno::{Errno, KResult};
@@ -32,11 +38,11 @@ pub(crate) struct ZoneEntry {
 pub(crate) struct Table {
     /// Every tabled link (initializing, active, or condemned and still
     /// draining), by MAC name.
-    pub(crate) by_mac: BTreeMap<MacName, Arc<Link>>,
+    pub(crate) by_mac: HashTab<MacName, Arc<Link>>,
     /// Links with an id.
-    pub(crate) by_id: BTreeMap<LinkId, Arc<Link>>,
+    pub(crate) by_id: HashTab<LinkId, Arc<Link>>,
     /// Per-zone namespaces.
-    pub(crate) by_name: BTreeMap<(ZoneId, LinkName), NameSlot>,
+    pub(crate) by_name: HashTab<(ZoneId, LinkName), NameSlot>,
     /// Known zones.
     pub(crate) zones: BTreeMap<ZoneId, ZoneEntry>,
     /// Detached links some holder still keeps alive, by serial.
@@ -52,9 +58,9 @@ impl Table {
             ZoneEntry { key: ZoneKey::GLOBAL, state: ZoneState::Running, links: BTreeSet::new() },
         );
         Table {
-            by_mac: BTreeMap::new(),
-            by_id: BTreeMap::new(),
-            by_name: BTreeMap::new(),
+            by_mac: HashTab::new(),
+            by_id: HashTab::new(),
+            by_name: HashTab::new(),
             zones,
             limbo: BTreeMap::new(),
             next_serial: 1,

@@ -1,0 +1,448 @@
+//! A small open-addressing hash table for the registry's hot indexes (by
+//! link id, by (zone, name), by MAC name), so a lookup, hold or release
+//! costs the same at 100 links as at 100,000 (`docs/performance.md`).
+//!
+//! Linear probing over a power-of-two array, at most 3/4 full, with
+//! backward-shift deletion: no tombstones, so a long run of creates and
+//! destroys never degrades probing. Each slot keeps 32 bits of its key's
+//! hash, which rejects most non-matching keys without comparing them and
+//! lets a resize move entries without rehashing (a MAC name's bytes live
+//! in another allocation).
+//!
+//! Hashing is fixed, with no per-boot seed, so behaviour is reproducible:
+//! integer keys are used as they are, byte strings go through FNV-1a (64
+//! bit), and every hash is then spread by Fibonacci multiply-shift, whose
+//! top bits pick the slot, so dense link ids fill the table evenly. Of the
+//! keys, only link names can be chosen inside a non-global zone. A zone
+//! that picks names to collide costs probing proportional to the number of
+//! links it created, each of which cost far more kernel work to create
+//! (a MAC client); that bounds the damage, and nothing else is exposed.
+//!
+//! Allocation: [`insert`](HashTab::insert) may grow the array and
+//! [`remove`](HashTab::remove) may shrink it, each O(entries) and
+//! amortised O(1); the registry calls them only on create, destroy,
+//! rename, lend and return paths, which may sleep. Lookups and iteration
+//! never allocate, so hold, release and lookup paths never do.
+
+use alloc::vec::Vec;
+
+use super::types::{LinkId, LinkName, MacName, ZoneId};
+
+/// A key with a fixed 64-bit hash. Equal keys must hash equally.
+pub(crate) trait TabKey: Eq {
+    fn hash64(&self) -> u64;
+}
+
+/// FNV-1a, 64-bit: the offset basis and prime of the reference definition.
+fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(state, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+impl TabKey for LinkId {
+    fn hash64(&self) -> u64 {
+        u64::from(self.0)
+    }
+}
+
+impl TabKey for MacName {
+    fn hash64(&self) -> u64 {
+        fnv1a(FNV_OFFSET, self.as_bytes())
+    }
+}
+
+impl TabKey for (ZoneId, LinkName) {
+    fn hash64(&self) -> u64 {
+        fnv1a(fnv1a(FNV_OFFSET, &self.0.0.to_le_bytes()), self.1.as_bytes())
+    }
+}
+
+/// 2^64 / golden ratio, odd: multiply-shift by it spreads consecutive keys.
+const FIB: u64 = 0x9e37_79b9_7f4a_7c15;
+/// The smallest array, allocated on the first insert.
+const MIN_CAP: usize = 8;
+
+/// The top 32 bits of the spread hash; the slot is its top `bits` bits.
+fn tag_of<K: TabKey>(key: &K) -> u32 {
+    (key.hash64().wrapping_mul(FIB) >> 32) as u32
+}
+
+struct Slot<K, V> {
+    tag: u32,
+    key: K,
+    value: V,
+}
+
+/// A map from `K` to `V`; see the module doc for its costs.
+pub(crate) struct HashTab<K, V> {
+    /// Empty, or a power of two of slots.
+    slots: Vec<Option<Slot<K, V>>>,
+    len: usize,
+}
+
+impl<K: TabKey, V> HashTab<K, V> {
+    /// An empty table; allocates nothing until the first insert.
+    pub(crate) const fn new() -> Self {
+        HashTab { slots: Vec::new(), len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// Where a tag's probe sequence starts. The table is not empty.
+    fn home(&self, tag: u32) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        // `bits` is at most 32 for any table that fits in memory here: a
+        // slot is at least 8 bytes and the array is capped by `isize`.
+        (u64::from(tag) >> (32 - bits.min(32))) as usize & self.mask()
+    }
+
+    /// The slot holding `key`, if any.
+    fn find(&self, key: &K) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let tag = tag_of(key);
+        let mut i = self.home(tag);
+        loop {
+            match &self.slots[i] {
+                None => return None,
+                Some(s) if s.tag == tag && s.key == *key => return Some(i),
+                Some(_) => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    /// The value under `key`. Never allocates.
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        self.find(key).and_then(|i| self.slots[i].as_ref()).map(|s| &s.value)
+    }
+
+    /// True if `key` is present. Never allocates.
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Sets `key` to `value`, returning the value it replaces. May grow
+    /// the array (allocates).
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        if let Some(i) = self.find(&key) {
+            let s = self.slots[i].as_mut()?;
+            return Some(core::mem::replace(&mut s.value, value));
+        }
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.resize((self.slots.len() * 2).max(MIN_CAP));
+        }
+        let tag = tag_of(&key);
+        self.place(Slot { tag, key, value });
+        self.len += 1;
+        None
+    }
+
+    /// Puts a slot whose key is absent at the end of its probe run.
+    fn place(&mut self, slot: Slot<K, V>) {
+        let mut i = self.home(slot.tag);
+        while self.slots[i].is_some() {
+            i = (i + 1) & self.mask();
+        }
+        self.slots[i] = Some(slot);
+    }
+
+    /// Removes `key`, returning its value. Closes the gap by shifting the
+    /// rest of the probe run back; may shrink the array (allocates).
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let mut hole = self.find(key)?;
+        let out = self.slots[hole].take()?;
+        self.len -= 1;
+        let mask = self.mask();
+        let mut j = (hole + 1) & mask;
+        while let Some(s) = &self.slots[j] {
+            // The entry at `j` may fill the hole only if the hole lies on
+            // its probe path, i.e. is no nearer to `j` than its home is.
+            let home = self.home(s.tag);
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[j].take();
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        if self.slots.len() > MIN_CAP && self.len * 8 < self.slots.len() {
+            self.resize(self.slots.len() / 2);
+        }
+        Some(out.value)
+    }
+
+    /// Moves every entry into a fresh array of `cap` slots (a power of
+    /// two, more than `len` * 4/3). Uses the stored tags: no rehashing.
+    fn resize(&mut self, cap: usize) {
+        let mut fresh = Vec::with_capacity(cap);
+        fresh.resize_with(cap, || None);
+        let old = core::mem::replace(&mut self.slots, fresh);
+        for s in old.into_iter().flatten() {
+            self.place(s);
+        }
+    }
+
+    /// Every entry, in slot order (which depends on history: sort what
+    /// must be deterministic). Never allocates.
+    pub(crate) fn iter(&self) -> Iter<'_, K, V> {
+        Iter { slots: self.slots.iter() }
+    }
+
+    /// Every key, in slot order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Slots in the array (for tests of the growth policy).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Checks the table's own invariants: the count, and that every entry
+    /// is reachable from its home with no empty slot in between.
+    #[cfg(test)]
+    fn check(&self) {
+        assert_eq!(self.slots.iter().flatten().count(), self.len);
+        assert!(self.slots.is_empty() || self.slots.len().is_power_of_two());
+        assert!(self.len * 4 <= self.slots.len() * 3 || self.slots.is_empty());
+        for (i, s) in self.slots.iter().enumerate() {
+            let Some(s) = s else { continue };
+            assert_eq!(s.tag, tag_of(&s.key));
+            let mut k = self.home(s.tag);
+            while k != i {
+                assert!(self.slots[k].is_some(), "hole at {k} before {i}");
+                k = (k + 1) & self.mask();
+            }
+        }
+    }
+}
+
+/// Iterator over a [`HashTab`]'s entries, in slot order.
+pub(crate) struct Iter<'a, K, V> {
+    slots: core::slice::Iter<'a, Option<Slot<K, V>>>,
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.slots.by_ref().flatten().next().map(|s| (&s.key, &s.value))
+    }
+}
+
+impl<'a, K: TabKey, V> IntoIterator for &'a HashTab<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeMap;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    /// A key hashed as itself, like a link id.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    struct Spread(u32);
+    impl TabKey for Spread {
+        fn hash64(&self) -> u64 {
+            u64::from(self.0)
+        }
+    }
+
+    /// A key whose hash has only a few values: long, wrapping probe runs.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    struct Clash(u32);
+    impl TabKey for Clash {
+        fn hash64(&self) -> u64 {
+            u64::from(self.0 % 3)
+        }
+    }
+
+    #[test]
+    fn empty_table_allocates_nothing() {
+        let mut t: HashTab<Spread, u32> = HashTab::new();
+        assert_eq!((t.len(), t.capacity(), t.is_empty()), (0, 0, true));
+        assert_eq!(t.get(&Spread(1)), None);
+        assert!(!t.contains_key(&Spread(1)));
+        assert_eq!(t.remove(&Spread(1)), None);
+        assert_eq!(t.iter().count(), 0);
+        assert_eq!(t.capacity(), 0);
+    }
+
+    #[test]
+    fn insert_get_replace_remove() {
+        let mut t = HashTab::new();
+        assert_eq!(t.insert(Spread(7), "a"), None);
+        assert_eq!(t.insert(Spread(8), "b"), None);
+        assert_eq!(t.insert(Spread(7), "c"), Some("a"));
+        assert_eq!((t.len(), t.get(&Spread(7)), t.get(&Spread(8))), (2, Some(&"c"), Some(&"b")));
+        assert_eq!(t.remove(&Spread(7)), Some("c"));
+        assert_eq!(t.remove(&Spread(7)), None);
+        assert_eq!((t.len(), t.get(&Spread(7)), t.get(&Spread(8))), (1, None, Some(&"b")));
+        t.check();
+    }
+
+    #[test]
+    fn grows_in_powers_of_two_and_shrinks_back() {
+        let mut t = HashTab::new();
+        for i in 0..1000 {
+            t.insert(Spread(i), i);
+            t.check();
+        }
+        assert_eq!(t.capacity(), 2048, "1000 entries at most 3/4 full");
+        for i in 0..1000 {
+            assert_eq!(t.get(&Spread(i)), Some(&i));
+        }
+        for i in 0..999 {
+            assert_eq!(t.remove(&Spread(i)), Some(i));
+            t.check();
+            // Shrinking only below 1/8 full: no resize ping-pong.
+            assert!(t.capacity() == MIN_CAP || t.len() * 8 >= t.capacity());
+        }
+        assert_eq!(t.capacity(), MIN_CAP);
+        assert_eq!(t.keys().copied().collect::<Vec<_>>(), [Spread(999)]);
+    }
+
+    #[test]
+    fn deletion_keeps_colliding_runs_reachable() {
+        // Every key collides with a third of the others; runs wrap round
+        // the end of the array. Remove from the front, middle and back of
+        // the runs and check every survivor is still found.
+        for order in 0..3u32 {
+            let mut t = HashTab::new();
+            for i in 0..60 {
+                t.insert(Clash(i), i);
+            }
+            t.check();
+            let mut gone = vec![];
+            for step in 0..60u32 {
+                let k = match order {
+                    0 => step,
+                    1 => 59 - step,
+                    _ => (step * 37) % 60,
+                };
+                assert_eq!(t.remove(&Clash(k)), Some(k));
+                gone.push(k);
+                t.check();
+                for i in 0..60 {
+                    assert_eq!(t.get(&Clash(i)).is_some(), !gone.contains(&i), "key {i}");
+                }
+            }
+            assert!(t.is_empty());
+        }
+    }
+
+    #[test]
+    fn iteration_visits_each_entry_once() {
+        let mut t = HashTab::new();
+        for i in (0..500).rev() {
+            t.insert(Spread(i * 3), i);
+        }
+        let mut seen: Vec<_> = (&t).into_iter().map(|(k, v)| (k.0, *v)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..500).map(|i| (i * 3, i)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn many_keys_agree_with_a_btreemap() {
+        let mut t = HashTab::new();
+        let mut m = BTreeMap::new();
+        let mut x: u64 = 0x9e37_79b9;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = Spread((x % 50_000) as u32);
+            if x & (1 << 40) == 0 {
+                assert_eq!(t.insert(k, x), m.insert(k, x));
+            } else {
+                assert_eq!(t.remove(&k), m.remove(&k));
+            }
+        }
+        t.check();
+        assert_eq!(t.len(), m.len());
+        for (k, v) in &m {
+            assert_eq!(t.get(k), Some(v));
+        }
+    }
+
+    #[test]
+    fn registry_keys_hash_by_content() {
+        let a = MacName::new(b"vnic1001").unwrap();
+        let b = MacName::new(b"vnic1001").unwrap();
+        assert_eq!(a.hash64(), b.hash64());
+        assert_ne!(a.hash64(), MacName::new(b"vnic1002").unwrap().hash64());
+        let n = LinkName::new(b"net0").unwrap();
+        assert_ne!((ZoneId(1), n).hash64(), (ZoneId(2), n).hash64());
+        // The FNV-1a reference value for "a".
+        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+        let mut t = HashTab::new();
+        t.insert((ZoneId(1), n), 1);
+        t.insert((ZoneId(2), n), 2);
+        assert_eq!(t.get(&(ZoneId(2), LinkName::new(b"net0").unwrap())), Some(&2));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u32, u32),
+        Remove(u32),
+        Get(u32),
+    }
+
+    fn ops(keys: u32) -> impl Strategy<Value = Vec<Op>> {
+        let op = prop_oneof![
+            (0..keys, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            (0..keys).prop_map(Op::Remove),
+            (0..keys).prop_map(Op::Get),
+        ];
+        proptest::collection::vec(op, 0..400)
+    }
+
+    fn run<K: TabKey + Ord + Copy + core::fmt::Debug>(ops: &[Op], key: fn(u32) -> K) {
+        let mut t = HashTab::new();
+        let mut m = BTreeMap::new();
+        for op in ops {
+            match *op {
+                Op::Insert(k, v) => assert_eq!(t.insert(key(k), v), m.insert(key(k), v)),
+                Op::Remove(k) => assert_eq!(t.remove(&key(k)), m.remove(&key(k))),
+                Op::Get(k) => assert_eq!(t.get(&key(k)), m.get(&key(k))),
+            }
+            assert_eq!(t.len(), m.len());
+        }
+        t.check();
+        let mut all: Vec<_> = t.iter().map(|(k, v)| (*k, *v)).collect();
+        all.sort_unstable();
+        assert_eq!(all, m.into_iter().collect::<Vec<_>>());
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_btreemap(ops in ops(64)) {
+            run(&ops, Spread);
+        }
+
+        #[test]
+        fn behaves_like_a_btreemap_under_collisions(ops in ops(64)) {
+            run(&ops, Clash);
+        }
+    }
+}
