@@ -1,0 +1,3 @@
+//! Concurrency benchmarks (being written).
+
+fn main() {}

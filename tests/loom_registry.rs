@@ -1,0 +1,253 @@
+//! Exhaustive interleavings (bounded preemption) of the registry's racing
+//! operations, under loom. Each test is one race named in
+//! `docs/locking.md`; loom explores every schedule with at most
+//! `PREEMPTIONS` forced switches and fails on a deadlock, a panic in any
+//! thread, or a broken assertion at the end.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_registry`.
+//! Loom does not model time, so no timeout ever fires here.
+
+#![cfg(loom)]
+
+use dlszone::errno::Errno;
+use dlszone::registry::testing::FakeDlmgmt;
+use dlszone::registry::{
+    Action, DrainWait, HoldKind, LinkId, LinkState, Registry, ZoneId, ZoneKey, ZoneState,
+};
+use dlszone::sync::Arc;
+use loom::thread;
+
+const GZ: ZoneId = ZoneId::GLOBAL;
+const Z1: ZoneKey = ZoneKey::new(1, 101);
+const Z2: ZoneKey = ZoneKey::new(2, 102);
+const L1: LinkId = LinkId(1);
+const L2: LinkId = LinkId(2);
+
+/// Forced context switches per schedule: 2 keeps each test well under a
+/// minute and is enough for every race here (each needs one or two).
+const PREEMPTIONS: usize = 2;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(PREEMPTIONS);
+    b.check(f);
+}
+
+fn invariants(r: &Registry) {
+    if let Err(v) = r.check_invariants() {
+        panic!("invariant broken: {v:?}\n{}", r.snapshot().render());
+    }
+}
+
+/// A registry with Z1 booted, a global-zone link 1 (`net0`) and dlmgmtd.
+fn setup() -> (Arc<Registry>, Arc<FakeDlmgmt>) {
+    let r = Registry::new();
+    r.zone_boot(Z1).unwrap();
+    r.create(GZ, b"vnic0", L1, b"net0", false).unwrap();
+    (Arc::new(r), Arc::new(FakeDlmgmt::up()))
+}
+
+/// A temporary hold and a waiting destroy: the hold either fails or is
+/// on a live link until released; the destroy waits for it and frees the
+/// link. Catches `early_unlock` (a hold granted on a freed link) and
+/// `missing_wakeup` (the destroy sleeps for ever: loom reports deadlock).
+#[test]
+fn hold_tmp_vs_destroy() {
+    model(|| {
+        let (r, _) = setup();
+        let r2 = r.clone();
+        let holder = thread::spawn(move || {
+            if let Ok(h) = r2.hold_tmp(GZ, L1) {
+                let s = h.state();
+                assert!(matches!(s, LinkState::Active | LinkState::Condemned), "held a {s:?} link");
+                r2.rele_tmp(&h).unwrap();
+            }
+        });
+        r.destroy(GZ, L1, DrainWait::Wait).unwrap();
+        holder.join().unwrap();
+        assert_eq!(r.hold_tmp(GZ, L1).err(), Some(Errno::ENOENT));
+        assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
+        invariants(&r);
+    });
+}
+
+/// OS-8627: a global-zone thread holds a zone's transient link (snoop)
+/// while the zone halts. The halt never waits for it; the link is
+/// detached at once and freed by the holder's release, which succeeds.
+#[test]
+fn long_hold_vs_zone_halt() {
+    model(|| {
+        let (r, d) = setup();
+        r.create(Z1.id, b"vnic2", L2, b"net2", false).unwrap();
+        let r2 = r.clone();
+        let snoop = thread::spawn(move || {
+            let h = r2.hold(GZ, L2, HoldKind::Stream).ok()?;
+            thread::yield_now();
+            r2.rele(&h, GZ, HoldKind::Stream).unwrap();
+            Some(h)
+        });
+        let report = r.zone_halt(Z1, &*d).unwrap();
+        assert!(report.is_clean());
+        if let Some(h) = snoop.join().unwrap() {
+            assert_eq!(h.state(), LinkState::Freed);
+        }
+        assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
+        assert_eq!(r.hold_tmp(GZ, L2).err(), Some(Errno::ENOENT));
+        invariants(&r);
+    });
+}
+
+/// A lend into a zone racing that zone's halt: the gate orders them.
+/// Either the lend fails (zone not running) or the halt returns the
+/// link; in both cases it ends at home under its name, and dlmgmtd
+/// agrees.
+#[test]
+fn lend_vs_halt_of_borrower() {
+    model(|| {
+        let (r, d) = setup();
+        let (r2, d2) = (r.clone(), d.clone());
+        let lender = thread::spawn(move || r2.lend(GZ, L1, Z1.id, false, &*d2));
+        let report = r.zone_halt(Z1, &*d).unwrap();
+        let lent = lender.join().unwrap();
+        assert!(matches!(lent, Ok(()) | Err(Errno::ENXIO)), "{lent:?}");
+        assert!(report.is_clean());
+        assert_eq!(r.lookup(GZ, GZ, b"net0"), Ok(L1));
+        assert_eq!(r.zone_state(Z1.id), Some((Z1, ZoneState::Down)));
+        assert!(d.zone_of(L1).is_none_or(|z| z == GZ));
+        invariants(&r);
+    });
+}
+
+/// A zone stuck in down (dlmgmtd was away): a re-run of the halt (the
+/// daemon is back) races a forced recovery. They serialise on the
+/// zone's gate and end in one state whichever goes first; after a
+/// replay dlmgmtd's view is the same too.
+#[test]
+fn halt_vs_forced_recovery() {
+    model(|| {
+        let (r, d) = setup();
+        r.create(Z1.id, b"vnic2", L2, b"net2", false).unwrap();
+        r.lend(GZ, L1, Z1.id, false, &*d).unwrap();
+        d.set_up(false);
+        assert_eq!(r.zone_halt(Z1, &*d).unwrap().remaining, 1);
+        d.set_up(true);
+        let (r2, d2) = (r.clone(), d.clone());
+        let halter = thread::spawn(move || r2.zone_halt(Z1, &*d2).unwrap());
+        let rec = r.zone_recover(Z1, true, 1_000).unwrap();
+        let halt = halter.join().unwrap();
+        assert!(rec.is_clean() && halt.is_clean());
+        // Exactly one of them moved the link.
+        let moved = |o: Option<&dlszone::registry::LinkOutcome>| {
+            o.is_some_and(|o| {
+                matches!(o.action, Action::Returned { .. } | Action::ReturnQueued { .. })
+            })
+        };
+        assert!(moved(rec.outcome(L1)) != moved(halt.outcome(L1)));
+        let _ = r.replay_outbox(&*d);
+        assert!(r.outbox().is_empty());
+        assert_eq!(d.zone_of(L1), Some(GZ));
+        assert_eq!(r.lookup(GZ, GZ, b"net0"), Ok(L1));
+        invariants(&r);
+    });
+}
+
+/// Two forced recoveries of one zone: one does the work, the other finds
+/// nothing left; both succeed.
+#[test]
+fn two_recoveries() {
+    model(|| {
+        let (r, d) = setup();
+        r.lend(GZ, L1, Z1.id, false, &*d).unwrap();
+        d.set_up(false);
+        assert_eq!(r.zone_halt(Z1, &*d).unwrap().remaining, 1);
+        let r2 = r.clone();
+        let other = thread::spawn(move || r2.zone_recover(Z1, true, 1_000).unwrap());
+        let a = r.zone_recover(Z1, true, 1_000).unwrap();
+        let b = other.join().unwrap();
+        assert!(a.is_clean() && b.is_clean());
+        assert_eq!(a.queued + b.queued, 1);
+        assert_eq!(r.outbox().len(), 1);
+        invariants(&r);
+    });
+}
+
+/// A rename racing lookups and a create of the same name: readers see
+/// the link under exactly one of its names, and the new name goes to
+/// exactly one of the two writers.
+#[test]
+fn rename_vs_lookup() {
+    model(|| {
+        let (r, _) = setup();
+        let r2 = r.clone();
+        let renamer = thread::spawn(move || r2.rename(GZ, L1, b"net1"));
+        let r3 = r.clone();
+        let creator = thread::spawn(move || r3.create(GZ, b"vnic9", LinkId(9), b"net1", false));
+        let s = r.snapshot();
+        let names: Vec<_> = s.links.iter().filter(|l| l.linkid == L1).map(|l| l.name).collect();
+        assert_eq!(names.len(), 1, "link 1 under {names:?}");
+        let old = r.lookup(GZ, GZ, b"net0");
+        assert!(matches!(old, Ok(L1) | Err(Errno::ENOENT)), "{old:?}");
+        let renamed = renamer.join().unwrap();
+        let created = creator.join().unwrap();
+        assert!(renamed.is_ok() != created.is_ok(), "{renamed:?} {created:?}");
+        let want = if renamed.is_ok() { L1 } else { LinkId(9) };
+        assert_eq!(r.lookup(GZ, GZ, b"net1"), Ok(want));
+        invariants(&r);
+    });
+}
+
+/// A replay racing a new mutation that queues a notice and then asks for
+/// a replay itself: every notice is delivered once, in order, and none
+/// is left behind (the replayer that refused the second caller with
+/// `EALREADY` delivers its notice).
+#[test]
+fn replay_vs_new_mutation() {
+    model(|| {
+        let (r, d) = setup();
+        r.zone_boot(Z2).unwrap();
+        r.create(GZ, b"vnic4", LinkId(4), b"net4", false).unwrap();
+        r.lend(GZ, L1, Z1.id, false, &*d).unwrap();
+        r.lend(GZ, LinkId(4), Z2.id, false, &*d).unwrap();
+        d.set_up(false);
+        r.zone_halt(Z1, &*d).unwrap();
+        r.zone_halt(Z2, &*d).unwrap();
+        r.zone_recover(Z1, true, 1_000).unwrap();
+        d.set_up(true);
+        let (r2, d2) = (r.clone(), d.clone());
+        let replayer = thread::spawn(move || {
+            let _ = r2.replay_outbox(&*d2);
+        });
+        r.zone_recover(Z2, true, 1_000).unwrap();
+        let _ = r.replay_outbox(&*d);
+        replayer.join().unwrap();
+        assert!(r.outbox().is_empty(), "left behind: {:?}", r.outbox());
+        assert_eq!(d.zone_of(L1), Some(GZ));
+        assert_eq!(d.zone_of(LinkId(4)), Some(GZ));
+        // Nothing pending any more: a new move is refused only because Z1
+        // is down (EAGAIN would mean a notice was still counted).
+        assert_eq!(r.lend(GZ, L1, Z1.id, false, &*d), Err(Errno::ENXIO));
+        invariants(&r);
+    });
+}
+
+/// A return racing a hold taken from inside the borrowing zone: the hold
+/// either fails, or it survives and its release matches (it is never
+/// wiped by the return's commit).
+#[test]
+fn give_back_vs_zone_hold() {
+    model(|| {
+        let (r, d) = setup();
+        r.lend(GZ, L1, Z1.id, false, &*d).unwrap();
+        let r2 = r.clone();
+        let zone = thread::spawn(move || {
+            if let Ok(h) = r2.hold(Z1.id, L1, HoldKind::Stream) {
+                r2.rele(&h, Z1.id, HoldKind::Stream).unwrap();
+            }
+        });
+        let back = r.give_back(GZ, L1, &*d);
+        zone.join().unwrap();
+        assert!(matches!(back, Ok(()) | Err(Errno::EBUSY)), "{back:?}");
+        assert_eq!(r.bad_releases(), 0);
+        invariants(&r);
+    });
+}
