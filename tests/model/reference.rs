@@ -961,26 +961,65 @@ impl Model {
     }
 
     /// Properties of the model itself (so also of a registry that matches
-    /// it) that no single operation's contract states.
+    /// it), checked from the records alone: a model that drifted from the
+    /// design would otherwise agree with a registry that drifted the same
+    /// way.
     pub(crate) fn self_check(&self) -> Result<(), String> {
-        for l in self.links.iter().filter(|l| l.life == Life::Active) {
+        let mut names = BTreeMap::new();
+        let mut ids = BTreeMap::new();
+        let mut macs = BTreeMap::new();
+        for (i, l) in self.links.iter().enumerate() {
+            let fail = |what: &str| Err(format!("link record {i} (id {}): {what}", l.id));
+            match l.life {
+                Life::Freed if !l.unheld() => return fail("freed yet held"),
+                Life::Detached if l.unheld() => return fail("detached and unheld, not freed"),
+                Life::Detached | Life::Freed if l.existence || l.loan => {
+                    return fail("gone but keeps a registry hold");
+                }
+                Life::Pending | Life::Active if !l.existence => return fail("no existence hold"),
+                _ => {}
+            }
+            if l.is_tabled() && macs.insert(l.mac, i).is_some() {
+                return fail("MAC name used twice");
+            }
+            if l.life != Life::Active {
+                continue;
+            }
+            if ids.insert(l.id, i).is_some() {
+                return fail("id used twice");
+            }
+            // Rule 1: one occupant per (zone, name), reservations included.
+            let name = l.name.ok_or("active link without a name")?;
+            let mut slots = vec![(l.zone.id, name)];
+            slots.extend(l.reserved.map(|r| (l.owner.id, r)));
+            for slot in slots {
+                if names.insert(slot, i).is_some() {
+                    return fail("(zone, name) taken twice");
+                }
+            }
+            if self.zones.get(&l.zone.id.0).map(|z| z.0) != Some(l.zone) {
+                return fail("in a zone that is not booted");
+            }
+            // Rule 2: a link created in a zone never leaves it.
+            if l.owner != GZ && (l.zone != l.owner || !l.transient || l.persistent) {
+                return fail("a non-global zone's link moved or is not transient");
+            }
+            // Rule 3: lent exactly when it has the loan hold and a reservation.
+            let lent = l.zone != l.owner;
+            if lent != l.loan || lent != l.reserved.is_some() {
+                return fail("loan hold or reservation without a loan");
+            }
+            // Rule 5: a zone's holds live only in that zone.
+            if l.zone_holder.is_some_and(|h| h != l.zone) {
+                return fail("held from another zone");
+            }
             // dlmgmtd, once told everything, agrees on where a lent link
             // is (unless a notice about an older link with the same id
             // reached it last: a known gap, see `tell`).
-            if self.outbox.is_empty() && l.zone != l.owner && !l.told_stale {
+            if self.outbox.is_empty() && lent && !l.told_stale {
                 let told = self.daemon.zones.get(&LinkId(l.id)).copied();
                 if told != Some(l.zone.id) {
-                    return Err(format!(
-                        "outbox empty, link {} lent to {:?}, dlmgmtd thinks {told:?}",
-                        l.id, l.zone
-                    ));
-                }
-            }
-            // A zone's holds live only in that zone, and only while it runs
-            // or is being torn down.
-            if let Some(h) = l.zone_holder {
-                if h != l.zone {
-                    return Err(format!("link {} in {:?} held from {h:?}", l.id, l.zone));
+                    return fail(&format!("lent to {:?}, dlmgmtd thinks {told:?}", l.zone));
                 }
             }
         }
