@@ -10,18 +10,20 @@
 //! Entering needs a proof of [`Unlocked`]: a gate (level 1) is never
 //! waited for with the table or a link lock held (`docs/locking.md`).
 
-use alloc::collections::BTreeSet;
+use alloc::collections::BTreeMap;
 
 use super::types::ZoneId;
 use crate::errno::{Errno, KResult};
-use crate::sync::{Condvar, Mutex, Wake};
+use crate::sync::{Arc, Condvar, Mutex, Wake};
 
 use super::unlocked::Unlocked;
 
-/// Lock level 1: the set of zones with a zone-wide operation under way.
+/// Lock level 1: the zones with a zone-wide operation under way, each
+/// with the condition variable its waiters sleep on. One per zone, so a
+/// zone's waiters wake only when that zone's gate comes free: a bounded
+/// wait is not re-armed by other zones' traffic.
 pub(crate) struct ZoneGate {
-    busy: Mutex<BTreeSet<ZoneId>>,
-    cv: Condvar,
+    busy: Mutex<BTreeMap<ZoneId, Arc<Condvar>>>,
 }
 
 /// The right to run a zone-wide operation on one zone; released on drop.
@@ -33,16 +35,19 @@ pub(crate) struct GateGuard<'a> {
 
 impl ZoneGate {
     pub(crate) fn new() -> ZoneGate {
-        ZoneGate { busy: Mutex::new(BTreeSet::new()), cv: Condvar::new() }
+        ZoneGate { busy: Mutex::new(BTreeMap::new()) }
     }
 
     /// Enters `zone`'s gate, waiting for the operation in progress.
     pub(crate) fn enter(&self, _cx: &mut Unlocked, zone: ZoneId) -> GateGuard<'_> {
+        // Allocated before locking: the gate mutex is never held across
+        // an allocation that may sleep.
+        let mine = Arc::new(Condvar::new());
         let mut busy = self.busy.lock();
-        while busy.contains(&zone) {
-            busy = self.cv.wait(busy);
+        while let Some(cv) = busy.get(&zone).cloned() {
+            busy = cv.wait(busy);
         }
-        busy.insert(zone);
+        busy.insert(zone, mine);
         GateGuard { gate: self, zone }
     }
 
@@ -54,24 +59,25 @@ impl ZoneGate {
         zone: ZoneId,
         ms: u64,
     ) -> KResult<GateGuard<'_>> {
+        let mine = Arc::new(Condvar::new());
         let mut busy = self.busy.lock();
-        while busy.contains(&zone) {
-            let (b, wake) = self.cv.wait_timeout_ms(busy, ms);
+        while let Some(cv) = busy.get(&zone).cloned() {
+            let (b, wake) = cv.wait_timeout_ms(busy, ms);
             busy = b;
-            if wake == Wake::TimedOut && busy.contains(&zone) {
+            if wake == Wake::TimedOut && busy.contains_key(&zone) {
                 return Err(Errno::ETIMEDOUT);
             }
         }
-        busy.insert(zone);
+        busy.insert(zone, mine);
         Ok(GateGuard { gate: self, zone })
     }
 }
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        let mut busy = self.gate.busy.lock();
-        busy.remove(&self.zone);
-        drop(busy);
-        self.gate.cv.notify_all();
+        let cv = self.gate.busy.lock().remove(&self.zone);
+        if let Some(cv) = cv {
+            cv.notify_all();
+        }
     }
 }
