@@ -19,6 +19,8 @@
 #   OBJDUMP, READELF, OBJCOPY, GNU_LD   GNU binutils (g-prefixed on illumos)
 #   ILLUMOS_GATE      an illumos-gate checkout: bindgen reads its headers
 #   DESTDIR           staging root for `make install`
+#   KRUSTFLAGS        extra rustc flags for the kernel build, e.g.
+#                     "--cfg dlszone_ktest_selffail" (docs/testing.md)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -68,7 +70,7 @@ endif
 KCARGO_ENV := CARGO_TARGET_DIR=$(KTARGET_DIR) \
 	CARGO_PROFILE_RELEASE_DEBUG=0 \
 	CARGO_PROFILE_RELEASE_PANIC=abort \
-	RUSTFLAGS="-C force-unwind-tables=no"
+	RUSTFLAGS="-C force-unwind-tables=no $(KRUSTFLAGS)"
 KCARGO_ARGS := --release --lib --features ktest \
 	-Zbuild-std=core,alloc -Zjson-target-spec --target $(KTARGET_JSON)
 
@@ -82,8 +84,8 @@ endif
 # illumos install locations (ktest(8) loads <name>_ktest from here).
 KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
-.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test lint fmt-check clippy \
-	clippy-host clippy-kernel clean install load unload illumos-only
+.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail lint \
+	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only
 
 all: toolchain kmod gates
 
@@ -112,6 +114,30 @@ gates: kmod
 # Later issues append their host test steps here.
 test: test-toolchain
 	cargo test
+	$(MAKE) --no-print-directory ktest-selffail
+
+# The ktest bodies run on the host in `cargo test` (tests/ktest_host.rs).
+# This checks that a failure gets through: built with the test-only
+# --cfg dlszone_ktest_selffail, the runner must exit 1 and report the
+# deliberate failures as FAIL/ERROR at the lines of their assertions.
+# An explicit --target keeps RUSTFLAGS off build scripts and puts the
+# artifacts beside, not over, those of the plain host build.
+SELFFAIL_SRC := kernel/ktest/selffail.rs
+SELFFAIL_CARGO := RUSTFLAGS="--cfg dlszone_ktest_selffail" cargo test \
+	--target "$$(rustc -vV | sed -n 's/^host: //p')" --test ktest_host
+ktest-selffail: test-toolchain
+	$(SELFFAIL_CARGO) --no-run
+	bin=$$($(SELFFAIL_CARGO) --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$$/\1/p'); \
+	fail=$$(grep -m1 -n 'kt_assert3u!(sum' $(SELFFAIL_SRC) | cut -d: -f1); \
+	err=$$(grep -m1 -n 'kt_eok!(setup' $(SELFFAIL_SRC) | cut -d: -f1); \
+	rc=0; out=$$("$$bin" -p -o result,test,line,reason 'dlszone:selffail') || rc=$$?; \
+	echo "$$out"; \
+	if [ "$$rc" -ne 1 ] || \
+	   ! grep -qF "FAIL:deliberate_fail_test:$$fail:sum == 5 (0x4 == 0x5)\\: deliberate" <<<"$$out" || \
+	   ! grep -qF "ERROR:deliberate_error_test:$$err:setup failed\\: ENOMEM(12)" <<<"$$out"; then \
+		echo "ktest-selffail: deliberate failures not reported (exit $$rc)" >&2; exit 1; \
+	fi; \
+	echo "ktest-selffail: exit 1, FAIL at line $$fail and ERROR at line $$err, as written"
 
 lint: lint-toolchain fmt-check clippy
 

@@ -20,5 +20,6 @@ pub mod errno;
 #[path = "../ffi/mod.rs"]
 pub(crate) mod ffi;
 pub mod kmod;
+pub mod ktest;
 pub mod registry;
 pub mod sync;

@@ -19,6 +19,8 @@ mod ops;
 #[path = "model/reference.rs"]
 mod reference;
 
+use std::collections::BTreeMap;
+
 use dlszone::registry::{DrainWait, HoldKind, LinkId};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -61,18 +63,22 @@ proptest! {
     }
 }
 
-/// The first of `budget` deterministic random sequences on which the
-/// checker reports a mismatch, if any.
-fn first_failure(quirks: Quirks, budget: usize) -> Option<(usize, harness::Failure)> {
+/// The same `n` random sequences on every run.
+fn fixed_sequences(n: usize) -> impl Iterator<Item = Vec<ops::Op>> {
     let mut runner = TestRunner::new_with_rng(
         ProptestConfig::default(),
         TestRng::deterministic_rng(RngAlgorithm::XorShift),
     );
     let strategy = ops::sequence(60);
-    (0..budget).find_map(|n| {
-        let ops = strategy.new_tree(&mut runner).expect("generate a sequence").current();
-        harness::run(&ops, quirks).err().map(|f| (n, f))
-    })
+    (0..n).map(move |_| strategy.new_tree(&mut runner).expect("generate a sequence").current())
+}
+
+/// The first of `budget` fixed random sequences on which the checker
+/// reports a mismatch, if any.
+fn first_failure(quirks: Quirks, budget: usize) -> Option<(usize, harness::Failure)> {
+    fixed_sequences(budget)
+        .enumerate()
+        .find_map(|(n, ops)| harness::run(&ops, quirks).err().map(|f| (n, f)))
 }
 
 /// The checker bites: each deliberate mistake in the model is caught by a
@@ -118,9 +124,9 @@ fn known_bad_transition_is_reported_at_its_step() {
         Call::Lend { caller: GZ, id: LinkId(1), to: Z1, transient: false },
         Call::Destroy { caller: GZ, id: LinkId(1), wait: DrainWait::NoWait },
     ];
-    assert!(harness::run_calls(&ops, Quirks::default()).is_ok());
-    let f = harness::run_calls(&ops, Quirks { loan_hold_ignored: true, ..Quirks::default() })
-        .expect_err("the wrong model must be caught");
+    assert!(harness::run_calls(&ops, Quirks::default(), None).is_ok());
+    let wrong = Quirks { loan_hold_ignored: true, ..Quirks::default() };
+    let f = harness::run_calls(&ops, wrong, None).expect_err("the wrong model must be caught");
     assert_eq!(f.step, Some(3), "{f}");
     assert!(f.what.contains("model says Ok(())") && f.what.contains("EBUSY"), "{f}");
 }
@@ -171,8 +177,25 @@ fn scripted_life_cycle_matches_model() {
         Call::Lend { caller: GZ, id: LinkId(1), to: Z1, transient: true },
         Call::Halt { zone: Z1, key: z1_current },
     ];
-    if let Err(f) = harness::run_calls(&ops, Quirks::default()) {
+    let mut seen = BTreeMap::new();
+    if let Err(f) = harness::run_calls(&ops, Quirks::default(), Some(&mut seen)) {
         panic!("{f}");
+    }
+    for outcome in [
+        "zone_halt -> Blocked",
+        "zone_halt -> Condemned+delayed",
+        "zone_halt -> stuck",
+        "zone_recover -> ReturnQueued",
+        "zone_recover -> reclaimed",
+        "lend EAGAIN",
+        "replay_outbox EBADF",
+        "replay_outbox ENOMEM",
+        "rele ENOENT",
+        "rele_tmp ENOENT",
+        "zone_destroy ok",
+        "zone_halt -> Condemned+freed",
+    ] {
+        assert!(seen.contains_key(outcome), "the script never reached {outcome:?}: {seen:?}");
     }
 }
 
@@ -236,14 +259,8 @@ const MUST_REACH: &[&str] = &[
 /// With `DLSZONE_MODEL_STATS` set, prints how often each outcome occurred.
 #[test]
 fn generator_reaches_every_outcome() {
-    let mut runner = TestRunner::new_with_rng(
-        ProptestConfig::default(),
-        TestRng::deterministic_rng(RngAlgorithm::XorShift),
-    );
-    let strategy = ops::sequence(60);
-    let mut counts = std::collections::BTreeMap::new();
-    for _ in 0..1_000 {
-        let ops = strategy.new_tree(&mut runner).expect("generate a sequence").current();
+    let mut counts = BTreeMap::new();
+    for ops in fixed_sequences(1_000) {
         if let Err(f) = harness::run_counting(&ops, Quirks::default(), Some(&mut counts)) {
             panic!("{f}");
         }

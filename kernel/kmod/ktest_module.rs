@@ -7,12 +7,24 @@
 //!
 //! # Life cycle
 //!
-//! - `_init`: builds the module [`State`] (which is where ktest
-//!   registration goes), then `mod_install`. If `mod_install` fails, the
-//!   state is torn down again and the error returned.
+//! - `_init`: builds the module [`State`], which registers the test table
+//!   of [`crate::ktest`] with ktest (`ktest_create_module`,
+//!   `ktest_add_suite`, `ktest_add_test`, `ktest_register_module`; see
+//!   `kernel/ktest/glue.rs`), then `mod_install`. If `mod_install` fails,
+//!   the state is torn down again (`ktest_unregister_module`) and the
+//!   error returned: the order of ktest(9) and `ktest_selftest.c`.
 //! - `_fini`: `mod_remove` first; only when it succeeded is the state torn
-//!   down. While `mod_remove` refuses, the module stays fully working.
+//!   down, unregistering the tests. While `mod_remove` refuses, the module
+//!   stays fully working, tests included.
 //! - `_info`: `mod_info` on the linkage.
+//!
+//! `_fini` deliberately reverses `ktest_selftest.c`, which unregisters
+//! first and then returns `mod_remove`'s verdict: if that ever refused,
+//! the module would stay loaded with no tests, and `ktest load` could not
+//! bring them back (modload of a loaded module does not rerun `_init`).
+//! Here both steps succeed or neither happens. The module's text cannot
+//! go while a test runs: ktest runs tests with `ktest_lock` held, and
+//! `ktest_unregister_module` takes it before `_fini` returns.
 //!
 //! modctl serialises these three calls for one module, so the state slot
 //! needs no lock.
@@ -24,13 +36,6 @@
 //! load the ktest driver (which defines every `ktest_*` symbol) before it
 //! once tests are registered. Dependencies of the code under test (for
 //! example `misc/dls`) are added to the same string.
-//!
-//! # Adding ktest registration
-//!
-//! Put it in [`State::new`] (create module, add suites and tests, register;
-//! on error free the module and return the errno) and the matching
-//! `ktest_unregister_module` in `State`'s `Drop`. `_init`/`_fini` already
-//! order these correctly around `mod_install`/`mod_remove`.
 
 use alloc::boxed::Box;
 use core::ffi::{CStr, c_int};
@@ -42,6 +47,7 @@ use static_assertions::const_assert;
 use super::linkage::{SyncCell, depends_on_is_valid, linkinfo_is_valid};
 use crate::errno::KResult;
 use crate::ffi;
+use crate::ktest::glue::Registration;
 use crate::sync::Mutex;
 
 /// What `modinfo` shows for the module.
@@ -83,6 +89,8 @@ static MODLINKAGE: SyncCell<ffi::modlinkage> = SyncCell::new(ffi::modlinkage {
 /// Built by `_init` before `mod_install`, dropped by `_fini` after
 /// `mod_remove` succeeded (or by `_init` when `mod_install` failed).
 pub struct State {
+    /// The registered tests; dropping this unregisters them.
+    _tests: Registration,
     /// How many times `_info` was asked about the module; a real kernel
     /// lock and heap cell, exercised on every `modinfo`.
     info_calls: Mutex<u64>,
@@ -95,8 +103,10 @@ impl State {
     ///
     /// `_init`: may sleep.
     pub fn new() -> KResult<State> {
-        let state = State { info_calls: Mutex::new(0) };
-        crate::knote!("dlszone_ktest: loaded");
+        let tests = Registration::register()?;
+        let state = State { _tests: tests, info_calls: Mutex::new(0) };
+        let n = crate::ktest::test_count();
+        crate::knote!("dlszone_ktest: loaded, {n} tests registered");
         Ok(state)
     }
 }

@@ -518,9 +518,14 @@ pub(crate) fn run_counting(
     })
 }
 
-/// Runs fixed calls, as a scripted test writes them.
-pub(crate) fn run_calls(calls: &[Call], quirks: Quirks) -> Result<(), Failure> {
-    drive(calls.len(), quirks, None, |_, i| (calls[i].clone(), format!("{:?}", calls[i])))
+/// Runs fixed calls, as a scripted test writes them; counts as
+/// [`run_counting`] does.
+pub(crate) fn run_calls(
+    calls: &[Call],
+    quirks: Quirks,
+    counts: Option<&mut BTreeMap<String, u64>>,
+) -> Result<(), Failure> {
+    drive(calls.len(), quirks, counts, |_, i| (calls[i].clone(), format!("{:?}", calls[i])))
 }
 
 fn drive(

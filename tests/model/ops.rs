@@ -14,8 +14,8 @@ use dlszone::errno::Errno;
 use dlszone::registry::{DrainWait, HoldKind, LinkId, ZoneId};
 use proptest::prelude::*;
 
-/// Zone ids: the global zone, three others, and bad ones (out of range,
-/// and in range but never booted).
+/// Zone ids: the global zone, three others, two out of range, and one in
+/// range that is seldom booted.
 const ZONES: [i32; 7] = [0, 1, 2, 3, -1, 10_000, 9];
 const LONG_MAC: &[u8] = &[b'm'; 256];
 /// MAC names: five good ones, then bad ones.

@@ -1,0 +1,502 @@
+//! The host runner: runs test bodies the way `ktest run` runs them in the
+//! kernel and prints the same table, so a failure reads the same in both
+//! places.
+//!
+//! ```text
+//! RESULT  MODULE       SUITE            TEST                                          LINE   REASON
+//! PASS    dlszone      registry         rule1_same_name_in_several_zones_test         54
+//! FAIL    dlszone      selffail         deliberate_fail_test                          14     sum == 5 (0x4 == 0x5): ...
+//! ```
+//!
+//! followed by the per-module and per-suite counts `ktest run` prints and
+//! a last line `N passed, N failed, N skipped` (ERROR counts as failed).
+//! Tests are chosen by ktest triples (`module:suite:test`, globs `*?[]`,
+//! empty parts meaning `*`). Success means every test passed or skipped,
+//! as for `ktest run`.
+//!
+//! A body that panics (which in the kernel would panic the system) is
+//! reported as ERROR at line 0 with the panic message.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
+
+use super::{MODULE, Outcome, Suite, Test, Verdict};
+
+/// A `module:suite:test` selection, each part a glob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Triple {
+    module: String,
+    suite: String,
+    test: String,
+}
+
+impl Triple {
+    /// Every test (`*:*:*`).
+    pub fn all() -> Triple {
+        Triple { module: "*".into(), suite: "*".into(), test: "*".into() }
+    }
+
+    /// Parses a triple as `ktest` does: missing or empty parts are `*`; a
+    /// third `:` or a part of 64 bytes or more is an error.
+    pub fn parse(s: &str) -> Result<Triple, String> {
+        let mut parts = s.splitn(3, ':');
+        let mut next = |what: &str| -> Result<String, String> {
+            let p = parts.next().unwrap_or("");
+            if p.len() >= super::MAX_NAME_LEN {
+                return Err(alloc::format!("{what} pattern too long: {p}"));
+            }
+            Ok(if p.is_empty() { "*".into() } else { p.into() })
+        };
+        let (module, suite, test) = (next("module")?, next("suite")?, next("test")?);
+        if test.contains(':') {
+            return Err(alloc::format!("malformed triple, unexpected ':' in test: {test}"));
+        }
+        Ok(Triple { module, suite, test })
+    }
+
+    fn matches(&self, module: &str, suite: &str, test: &str) -> bool {
+        glob(self.module.as_bytes(), module.as_bytes())
+            && glob(self.suite.as_bytes(), suite.as_bytes())
+            && glob(self.test.as_bytes(), test.as_bytes())
+    }
+}
+
+/// Shell-style matching (`gmatch(3GEN)`): `*`, `?`, and `[...]` classes
+/// with ranges and `!` negation.
+pub fn glob(pat: &[u8], s: &[u8]) -> bool {
+    match pat.split_first() {
+        None => s.is_empty(),
+        Some((b'*', rest)) => (0..=s.len()).any(|i| glob(rest, &s[i..])),
+        Some((b'?', rest)) => !s.is_empty() && glob(rest, &s[1..]),
+        Some((b'[', rest)) => {
+            let Some((&c, tail)) = s.split_first() else { return false };
+            match class(rest, c) {
+                Some((true, after)) => glob(after, tail),
+                Some((false, _)) => false,
+                // No closing `]`: the `[` is literal.
+                None => c == b'[' && glob(rest, tail),
+            }
+        }
+        Some((&p, rest)) => s.first() == Some(&p) && glob(rest, &s[1..]),
+    }
+}
+
+/// Matches `c` against a class body (after `[`); returns whether it
+/// matched and the pattern after `]`, or `None` if the class is unclosed.
+fn class(body: &[u8], c: u8) -> Option<(bool, &[u8])> {
+    let (negate, mut i) = if body.first() == Some(&b'!') { (true, 1) } else { (false, 0) };
+    let mut hit = false;
+    let mut first = true;
+    while i < body.len() {
+        let p = body[i];
+        if p == b']' && !first {
+            return Some((hit != negate, &body[i + 1..]));
+        }
+        first = false;
+        if i + 2 < body.len() && body[i + 1] == b'-' && body[i + 2] != b']' {
+            hit |= (p..=body[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= p == c;
+            i += 1;
+        }
+    }
+    None
+}
+
+/// A column of the results table: `ktest run -o` field names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `RESULT`.
+    Result,
+    /// `MODULE`.
+    Module,
+    /// `SUITE`.
+    Suite,
+    /// `TEST`.
+    Test,
+    /// `LINE`.
+    Line,
+    /// `REASON`.
+    Reason,
+}
+
+impl Field {
+    /// The fields this runner prints by default.
+    pub const DEFAULT: [Field; 6] =
+        [Field::Result, Field::Module, Field::Suite, Field::Test, Field::Line, Field::Reason];
+
+    /// Parses a `-o` list such as `result,module,suite,test,line,reason`.
+    pub fn parse_list(s: &str) -> Result<Vec<Field>, String> {
+        s.split(',')
+            .map(|f| match f.to_ascii_lowercase().as_str() {
+                "result" => Ok(Field::Result),
+                "module" => Ok(Field::Module),
+                "suite" => Ok(Field::Suite),
+                "test" => Ok(Field::Test),
+                "line" => Ok(Field::Line),
+                "reason" => Ok(Field::Reason),
+                _ => Err(alloc::format!("unknown field: {f}")),
+            })
+            .collect()
+    }
+
+    /// Header and width, as `ktest`'s ofmt table has them.
+    fn spec(self) -> (&'static str, usize) {
+        match self {
+            Field::Result => ("RESULT", 7),
+            Field::Module => ("MODULE", 12),
+            Field::Suite => ("SUITE", 16),
+            Field::Test => ("TEST", 45),
+            Field::Line => ("LINE", 6),
+            Field::Reason => ("REASON", 256),
+        }
+    }
+}
+
+/// How to print.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Columns of the results table.
+    pub fields: Vec<Field>,
+    /// Omit the header line (`-H`).
+    pub no_header: bool,
+    /// Parsable output (`-p`): `:`-separated, `:` in values escaped as
+    /// `\:`, no header, no statistics.
+    pub parsable: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { fields: Field::DEFAULT.to_vec(), no_header: false, parsable: false }
+    }
+}
+
+/// Counts of one module or suite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Tests run.
+    pub total: u32,
+    /// PASS.
+    pub pass: u32,
+    /// FAIL.
+    pub fail: u32,
+    /// ERROR.
+    pub error: u32,
+    /// SKIP.
+    pub skip: u32,
+}
+
+impl Counts {
+    fn record(&mut self, v: Verdict) {
+        self.total += 1;
+        match v {
+            Verdict::Pass => self.pass += 1,
+            Verdict::Fail => self.fail += 1,
+            Verdict::Error => self.error += 1,
+            Verdict::Skip => self.skip += 1,
+        }
+    }
+
+    /// Whether every test passed or skipped (`ktest run`'s exit 0).
+    pub fn success(&self) -> bool {
+        self.fail == 0 && self.error == 0
+    }
+}
+
+/// One executed test.
+#[derive(Debug)]
+pub struct Row {
+    /// Suite name.
+    pub suite: &'static str,
+    /// Test name.
+    pub test: &'static str,
+    /// Its result.
+    pub outcome: Outcome,
+}
+
+/// Runs a body, turning a panic into an ERROR at line 0.
+pub fn run_one(t: &Test) -> Outcome {
+    match panic::catch_unwind(AssertUnwindSafe(|| t.run())) {
+        Ok(o) => o,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-text panic payload".into());
+            Outcome::new(
+                Verdict::Error,
+                0,
+                format_args!("body panicked (a kernel would panic here): {msg}"),
+            )
+        }
+    }
+}
+
+/// Runs every test of `suites` that some triple selects, printing each
+/// row as it finishes, then (unless parsable) the counts and the summary
+/// line. Returns the module's counts; `success()` is the exit status.
+pub fn run(
+    suites: &[Suite],
+    triples: &[Triple],
+    opts: &Options,
+    out: &mut dyn Write,
+) -> io::Result<Counts> {
+    let module = MODULE.to_str().unwrap_or("?");
+    if !opts.parsable && !opts.no_header {
+        let header: Vec<String> = opts.fields.iter().map(|f| f.spec().0.into()).collect();
+        write_row(out, opts, &header)?;
+    }
+    let mut total = Counts::default();
+    let mut per_suite = Vec::new();
+    for suite in suites {
+        let mut counts = Counts::default();
+        for test in suite.tests {
+            let (s, t) = (suite.name_str(), test.name_str());
+            if !triples.iter().any(|tr| tr.matches(module, s, t)) {
+                continue;
+            }
+            let row = Row { suite: s, test: t, outcome: run_one(test) };
+            counts.record(row.outcome.verdict());
+            total.record(row.outcome.verdict());
+            let cells: Vec<String> = opts.fields.iter().map(|&f| cell(module, &row, f)).collect();
+            write_row(out, opts, &cells)?;
+            out.flush()?;
+        }
+        if counts.total > 0 {
+            per_suite.push((suite.name_str(), counts));
+        }
+    }
+    if !opts.parsable {
+        write_stats(out, module, total, &per_suite)?;
+        writeln!(
+            out,
+            "{} passed, {} failed, {} skipped",
+            total.pass,
+            total.fail + total.error,
+            total.skip
+        )?;
+    }
+    Ok(total)
+}
+
+fn cell(module: &str, row: &Row, f: Field) -> String {
+    match f {
+        Field::Result => row.outcome.verdict().as_str().into(),
+        Field::Module => module.into(),
+        Field::Suite => row.suite.into(),
+        Field::Test => row.test.into(),
+        Field::Line => row.outcome.line().to_string(),
+        Field::Reason => row.outcome.msg().into(),
+    }
+}
+
+fn write_row(out: &mut dyn Write, opts: &Options, cells: &[String]) -> io::Result<()> {
+    let mut line = String::new();
+    for (i, (c, f)) in cells.iter().zip(&opts.fields).enumerate() {
+        let last = i + 1 == cells.len();
+        if opts.parsable {
+            if i > 0 {
+                line.push(':');
+            }
+            line.push_str(&c.replace('\\', "\\\\").replace(':', "\\:"));
+        } else if last {
+            line.push_str(c);
+        } else {
+            let _ = write!(line, "{:<w$} ", c, w = f.spec().1);
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+/// The statistics `ktest run` prints after its results.
+fn write_stats(
+    out: &mut dyn Write,
+    module: &str,
+    total: Counts,
+    per_suite: &[(&str, Counts)],
+) -> io::Result<()> {
+    let row = |out: &mut dyn Write, name: &str, c: &Counts| {
+        writeln!(
+            out,
+            "{:<40} {:<6} {:<6} {:<6} {:<6} {:<6} {}",
+            name, c.total, c.pass, c.fail, c.error, c.skip, 0
+        )
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<40} {:<6} {:<6} {:<6} {:<6} {:<6} NONE",
+        "MODULE/SUITE", "TOTAL", "PASS", "FAIL", "ERR", "SKIP"
+    )?;
+    row(out, module, &total)?;
+    writeln!(out, "{}", "-".repeat(74))?;
+    for (name, c) in per_suite {
+        row(out, &alloc::format!("  {name}"), c)?;
+    }
+    writeln!(out)
+}
+
+/// Prints `module:suite:test` names as libtest's `--list` does
+/// (`<name>: test`), for tools that drive test binaries.
+pub fn list(suites: &[Suite], triples: &[Triple], out: &mut dyn Write) -> io::Result<usize> {
+    let module = MODULE.to_str().unwrap_or("?");
+    let mut n = 0;
+    for suite in suites {
+        for test in suite.tests {
+            let (s, t) = (suite.name_str(), test.name_str());
+            if triples.iter().any(|tr| tr.matches(module, s, t)) {
+                writeln!(out, "{module}:{s}:{t}: test")?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ktest::Body;
+    use alloc::vec;
+
+    #[test]
+    fn globs_match_like_gmatch() {
+        assert!(glob(b"*", b""));
+        assert!(glob(b"*", b"anything"));
+        assert!(glob(b"rule?_*_test", b"rule1_x_test"));
+        assert!(!glob(b"rule?_*_test", b"rule10_x_test"));
+        assert!(glob(b"rule[0-9]*", b"rule7_x"));
+        assert!(!glob(b"rule[!0-9]*", b"rule7_x"));
+        assert!(glob(b"[]]", b"]"));
+        assert!(glob(b"a[", b"a["));
+        assert!(!glob(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn triples_parse_like_ktest() {
+        let t = |m: &str, s: &str, x: &str| Triple {
+            module: m.into(),
+            suite: s.into(),
+            test: x.into(),
+        };
+        assert_eq!(Triple::parse("*"), Ok(t("*", "*", "*")));
+        assert_eq!(Triple::parse("dlszone"), Ok(t("dlszone", "*", "*")));
+        assert_eq!(Triple::parse("dlszone::"), Ok(t("dlszone", "*", "*")));
+        assert_eq!(Triple::parse(":sync"), Ok(t("*", "sync", "*")));
+        assert_eq!(Triple::parse("a:b:c_test"), Ok(t("a", "b", "c_test")));
+        assert!(Triple::parse("a:b:c:d").is_err());
+        assert!(Triple::parse(&"m".repeat(64)).is_err());
+    }
+
+    fn ok() -> Outcome {
+        Outcome::pass(10)
+    }
+    fn bad() -> Outcome {
+        Outcome::new(Verdict::Fail, 20, format_args!("x == 1 (0x2 == 0x1)"))
+    }
+    fn skip() -> Outcome {
+        Outcome::new(Verdict::Skip, 30, format_args!("not here"))
+    }
+    #[allow(clippy::panic)]
+    fn boom() -> Outcome {
+        panic!("kaboom")
+    }
+
+    fn suite(name: &'static core::ffi::CStr, tests: &'static [Test]) -> Suite {
+        Suite { name, tests }
+    }
+
+    const fn t(name: &'static core::ffi::CStr, body: Body) -> Test {
+        Test { name, body }
+    }
+
+    static A: [Test; 3] = [t(c"ok_test", ok), t(c"bad_test", bad), t(c"skip_test", skip)];
+    static B: [Test; 1] = [t(c"boom_test", boom)];
+
+    fn render(suites: &[Suite], triples: &[Triple], opts: &Options) -> (String, Counts) {
+        let mut out = Vec::new();
+        let counts = run(suites, triples, opts, &mut out).unwrap();
+        (String::from_utf8(out).unwrap(), counts)
+    }
+
+    #[test]
+    fn table_rows_stats_and_summary() {
+        let suites = [suite(c"one", &A), suite(c"two", &B)];
+        let (text, c) = render(&suites, &[Triple::all()], &Options::default());
+        assert_eq!(c, Counts { total: 4, pass: 1, fail: 1, error: 1, skip: 1 });
+        assert!(!c.success());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("RESULT  MODULE       SUITE            TEST"), "{text}");
+        assert!(lines[0].ends_with("LINE   REASON"), "{text}");
+        let fail = lines.iter().find(|l| l.starts_with("FAIL")).unwrap();
+        let cols: Vec<&str> = fail.split_whitespace().collect();
+        assert_eq!(&cols[..5], ["FAIL", "dlszone", "one", "bad_test", "20"]);
+        assert!(fail.ends_with("x == 1 (0x2 == 0x1)"));
+        let pass = lines.iter().find(|l| l.starts_with("PASS")).unwrap();
+        assert_eq!(
+            pass.split_whitespace().collect::<Vec<_>>(),
+            ["PASS", "dlszone", "one", "ok_test", "10"]
+        );
+        let err = lines.iter().find(|l| l.starts_with("ERROR")).unwrap();
+        assert!(err.contains(" 0 ") && err.contains("panicked") && err.contains("kaboom"), "{err}");
+        assert!(text.contains("\n  one "), "{text}");
+        assert_eq!(*lines.last().unwrap(), "1 passed, 2 failed, 1 skipped");
+    }
+
+    #[test]
+    fn triples_select_and_parsable_output() {
+        let suites = [suite(c"one", &A), suite(c"two", &B)];
+        let opts = Options {
+            fields: Field::parse_list("result,module,suite,test,line,reason").unwrap(),
+            no_header: false,
+            parsable: true,
+        };
+        let (text, c) = render(&suites, &[Triple::parse("dlszone:one:*_test").unwrap()], &opts);
+        assert_eq!(c.total, 3);
+        assert_eq!(
+            text,
+            "PASS:dlszone:one:ok_test:10:\nFAIL:dlszone:one:bad_test:20:x == 1 (0x2 == 0x1)\n\
+             SKIP:dlszone:one:skip_test:30:not here\n"
+        );
+        let (_, c) = render(&suites, &[Triple::parse("other").unwrap()], &opts);
+        assert_eq!(c, Counts::default());
+        assert!(c.success());
+        let (_, c) = render(&suites, &[Triple::parse(":one:skip*").unwrap()], &opts);
+        assert_eq!(c, Counts { total: 1, skip: 1, ..Counts::default() });
+        assert!(c.success());
+    }
+
+    #[test]
+    fn parsable_escapes_colons() {
+        fn colon() -> Outcome {
+            Outcome::new(Verdict::Fail, 5, format_args!("a:b"))
+        }
+        static C: [Test; 1] = [t(c"colon_test", colon)];
+        let opts = Options { fields: vec![Field::Reason], no_header: true, parsable: true };
+        let (text, _) = render(&[suite(c"s", &C)], &[Triple::all()], &opts);
+        assert_eq!(text, "a\\:b\n");
+    }
+
+    #[test]
+    fn list_names_triples() {
+        let suites = [suite(c"one", &A)];
+        let mut out = Vec::new();
+        assert_eq!(list(&suites, &[Triple::parse("::ok*").unwrap()], &mut out).unwrap(), 1);
+        assert_eq!(String::from_utf8(out).unwrap(), "dlszone:one:ok_test: test\n");
+    }
+
+    #[test]
+    fn the_real_table_is_well_formed() {
+        assert!(crate::ktest::test_count() >= 40);
+        for s in crate::ktest::suites() {
+            for t in s.tests {
+                assert!(t.name_str().ends_with("_test") && t.name_str().len() < 64);
+            }
+        }
+    }
+}
