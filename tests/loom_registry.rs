@@ -25,11 +25,14 @@ const L2: LinkId = LinkId(2);
 
 /// Forced context switches per schedule: 2 keeps each test well under a
 /// minute and is enough for every race here (each needs one or two).
-const PREEMPTIONS: usize = 2;
+/// `DLSZONE_LOOM_PREEMPTIONS` raises it for a soak.
+fn preemptions() -> usize {
+    std::env::var("DLSZONE_LOOM_PREEMPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+}
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(PREEMPTIONS);
+    b.preemption_bound = Some(preemptions());
     b.check(f);
 }
 

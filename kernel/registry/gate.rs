@@ -18,10 +18,10 @@ use crate::sync::{Arc, Condvar, Mutex, Wake};
 
 use super::unlocked::Unlocked;
 
-/// Lock level 1: the zones with a zone-wide operation under way, each
-/// with the condition variable its waiters sleep on. One per zone, so a
-/// zone's waiters wake only when that zone's gate comes free: a bounded
-/// wait is not re-armed by other zones' traffic.
+/// Lock level 1 (`docs/locking.md`): the zones with a zone-wide operation
+/// under way, each with the condition variable its waiters sleep on. One
+/// per zone, so a zone's waiters wake only when that zone's gate comes
+/// free: a bounded wait is not re-armed by other zones' traffic.
 pub(crate) struct ZoneGate {
     busy: Mutex<BTreeMap<ZoneId, Arc<Condvar>>>,
 }

@@ -11,7 +11,8 @@
 //! 4. the outbox mutex.
 //!
 //! No registry lock is held across a dlmgmtd upcall or any wait but the
-//! condition-variable waits on a link's own mutex.
+//! condition-variable waits on a link's own mutex; `unlocked.rs` makes the
+//! compiler check it.
 
 mod gate;
 mod hashtab;

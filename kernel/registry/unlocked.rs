@@ -38,8 +38,8 @@ impl Unlocked {
     }
 }
 
-/// The table lock (level 2). Reachable only through a proof of
-/// [`Unlocked`], which the guard then borrows.
+/// The table lock (level 2 in `docs/locking.md`). Reachable only through
+/// a proof of [`Unlocked`], which the guard then borrows.
 pub(crate) struct TableLock {
     inner: RwLock<Table>,
 }
