@@ -23,12 +23,15 @@ struct Args {
     opts: Options,
     triples: Vec<Triple>,
     list: bool,
+    /// libtest's `--ignored`: no body is ignored, so nothing is selected.
+    ignored_only: bool,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut opts = Options::default();
     let mut triples = Vec::new();
     let mut list = false;
+    let mut ignored_only = false;
     let mut fields_given = false;
     while let Some(a) = argv.next() {
         match a.as_str() {
@@ -40,8 +43,9 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 fields_given = true;
             }
             "--list" => list = true,
+            "--ignored" => ignored_only = true,
             // libtest flags test drivers pass; they change nothing here.
-            "--exact" | "--nocapture" | "--show-output" | "--quiet" | "-q" | "--ignored"
+            "--exact" | "--nocapture" | "--show-output" | "--quiet" | "-q"
             | "--include-ignored" => {}
             "--test-threads" | "--format" | "--color" | "--logfile" | "--skip" => {
                 argv.next();
@@ -57,7 +61,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     if triples.is_empty() {
         triples.push(Triple::all());
     }
-    Ok(Args { opts, triples, list })
+    Ok(Args { opts, triples, list, ignored_only })
 }
 
 fn main() -> ExitCode {
@@ -74,7 +78,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let suites = dlszone::ktest::suites();
+    let suites = if args.ignored_only { &[] } else { dlszone::ktest::suites() };
     let mut out = io::stdout().lock();
     let res = if args.list {
         host::list(suites, &args.triples, &mut out).map(|_| true)
