@@ -280,3 +280,64 @@ fn stress() {
 fn soak() {
     run(rounds(2_000), Duration::from_secs(3_600));
 }
+
+/// dlmgmtd that blocks every upcall until released.
+struct Wedged {
+    open: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Dlmgmt for Wedged {
+    fn deliver(&self, _: &Notice) -> KResult<()> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cv.wait(open).unwrap();
+        }
+        Ok(())
+    }
+}
+
+/// A forced recovery's wait for a zone gate held by a wedged upcall ends
+/// with `ETIMEDOUT` in about its timeout, however busy other zones' gates
+/// are (their releases must not re-arm it).
+#[test]
+fn recovery_gate_wait_is_bounded_under_other_zones_traffic() {
+    let r = Arc::new(Registry::new());
+    let (z1, z2) = (ZoneKey::new(1, 1), ZoneKey::new(2, 2));
+    r.zone_boot(z1).unwrap();
+    r.zone_boot(z2).unwrap();
+    r.create(GZ, b"vnic1", LinkId(1), b"net1", false).unwrap();
+    r.create(GZ, b"vnic2", LinkId(2), b"net2", false).unwrap();
+    let wedged = Arc::new(Wedged { open: std::sync::Mutex::new(false), cv: Default::default() });
+    // A lend into Z1 wedged in its upcall holds Z1's gate.
+    let lend = {
+        let (r, w) = (r.clone(), wedged.clone());
+        thread::spawn(move || r.lend(GZ, LinkId(1), z1.id, false, &*w))
+    };
+    // Z2's gate is entered and left continuously.
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (r, stop) = (r.clone(), stop.clone());
+        thread::spawn(move || {
+            let up = FakeDlmgmt::up();
+            let start = Instant::now();
+            // Bounded, so that a wait re-armed for ever fails, not hangs.
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(3) {
+                r.lend(GZ, LinkId(2), z2.id, false, &up).unwrap();
+                r.give_back(GZ, LinkId(2), &up).unwrap();
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(20));
+    let start = Instant::now();
+    let res = r.zone_recover(z1, true, 100);
+    let waited = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    *wedged.open.lock().unwrap() = true;
+    wedged.cv.notify_all();
+    lend.join().unwrap().unwrap();
+    assert_eq!(res.err(), Some(Errno::ETIMEDOUT));
+    assert!(waited < Duration::from_secs(2), "a 100 ms gate wait took {waited:?}");
+    r.check_invariants().unwrap();
+}
