@@ -383,7 +383,7 @@ impl LinkInner {
             }
         }
         v.extend(self.zone_holders());
-        v.sort();
+        v.sort_unstable();
         v
     }
 
