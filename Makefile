@@ -110,6 +110,9 @@ gates: kmod
 	$(KTEST_GATES) $(KTEST_MODULE)
 	@echo "readelf relocation types in $(KTEST_MODULE):"
 	@$(READELF) -rW $(KTEST_MODULE) | awk '/R_X86_64_/ { print "  " $$3 }' | sort | uniq -c
+	@echo "undefined symbols (all in $(ALLOWLIST)):"
+	@$(READELF) -sW $(KTEST_MODULE) | awk '$$7 == "UND" && $$8 != "" { print $$8 }' | sort | \
+		xargs -n 8 echo " "
 
 # Later issues append their host test steps here.
 test: test-toolchain
