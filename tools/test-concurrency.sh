@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The registry's concurrency suites (docs/locking.md, "How this is checked").
+#
+#   tools/test-concurrency.sh ci      loom + shuttle suites, short stress test
+#   tools/test-concurrency.sh broken  each deliberately broken variant must
+#                                     make the model checkers fail
+#   tools/test-concurrency.sh soak    long stress run, more shuttle schedules,
+#                                     deeper loom preemption bound
+#
+# The model-checking builds pass their cfg through RUSTFLAGS with an
+# explicit --target, so build scripts (and bindgen) are built once for the
+# host without it and shared by every cfg. Honours CARGO_TARGET_DIR.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo_cfg() {
+	# cargo_cfg "<rustflags>" <cargo test args...>
+	local flags=$1
+	shift
+	RUSTFLAGS="${RUSTFLAGS:-} $flags" cargo test --target "$host" "$@"
+}
+
+loom() { cargo_cfg "--cfg loom" --test loom_registry "$@"; }
+shuttle() { cargo_cfg "--cfg shuttle" --test shuttle_registry "$@"; }
+
+# expect_failure <variant> <flags> <test target> <test name>: the build
+# must succeed and the named test must fail.
+expect_failure() {
+	local variant=$1 flags=$2 target=$3 name=$4 log
+	log=$(mktemp)
+	echo "== broken variant $variant: $target::$name must fail"
+	if cargo_cfg "$flags --cfg dlszone_broken=\"$variant\"" --no-run --test "$target" \
+		>"$log" 2>&1; then :; else
+		cat "$log"
+		echo "FAIL: the $variant variant does not build"
+		exit 1
+	fi
+	if cargo_cfg "$flags --cfg dlszone_broken=\"$variant\"" --test "$target" -- --exact "$name" \
+		>"$log" 2>&1; then
+		cat "$log"
+		echo "FAIL: $target::$name passed with the $variant variant: the test does not bite"
+		exit 1
+	fi
+	if ! grep -q "^test $name \.\.\. FAILED" "$log"; then
+		cat "$log"
+		echo "FAIL: $target::$name did not run to a failure with $variant"
+		exit 1
+	fi
+	grep -m1 -E "panicked|deadlock" "$log" | sed 's/^/   caught: /'
+	rm -f "$log"
+	caught=$((caught + 1))
+}
+caught=0
+
+case "${1:-ci}" in
+ci)
+	loom
+	shuttle
+	cargo test --test stress
+	;;
+broken)
+	expect_failure early_unlock "--cfg loom" loom_registry hold_tmp_vs_destroy
+	expect_failure missing_wakeup "--cfg loom" loom_registry hold_tmp_vs_destroy
+	expect_failure early_unlock "--cfg shuttle" shuttle_registry destroy_drains_tmp_holders
+	expect_failure missing_wakeup "--cfg shuttle" shuttle_registry destroy_drains_tmp_holders
+	echo "broken variants: $caught passed, 0 failed"
+	;;
+soak)
+	DLSZONE_LOOM_PREEMPTIONS=3 loom --release
+	DLSZONE_SHUTTLE_ITERS=5000 shuttle --release
+	cargo test --release --test stress -- --ignored soak --nocapture
+	;;
+*)
+	echo "usage: $0 ci|broken|soak" >&2
+	exit 2
+	;;
+esac
