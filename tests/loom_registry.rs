@@ -23,17 +23,31 @@ const Z2: ZoneKey = ZoneKey::new(2, 102);
 const L1: LinkId = LinkId(1);
 const L2: LinkId = LinkId(2);
 
-/// Forced context switches per schedule: 2 keeps each test well under a
-/// minute and is enough for every race here (each needs one or two).
-/// `DLSZONE_LOOM_PREEMPTIONS` raises it for a soak.
-fn preemptions() -> usize {
-    std::env::var("DLSZONE_LOOM_PREEMPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+/// Forced context switches per schedule. 3 keeps the whole file under a
+/// second and covers every race here (each needs one or two);
+/// `DLSZONE_LOOM_PREEMPTIONS` changes it, `none` lifting the bound (the
+/// soak does: every test here is then explored exhaustively, in seconds).
+fn preemptions() -> Option<usize> {
+    match std::env::var("DLSZONE_LOOM_PREEMPTIONS").as_deref() {
+        Ok("none") => None,
+        Ok(n) => Some(n.parse().expect("DLSZONE_LOOM_PREEMPTIONS: a number or none")),
+        Err(_) => Some(3),
+    }
 }
 
+/// Runs `f` under loom and reports how many schedules it explored.
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
     let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(preemptions());
-    b.check(f);
+    b.preemption_bound = preemptions();
+    b.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        f()
+    });
+    let name = std::thread::current().name().unwrap_or("?").to_owned();
+    eprintln!("loom: {name}: {} schedules", runs.load(Ordering::Relaxed));
 }
 
 fn invariants(r: &Registry) {
