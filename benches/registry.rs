@@ -3,9 +3,11 @@
 //!
 //! Every scale spreads its links over the same 1,000 zones, so a change in
 //! cost between scales comes from the total number of links alone. Each
-//! iteration targets the next link of a fixed pseudo-random sequence drawn
-//! from the whole population, so an index is not measured along one cached
-//! path. Run with `make bench` (or `cargo bench --bench registry`).
+//! per-link operation runs over a warm set (64 links spread over the
+//! population: the work itself) and a cold one (every link, in a fixed
+//! random order: the work plus cache misses), so an index is never
+//! measured along one cached path. Run with `make bench` (or
+//! `cargo bench --bench registry`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
