@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use dlszone::errno::{Errno, KResult};
 use dlszone::registry::testing::FakeDlmgmt;
-use dlszone::registry::{Dlmgmt, HoldKind, LinkId, Notice, Registry, ZoneId, ZoneKey};
+use dlszone::registry::{Dlmgmt, DrainWait, HoldKind, LinkId, Notice, Registry, ZoneId, ZoneKey};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const ZONES: i32 = 200;
@@ -339,5 +339,58 @@ fn recovery_gate_wait_is_bounded_under_other_zones_traffic() {
     lend.join().unwrap().unwrap();
     assert_eq!(res.err(), Some(Errno::ETIMEDOUT));
     assert!(waited < Duration::from_secs(2), "a 100 ms gate wait took {waited:?}");
+    r.check_invariants().unwrap();
+}
+
+/// While a lend into Z1 is wedged in its upcall (holding Z1's gate and no
+/// lock), readers, holders, mutations of other links and the halt of
+/// another zone all complete; only moves of that link and zone-wide
+/// operations on Z1 wait or refuse.
+#[test]
+fn nothing_else_waits_behind_a_wedged_upcall() {
+    let r = Arc::new(Registry::new());
+    let (z1, z2) = (ZoneKey::new(1, 1), ZoneKey::new(2, 2));
+    r.zone_boot(z1).unwrap();
+    r.zone_boot(z2).unwrap();
+    r.create(GZ, b"vnic1", LinkId(1), b"net1", false).unwrap();
+    r.create(z2.id, b"vnic2", LinkId(2), b"net2", false).unwrap();
+    let wedged = Arc::new(Wedged { open: std::sync::Mutex::new(false), cv: Default::default() });
+    let lend = {
+        let (r, w) = (r.clone(), wedged.clone());
+        thread::spawn(move || r.lend(GZ, LinkId(1), z1.id, false, &*w))
+    };
+    // Renaming to its own name changes nothing, and is refused once the
+    // lend is in its upcall.
+    while r.rename(GZ, LinkId(1), b"net1") != Err(Errno::EBUSY) {
+        thread::yield_now();
+    }
+    let others = {
+        let r = r.clone();
+        thread::spawn(move || {
+            let t = r.hold_tmp(GZ, LinkId(1)).unwrap();
+            r.rele_tmp(&t).unwrap();
+            let h = r.hold(GZ, LinkId(1), HoldKind::Stream).unwrap();
+            r.rele(&h, GZ, HoldKind::Stream).unwrap();
+            assert_eq!(r.lookup(GZ, GZ, b"net1"), Ok(LinkId(1)));
+            assert_eq!(r.lookup(GZ, z1.id, b"net1"), Err(Errno::ENOENT));
+            r.snapshot();
+            r.check_invariants().unwrap();
+            r.create(GZ, b"vnic3", LinkId(3), b"net3", false).unwrap();
+            r.destroy(GZ, LinkId(3), DrainWait::Wait).unwrap();
+            assert_eq!(r.destroy(GZ, LinkId(1), DrainWait::NoWait), Err(Errno::EBUSY));
+            assert!(r.zone_halt(z2, &FakeDlmgmt::up()).unwrap().is_clean());
+            assert_eq!(r.zone_recover(z1, true, 50).err(), Some(Errno::ETIMEDOUT));
+        })
+    };
+    let start = Instant::now();
+    while !others.is_finished() {
+        assert!(start.elapsed() < Duration::from_secs(10), "an operation waited behind the upcall");
+        thread::sleep(Duration::from_millis(1));
+    }
+    others.join().unwrap();
+    *wedged.open.lock().unwrap() = true;
+    wedged.cv.notify_all();
+    lend.join().unwrap().unwrap();
+    assert_eq!(r.lookup(GZ, z1.id, b"net1"), Ok(LinkId(1)));
     r.check_invariants().unwrap();
 }
