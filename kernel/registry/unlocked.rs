@@ -31,8 +31,9 @@ pub(crate) struct Unlocked {
 }
 
 impl Unlocked {
-    /// Made first thing by a public entry point, and nowhere else: the
-    /// registry never calls its own public entry points.
+    /// Made first thing by a public entry point, and nowhere else. The
+    /// few entry points that call others (`setzid`, `hold_by_mac`) hold
+    /// nothing when they do; internal helpers take `&mut Unlocked`.
     pub(crate) fn new() -> Unlocked {
         Unlocked { _not_send: PhantomData }
     }
