@@ -27,6 +27,8 @@ pub(crate) struct ZoneGate {
 }
 
 /// The right to run a zone-wide operation on one zone; released on drop.
+/// Held across upcalls and drain waits: it blocks only the next zone-wide
+/// operation on the same zone (`docs/locking.md`).
 #[must_use]
 pub(crate) struct GateGuard<'a> {
     gate: &'a ZoneGate,

@@ -168,7 +168,7 @@ pub(crate) enum Drain {
     TimeoutMs(u64),
 }
 
-/// A held link lock (level 3).
+/// A held link lock (level 3 in `docs/locking.md`).
 pub(crate) struct LinkGuard<'a> {
     g: MutexGuard<'a, LinkInner>,
     _held: held::Held,
@@ -188,7 +188,7 @@ impl DerefMut for LinkGuard<'_> {
 }
 
 /// A link lock taken with no other registry lock held: the only kind of
-/// guard a drain may wait with.
+/// guard a drain may wait with (`docs/locking.md`).
 pub(crate) struct AloneGuard<'a>(LinkGuard<'a>);
 
 impl Deref for AloneGuard<'_> {
@@ -328,7 +328,11 @@ impl LinkInner {
 
     /// Drops a holder hold. A release that matches no hold is refused
     /// (`ENOENT`) and changes nothing: never an underflow.
-    pub(crate) fn drop_hold(&mut self, kind: HoldKind, holder: crate::registry::ZoneId) -> KResult<()> {
+    pub(crate) fn drop_hold(
+        &mut self,
+        kind: HoldKind,
+        holder: crate::registry::ZoneId,
+    ) -> KResult<()> {
         let slot = kind.slot().ok_or(Errno::EINVAL)?;
         let row = if holder.is_global() {
             &mut self.gz_holds
