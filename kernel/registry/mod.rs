@@ -471,7 +471,9 @@ impl Registry {
         };
         let t = self.table.read(&mut cx);
         let ids: Vec<LinkId> = match zone {
-            Some(z) => t.zones.get(&z).map(|e| e.links.iter().copied().collect()).unwrap_or_default(),
+            Some(z) => {
+                t.zones.get(&z).map(|e| e.links.iter().copied().collect()).unwrap_or_default()
+            }
             None => {
                 // The id index is a hash table: sort into id order.
                 let mut ids: Vec<LinkId> = t.by_id.keys().copied().collect();
@@ -862,4 +864,3 @@ impl Registry {
         snapshot::take(&t)
     }
 }
-
