@@ -141,8 +141,7 @@ impl MacName {
         if name.len() >= MAXMACNAMELEN {
             return Err(Errno::ENAMETOOLONG);
         }
-        let ok_byte =
-            |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.' || *b == b'-';
+        let ok_byte = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.' || *b == b'-';
         if !name.iter().all(ok_byte) {
             return Err(Errno::EINVAL);
         }
@@ -256,7 +255,9 @@ mod tests {
 
     #[test]
     fn link_names_follow_dladm_rules() {
-        for ok in [&b"net0"[..], b"vnic1001", b"ip.tun0", b"a_b9", b"x123456789012345678901234567890"] {
+        for ok in
+            [&b"net0"[..], b"vnic1001", b"ip.tun0", b"a_b9", b"x123456789012345678901234567890"]
+        {
             assert!(LinkName::new(ok).is_ok(), "{:?}", core::str::from_utf8(ok));
         }
         assert_eq!(LinkName::new(b""), Err(Errno::EINVAL));
