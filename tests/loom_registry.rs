@@ -1,10 +1,11 @@
 //! Exhaustive interleavings (bounded preemption) of the registry's racing
 //! operations, under loom. Each test is one race named in
 //! `docs/locking.md`; loom explores every schedule with at most
-//! `PREEMPTIONS` forced switches and fails on a deadlock, a panic in any
+//! `preemptions()` forced switches and fails on a deadlock, a panic in any
 //! thread, or a broken assertion at the end.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_registry`.
+//! Run: `tools/test-concurrency.sh ci`, or
+//! `RUSTFLAGS="--cfg loom" cargo test --target <host> --test loom_registry`.
 //! Loom does not model time, so no timeout ever fires here.
 
 #![cfg(loom)]

@@ -8,7 +8,8 @@
 //! rest), then checks them again, and that nothing leaked, once all
 //! threads are done.
 //!
-//! Run: `RUSTFLAGS="--cfg shuttle" cargo test --test shuttle_registry`.
+//! Run: `tools/test-concurrency.sh ci`, or
+//! `RUSTFLAGS="--cfg shuttle" cargo test --target <host> --test shuttle_registry`.
 //! `DLSZONE_SHUTTLE_ITERS` scales the schedules per test (default 200).
 
 #![cfg(shuttle)]

@@ -68,7 +68,7 @@ broken)
 	;;
 soak)
 	DLSZONE_LOOM_PREEMPTIONS=none loom --release
-	DLSZONE_SHUTTLE_ITERS=5000 shuttle --release
+	DLSZONE_SHUTTLE_ITERS=50000 shuttle --release
 	cargo test --release --test stress -- --ignored soak --nocapture
 	;;
 *)
