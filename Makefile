@@ -3,7 +3,9 @@
 #   make          check the toolchain (installing it on Debian when root),
 #                 build the kernel artifacts into build/amd64/, run the
 #                 object gates
-#   make test     host tests
+#   make test     host tests (what CI runs)
+#   make soak     long random and model-checking runs (not for CI)
+#   make bench    benchmarks (docs/performance.md)
 #   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
 #   make clean    remove build/ and target/
 #   make install | load | unload     (illumos only)
@@ -84,7 +86,7 @@ endif
 # illumos install locations (ktest(8) loads <name>_ktest from here).
 KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
-.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail lint \
+.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench lint \
 	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only
 
 all: toolchain kmod gates
@@ -115,9 +117,25 @@ gates: kmod
 		xargs -n 8 echo " "
 
 # Later issues append their host test steps here.
+# Host tests: unit, rule, scenario, model-based (10,000 random sequences),
+# ktest bodies through the host runner, loom and shuttle suites, the short
+# stress run, and proof that the test machinery bites (ktest self-failure,
+# deliberately broken lock-protocol variants caught by loom and shuttle).
 test: test-toolchain
 	cargo test
 	$(MAKE) --no-print-directory ktest-selffail
+	tools/test-concurrency.sh ci
+	tools/test-concurrency.sh broken
+
+# Long runs, not for CI: a million model sequences, unbounded loom,
+# 50,000 shuttle schedules per scheduler, the long stress test.
+soak: test-toolchain
+	DLSZONE_MODEL_CASES=1000000 cargo test --release --test model registry_matches_model
+	tools/test-concurrency.sh soak
+
+# Speed and memory figures (criterion); see docs/performance.md.
+bench: test-toolchain
+	cargo bench --bench registry --bench concurrency
 
 # The ktest bodies run on the host in `cargo test` (tests/ktest_host.rs).
 # This checks that a failure gets through: built with the test-only
