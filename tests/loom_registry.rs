@@ -269,3 +269,52 @@ fn give_back_vs_zone_hold() {
         invariants(&r);
     });
 }
+
+/// Two lends of one link into two zones: exactly one wins; the other
+/// sees the move in flight or done (`EBUSY`) and changes nothing.
+#[test]
+fn two_lends_of_one_link() {
+    model(|| {
+        let (r, d) = setup();
+        r.zone_boot(Z2).unwrap();
+        let (r2, d2) = (r.clone(), d.clone());
+        let other = thread::spawn(move || r2.lend(GZ, L1, Z2.id, false, &*d2));
+        let a = r.lend(GZ, L1, Z1.id, false, &*d);
+        let b = other.join().unwrap();
+        assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+        assert!(matches!((a, b), (Err(Errno::EBUSY), _) | (_, Err(Errno::EBUSY))));
+        let to = if r.lookup(GZ, Z1.id, b"net0").is_ok() { Z1.id } else { Z2.id };
+        assert_eq!(r.lookup(GZ, to, b"net0"), Ok(L1));
+        assert_eq!(d.zone_of(L1), Some(to));
+        invariants(&r);
+    });
+}
+
+/// A zone's own link destroyed by the zone while the zone halts, with a
+/// temporary holder racing both: the link goes exactly once, the
+/// destroy either does it or finds it gone, and the holder's release is
+/// always accepted.
+#[test]
+fn destroy_vs_halt_with_tmp_holder() {
+    model(|| {
+        let (r, d) = setup();
+        r.create(Z1.id, b"vnic2", L2, b"net2", false).unwrap();
+        let r2 = r.clone();
+        let destroyer = thread::spawn(move || r2.destroy(Z1.id, L2, DrainWait::Wait));
+        let r3 = r.clone();
+        let holder = thread::spawn(move || {
+            if let Ok(h) = r3.hold_tmp(GZ, L2) {
+                r3.rele_tmp(&h).unwrap();
+            }
+        });
+        let report = r.zone_halt(Z1, &*d).unwrap();
+        let destroyed = destroyer.join().unwrap();
+        holder.join().unwrap();
+        assert!(matches!(destroyed, Ok(()) | Err(Errno::ENOENT)), "{destroyed:?}");
+        assert!(report.is_clean() || report.outcome(L2).is_some());
+        assert_eq!(r.hold_tmp(GZ, L2).err(), Some(Errno::ENOENT));
+        assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
+        assert_eq!(r.list(GZ, Some(Z1.id)), Ok(vec![]));
+        invariants(&r);
+    });
+}

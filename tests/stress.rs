@@ -281,6 +281,18 @@ fn soak() {
     run(rounds(2_000), Duration::from_secs(3_600));
 }
 
+/// Waits up to `limit` for `t` to finish; false if it did not.
+fn wait_for<T>(t: &thread::JoinHandle<T>, limit: Duration) -> bool {
+    let start = Instant::now();
+    while !t.is_finished() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
 /// dlmgmtd that blocks every upcall until released.
 struct Wedged {
     open: std::sync::Mutex<bool>,
@@ -333,9 +345,13 @@ fn recovery_gate_wait_is_bounded_under_other_zones_traffic() {
     let res = r.zone_recover(z1, true, 100);
     let waited = start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    churn.join().unwrap();
+    // Z2's moves must not be waiting for Z1's wedged upcall either; fail
+    // rather than hang if they are.
+    let churned = wait_for(&churn, Duration::from_secs(10));
     *wedged.open.lock().unwrap() = true;
     wedged.cv.notify_all();
+    assert!(churned, "moves of Z2 waited for Z1's wedged upcall");
+    churn.join().unwrap();
     lend.join().unwrap().unwrap();
     assert_eq!(res.err(), Some(Errno::ETIMEDOUT));
     assert!(waited < Duration::from_secs(2), "a 100 ms gate wait took {waited:?}");
@@ -361,7 +377,9 @@ fn nothing_else_waits_behind_a_wedged_upcall() {
     };
     // Renaming to its own name changes nothing, and is refused once the
     // lend is in its upcall.
+    let start = Instant::now();
     while r.rename(GZ, LinkId(1), b"net1") != Err(Errno::EBUSY) {
+        assert!(start.elapsed() < Duration::from_secs(10), "the lend never reached its upcall");
         thread::yield_now();
     }
     let others = {
@@ -382,15 +400,71 @@ fn nothing_else_waits_behind_a_wedged_upcall() {
             assert_eq!(r.zone_recover(z1, true, 50).err(), Some(Errno::ETIMEDOUT));
         })
     };
-    let start = Instant::now();
-    while !others.is_finished() {
-        assert!(start.elapsed() < Duration::from_secs(10), "an operation waited behind the upcall");
-        thread::sleep(Duration::from_millis(1));
-    }
-    others.join().unwrap();
+    let done = wait_for(&others, Duration::from_secs(10));
     *wedged.open.lock().unwrap() = true;
     wedged.cv.notify_all();
+    assert!(done, "an operation waited behind the upcall");
+    others.join().unwrap();
     lend.join().unwrap().unwrap();
     assert_eq!(r.lookup(GZ, z1.id, b"net1"), Ok(LinkId(1)));
+    r.check_invariants().unwrap();
+}
+
+/// dlmgmtd that wedges the upcalls about one link and answers the rest.
+struct WedgedFor {
+    link: LinkId,
+    inner: Wedged,
+    up: FakeDlmgmt,
+}
+
+impl Dlmgmt for WedgedFor {
+    fn deliver(&self, n: &Notice) -> KResult<()> {
+        if n.link() == self.link {
+            self.inner.deliver(n)?;
+        }
+        self.up.deliver(n)
+    }
+}
+
+/// Halts of different zones run in parallel: one wedged in its upcall
+/// (returning Z1's lent link) does not hold up the halt of Z2, whose
+/// lent link goes home through its own upcall.
+#[test]
+fn halts_of_different_zones_do_not_wait_for_each_other() {
+    let r = Arc::new(Registry::new());
+    let (z1, z2) = (ZoneKey::new(1, 1), ZoneKey::new(2, 2));
+    let up = Arc::new(WedgedFor {
+        link: LinkId(1),
+        inner: Wedged { open: std::sync::Mutex::new(false), cv: Default::default() },
+        up: FakeDlmgmt::up(),
+    });
+    for (z, id, mac, name) in [(z1, 1, &b"vnic1"[..], &b"net1"[..]), (z2, 2, b"vnic2", b"net2")] {
+        r.zone_boot(z).unwrap();
+        r.create(GZ, mac, LinkId(id), name, false).unwrap();
+        r.lend(GZ, LinkId(id), z.id, false, &up.up).unwrap();
+    }
+    let halt1 = {
+        let (r, up) = (r.clone(), up.clone());
+        thread::spawn(move || r.zone_halt(z1, &*up))
+    };
+    // Until Z1's halt is in its upcall: its link is then mid-move, and a
+    // rename to its own name (otherwise a no-op) is refused.
+    let start = Instant::now();
+    while r.rename(GZ, LinkId(1), b"net1") != Err(Errno::EBUSY) {
+        assert!(start.elapsed() < Duration::from_secs(10), "Z1's halt never reached its upcall");
+        thread::yield_now();
+    }
+    let halt2 = {
+        let (r, up) = (r.clone(), up.clone());
+        thread::spawn(move || r.zone_halt(z2, &*up))
+    };
+    let done = wait_for(&halt2, Duration::from_secs(10));
+    let z2_home = r.lookup(GZ, GZ, b"net2");
+    *up.inner.open.lock().unwrap() = true;
+    up.inner.cv.notify_all();
+    assert!(done, "the halt of Z2 waited for Z1's wedged upcall");
+    assert!(halt2.join().unwrap().unwrap().is_clean());
+    assert_eq!(z2_home, Ok(LinkId(2)));
+    assert!(halt1.join().unwrap().unwrap().is_clean());
     r.check_invariants().unwrap();
 }
