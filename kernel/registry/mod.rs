@@ -167,6 +167,10 @@ impl Registry {
         if !t.name_free(zone, name) {
             return Err(Errno::EEXIST);
         }
+        // dlmgmtd handed out this id again, so it has retired the old link
+        // of that id: notices still queued about that one are moot, and
+        // must not reach dlmgmtd as news about this one.
+        self.outbox.purge(linkid);
         let mut inner = LinkInner::new(linkid, Some(name), owner, persistent);
         inner.serial = t.serial();
         let link = Arc::new(Link::new(mac.clone(), inner));
@@ -236,6 +240,7 @@ impl Registry {
         if t.by_id.contains_key(&linkid) || !t.name_free(ZoneId::GLOBAL, name) {
             return Err(Errno::EEXIST);
         }
+        self.outbox.purge(linkid);
         l.linkid = linkid;
         l.name = Some(name);
         l.state = LinkState::Active;
@@ -706,7 +711,7 @@ impl Registry {
             (link, name, to_key)
         };
 
-        let res = upcall(&mut cx, up, &Notice::SetZone { link: linkid, zone: to });
+        let res = self.tell(&mut cx, up, &Notice::SetZone { link: linkid, zone: to });
 
         let mut t = self.table.write(&mut cx);
         let mut l = link.lock();
@@ -770,7 +775,7 @@ impl Registry {
             link
         };
 
-        let res = upcall(&mut cx, up, &Notice::SetZone { link: linkid, zone: ZoneId::GLOBAL });
+        let res = self.tell(&mut cx, up, &Notice::SetZone { link: linkid, zone: ZoneId::GLOBAL });
 
         let mut t = self.table.write(&mut cx);
         let mut l = link.lock();
@@ -824,13 +829,37 @@ impl Registry {
     /// it finds the queue empty, so a notice queued by a caller that got
     /// `EALREADY` is always seen by the replayer that refused it.
     fn replay(&self, cx: &mut Unlocked, up: &dyn Dlmgmt) -> KResult<usize> {
-        if !self.outbox.begin_replay() {
+        if !self.outbox.try_claim() {
             return Err(Errno::EALREADY);
         }
+        self.flush(cx, up)
+    }
+
+    /// Asks dlmgmtd about a move, after everything queued before it, so
+    /// a move never overtakes an older notice (see `outbox.rs`). If a
+    /// queued notice cannot be delivered the move is refused with that
+    /// error and the notice stays queued. With nothing queued — the usual
+    /// case — the upcall needs no channel, so moves in different zones
+    /// talk to dlmgmtd in parallel and one wedged upcall stalls only its
+    /// own zone.
+    fn tell(&self, cx: &mut Unlocked, up: &dyn Dlmgmt, notice: &Notice) -> KResult<()> {
+        if self.outbox.has_queued() {
+            self.outbox.claim(cx);
+            self.flush(cx, up)?;
+        }
+        upcall(cx, up, notice)
+    }
+
+    /// Delivers queued notices oldest first, the channel held; gives the
+    /// channel up on finding the queue empty or on a failure.
+    fn flush(&self, cx: &mut Unlocked, up: &dyn Dlmgmt) -> KResult<usize> {
         let mut delivered = 0;
-        while let Some((seq, notice, serial)) = self.outbox.next_or_finish() {
+        loop {
+            let Some((seq, notice, serial)) = self.outbox.next_or_finish() else {
+                return Ok(delivered);
+            };
             if let Err(e) = upcall(cx, up, &notice) {
-                self.outbox.end_replay();
+                self.outbox.release();
                 return Err(e);
             }
             // Dequeue and clear the link's pending count in one table
@@ -845,7 +874,6 @@ impl Registry {
             }
             delivered += 1;
         }
-        Ok(delivered)
     }
 
     // ---- whole-registry views ----------------------------------------

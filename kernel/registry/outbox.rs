@@ -7,14 +7,29 @@
 //! the outbox in commit order; [`Registry::replay_outbox`] delivers them,
 //! oldest first, each exactly once, when the daemon is back.
 //!
+//! No move overtakes an older notice. Delivering queued notices needs the
+//! *channel*, a logical right one thread holds at a time (see
+//! `docs/locking.md`). A move that finds notices queued takes the channel
+//! and delivers them all before its own upcall, which it then makes
+//! without the channel; with nothing queued it goes straight to dlmgmtd,
+//! so moves of different zones never wait for each other. (Notices queued
+//! while a move's upcall is in flight belong to concurrent operations,
+//! which the zone gates and name reservations keep from conflicting with
+//! it.) The channel holder gives it up in the same critical section in
+//! which it finds the queue empty, so a notice queued meanwhile is never
+//! left behind by a replayer told `EALREADY`. A link id dlmgmtd hands out
+//! again retires queued notices about its earlier link ([`Outbox::purge`]),
+//! so dlmgmtd never takes old news about one link for news about another.
+//!
 //! [`Registry::replay_outbox`]: super::Registry::replay_outbox
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::types::{LinkId, ZoneId};
+use super::unlocked::Unlocked;
 use crate::errno::KResult;
-use crate::sync::Mutex;
+use crate::sync::{Condvar, Mutex};
 
 /// A change dlmgmtd has to learn about.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -67,7 +82,8 @@ pub(crate) struct OutboxState {
     /// (sequence number, notice, serial of the link it is about).
     pub(crate) queue: VecDeque<(u64, Notice, u64)>,
     pub(crate) next_seq: u64,
-    pub(crate) replaying: bool,
+    /// A thread holds the channel to dlmgmtd.
+    pub(crate) channel: bool,
     pub(crate) delivered: u64,
 }
 
@@ -75,6 +91,8 @@ pub(crate) struct OutboxState {
 /// locked while it is held (`docs/locking.md`).
 pub(crate) struct Outbox {
     state: Mutex<OutboxState>,
+    /// Signalled when the channel comes free.
+    free: Condvar,
 }
 
 impl Outbox {
@@ -83,9 +101,10 @@ impl Outbox {
             state: Mutex::new(OutboxState {
                 queue: VecDeque::new(),
                 next_seq: 1,
-                replaying: false,
+                channel: false,
                 delivered: 0,
             }),
+            free: Condvar::new(),
         }
     }
 
@@ -98,26 +117,44 @@ impl Outbox {
         s.queue.push_back((seq, n, link_serial));
     }
 
-    /// Claims the replayer's role; false if another thread has it.
-    pub(crate) fn begin_replay(&self) -> bool {
+    /// Claims the channel if it is free.
+    pub(crate) fn try_claim(&self) -> bool {
         let mut s = self.state.lock();
-        !core::mem::replace(&mut s.replaying, true)
+        !core::mem::replace(&mut s.channel, true)
     }
 
-    /// The oldest notice, or `None` after giving up the replayer's role
-    /// in the same critical section (so no notice is left unseen).
+    /// Claims the channel, waiting while another thread talks to dlmgmtd
+    /// (a wait, so it needs the proof that no registry lock is held).
+    pub(crate) fn claim(&self, _cx: &mut Unlocked) {
+        let mut s = self.state.lock();
+        while s.channel {
+            s = self.free.wait(s);
+        }
+        s.channel = true;
+    }
+
+    /// Notices wait for delivery.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.state.lock().queue.is_empty()
+    }
+
+    /// The oldest notice, or `None` after giving up the channel in the
+    /// same critical section (so no notice is left unseen).
     pub(crate) fn next_or_finish(&self) -> Option<(u64, Notice, u64)> {
         let mut s = self.state.lock();
         let front = s.queue.front().copied();
         if front.is_none() {
-            s.replaying = false;
+            s.channel = false;
+            drop(s);
+            self.free.notify_all();
         }
         front
     }
 
-    /// Gives up the replayer's role after a failed delivery.
-    pub(crate) fn end_replay(&self) {
-        self.state.lock().replaying = false;
+    /// Gives up the channel after a failed delivery.
+    pub(crate) fn release(&self) {
+        self.state.lock().channel = false;
+        self.free.notify_all();
     }
 
     /// Drops the delivered notice `seq`. Only the replayer pops, so it is
@@ -128,6 +165,13 @@ impl Outbox {
             s.queue.pop_front();
             s.delivered += 1;
         }
+    }
+
+    /// Drops queued notices about `link` (an id no tabled link has: they
+    /// are about a retired link). A notice being delivered right now is
+    /// not popped by its deliverer afterwards, whose `pop` checks the seq.
+    pub(crate) fn purge(&self, link: LinkId) {
+        self.state.lock().queue.retain(|e| e.1.link() != link);
     }
 
     pub(crate) fn pending(&self) -> Vec<Notice> {

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use super::link::{Drain, Link, LinkInner};
 use super::report::{Action, LinkOutcome, TeardownReport};
 use super::types::{LinkState, ZoneId, ZoneKey, ZoneState};
-use super::unlocked::{Unlocked, upcall};
+use super::unlocked::Unlocked;
 use super::{Dlmgmt, Notice, Registry};
 use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Wake};
@@ -105,7 +105,7 @@ impl Registry {
             l.linkid
         };
 
-        let res = upcall(cx, up, &Notice::SetZone { link: id, zone: ZoneId::GLOBAL });
+        let res = self.tell(cx, up, &Notice::SetZone { link: id, zone: ZoneId::GLOBAL });
 
         let mut t = self.table.write(cx);
         let mut l = link.lock();

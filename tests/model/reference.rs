@@ -360,16 +360,22 @@ impl Model {
     /// An upcall to dlmgmtd about record `i`.
     ///
     /// dlmgmtd knows links by id only. A notice about a record that is
-    /// gone, delivered once a later record took the same id, is news about
-    /// the later one as far as dlmgmtd can tell: the registry lets a
-    /// reused id's move overtake an undelivered notice about its earlier
-    /// holder. The model tracks that instead of hiding it.
+    /// gone, delivered once a later record took the same id, would be news
+    /// about the later one as far as dlmgmtd can tell; the model records
+    /// it, and its self-check fails if it ever happens.
     fn tell(&mut self, i: Inc, n: Notice) -> Res<()> {
         self.daemon.deliver(n)?;
         if let Some(j) = self.active(n.link()) {
             self.links[j].told_stale = j != i;
         }
         Ok(())
+    }
+
+    /// A move's own upcall: everything queued goes out first, in order,
+    /// and a failure there refuses the move.
+    fn tell_direct(&mut self, i: Inc, n: Notice) -> Res<()> {
+        self.replay_outbox()?;
+        self.tell(i, n)
     }
 
     /// Frees a detached record nobody holds any more.
@@ -462,7 +468,7 @@ impl Model {
                 r.links.push(outcome(l, Action::Blocked));
             } else {
                 let n = Notice::SetZone { link: LinkId(l.id), zone: ZoneId::GLOBAL };
-                match self.tell(i, n) {
+                match self.tell_direct(i, n) {
                     Ok(()) => {
                         let l = &self.links[i];
                         let name = lname(l.reserved.or(l.name).expect("active links are named"));
@@ -586,6 +592,8 @@ impl Model {
         if self.name_taken(zone, name) {
             return Err(Errno::EEXIST);
         }
+        // A reused id retires queued notices about the id's earlier link.
+        self.outbox.retain(|(n, _)| n.link() != id);
         self.new_link(id.0, mac, Some(name), owner, persistent);
         Ok(())
     }
@@ -626,6 +634,7 @@ impl Model {
         if self.active(id).is_some() || self.name_taken(ZoneId::GLOBAL, name) {
             return Err(Errno::EEXIST);
         }
+        self.outbox.retain(|(n, _)| n.link() != id);
         let l = &mut self.links[i];
         l.id = id.0;
         l.name = Some(name);
@@ -862,7 +871,7 @@ impl Model {
         if self.name_taken(to, name) {
             return Err(Errno::EEXIST);
         }
-        self.tell(i, Notice::SetZone { link: id, zone: to })?;
+        self.tell_direct(i, Notice::SetZone { link: id, zone: to })?;
         let l = &mut self.links[i];
         l.zone = to_key;
         l.loan = true;
@@ -885,7 +894,7 @@ impl Model {
         if l.zone_holds() > 0 {
             return Err(Errno::EBUSY);
         }
-        self.tell(i, Notice::SetZone { link: id, zone: ZoneId::GLOBAL })?;
+        self.tell_direct(i, Notice::SetZone { link: id, zone: ZoneId::GLOBAL })?;
         self.return_home(i);
         Ok(())
     }
@@ -1013,10 +1022,13 @@ impl Model {
             if l.zone_holder.is_some_and(|h| h != l.zone) {
                 return fail("held from another zone");
             }
-            // dlmgmtd, once told everything, agrees on where a lent link
-            // is (unless a notice about an older link with the same id
-            // reached it last: a known gap, see `tell`).
-            if self.outbox.is_empty() && lent && !l.told_stale {
+            // No notice about an older link with the same id ever reaches
+            // dlmgmtd after one about this link.
+            if l.told_stale {
+                return fail("dlmgmtd heard about an older link with this id last");
+            }
+            // dlmgmtd, once told everything, agrees on where a lent link is.
+            if self.outbox.is_empty() && lent {
                 let told = self.daemon.zones.get(&LinkId(l.id)).copied();
                 if told != Some(l.zone.id) {
                     return fail(&format!("lent to {:?}, dlmgmtd thinks {told:?}", l.zone));
