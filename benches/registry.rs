@@ -208,7 +208,7 @@ fn holds(c: &mut Criterion) {
     // takes it: provenance and the zone's state are checked too.
     per_link(c, "hold_rele", |r, t| {
         let h = r.hold(t.zone, black_box(t.id), HoldKind::Stream).unwrap();
-        r.rele(&h, t.zone, HoldKind::Stream).unwrap();
+        r.rele(&h, zone_key(t.zone.0), HoldKind::Stream).unwrap();
     });
 }
 

@@ -101,7 +101,7 @@ fn long_hold_vs_zone_halt() {
         let snoop = thread::spawn(move || {
             let h = r2.hold(GZ, L2, HoldKind::Stream).ok()?;
             thread::yield_now();
-            r2.rele(&h, GZ, HoldKind::Stream).unwrap();
+            r2.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
             Some(h)
         });
         let report = r.zone_halt(Z1, &*d).unwrap();
@@ -259,7 +259,7 @@ fn give_back_vs_zone_hold() {
         let r2 = r.clone();
         let zone = thread::spawn(move || {
             if let Ok(h) = r2.hold(Z1.id, L1, HoldKind::Stream) {
-                r2.rele(&h, Z1.id, HoldKind::Stream).unwrap();
+                r2.rele(&h, Z1, HoldKind::Stream).unwrap();
             }
         });
         let back = r.give_back(GZ, L1, &*d);

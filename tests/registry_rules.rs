@@ -191,7 +191,7 @@ fn rule3_return_blocked_by_zone_holds_changes_nothing() {
     r.lend(GZ, id(1), Z1.id, false, &d).unwrap();
     let h = r.hold(Z1.id, id(1), HoldKind::Stream).unwrap();
     refused(&r, Errno::EBUSY, || r.give_back(GZ, id(1), &d));
-    r.rele(&h, Z1.id, HoldKind::Stream).unwrap();
+    r.rele(&h, Z1, HoldKind::Stream).unwrap();
     r.give_back(GZ, id(1), &d).unwrap();
     ok(&r);
 }
@@ -227,7 +227,7 @@ fn rule4_rename_errnos() {
     refused(&r, Errno::ENAMETOOLONG, || r.rename(GZ, id(1), &[b'a'; 40]));
     let h = r.hold(GZ, id(1), HoldKind::DevNet).unwrap();
     refused(&r, Errno::EBUSY, || r.rename(GZ, id(1), b"net5"));
-    r.rele(&h, GZ, HoldKind::DevNet).unwrap();
+    r.rele(&h, ZoneKey::GLOBAL, HoldKind::DevNet).unwrap();
     r.rename(GZ, id(1), b"net5").unwrap();
     r.rename(GZ, id(1), b"net5").unwrap();
     // Zone-scoped: the same new name is fine in another zone.
@@ -254,7 +254,7 @@ fn rule5_holders_report_kind_zone_count() {
     assert!(h.contains(&Holder { kind: HoldKind::DevNet, zone: Z1, count: 1 }));
     assert!(h.contains(&Holder { kind: HoldKind::Loan, zone: ZoneKey::GLOBAL, count: 1 }));
     assert_eq!(r.holders(Z1.id, id(1)), Err(Errno::EACCES));
-    r.rele(&a, GZ, HoldKind::Stream).unwrap();
+    r.rele(&a, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
     ok(&r);
 }
 
@@ -264,13 +264,13 @@ fn rule5_unmatched_release_is_an_error_not_an_underflow() {
     r.create(GZ, b"vnic0", id(1), b"net0", false).unwrap();
     let h = r.hold(GZ, id(1), HoldKind::Stream).unwrap();
     let before = r.snapshot();
-    assert_eq!(r.rele(&h, GZ, HoldKind::DevNet), Err(Errno::ENOENT));
-    assert_eq!(r.rele(&h, Z1.id, HoldKind::Stream), Err(Errno::ENOENT));
-    assert_eq!(r.rele(&h, GZ, HoldKind::Existence), Err(Errno::EINVAL));
-    assert_eq!(r.rele(&h, GZ, HoldKind::Loan), Err(Errno::EINVAL));
+    assert_eq!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::DevNet), Err(Errno::ENOENT));
+    assert_eq!(r.rele(&h, Z1, HoldKind::Stream), Err(Errno::ENOENT));
+    assert_eq!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Existence), Err(Errno::EINVAL));
+    assert_eq!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Loan), Err(Errno::EINVAL));
     assert_eq!(r.snapshot(), before);
-    r.rele(&h, GZ, HoldKind::Stream).unwrap();
-    assert_eq!(r.rele(&h, GZ, HoldKind::Stream), Err(Errno::ENOENT));
+    r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
+    assert_eq!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream), Err(Errno::ENOENT));
     assert_eq!(r.rele_tmp(&h), Err(Errno::ENOENT));
     assert_eq!(r.bad_releases(), 6);
     assert_eq!(h.state(), LinkState::Active);
@@ -329,11 +329,14 @@ fn rule6_gz_holder_keeps_a_valid_handle_across_halt() {
     let report = r.zone_halt(Z1, &d).unwrap();
     let o = report.outcome(id(2)).unwrap();
     assert_eq!(o.action, Action::Condemned { freed: false });
-    assert_eq!(o.delayed_by, vec![Holder { kind: HoldKind::Stream, zone: ZoneKey::GLOBAL, count: 1 }]);
+    assert_eq!(
+        o.delayed_by,
+        vec![Holder { kind: HoldKind::Stream, zone: ZoneKey::GLOBAL, count: 1 }]
+    );
     assert_eq!(h.state(), LinkState::Detached);
     assert_eq!(r.pending_frees(), 1);
     ok(&r);
-    r.rele(&h, GZ, HoldKind::Stream).unwrap();
+    r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
     assert_eq!(h.state(), LinkState::Freed);
     assert_eq!(r.pending_frees(), 0);
     ok(&r);
@@ -418,8 +421,8 @@ fn rule7_force_reclaims_only_the_dead_zones_own_holds() {
         zone: ZoneKey::GLOBAL,
         count: 1
     }));
-    assert_eq!(r.rele(&zh, Z1.id, HoldKind::Stream), Err(Errno::ENOENT));
-    r.rele(&gz, GZ, HoldKind::Stream).unwrap();
+    assert_eq!(r.rele(&zh, Z1, HoldKind::Stream), Err(Errno::ENOENT));
+    r.rele(&gz, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
     ok(&r);
 }
 
@@ -489,7 +492,7 @@ fn rule10_destroy_refuses_while_held() {
     r.create(GZ, b"vnic0", id(1), b"net0", false).unwrap();
     let h = r.hold(GZ, id(1), HoldKind::Stream).unwrap();
     refused(&r, Errno::EBUSY, || r.destroy(GZ, id(1), DrainWait::Wait));
-    r.rele(&h, GZ, HoldKind::Stream).unwrap();
+    r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
     r.lend(GZ, id(1), Z1.id, false, &d).unwrap();
     refused(&r, Errno::EBUSY, || r.destroy(GZ, id(1), DrainWait::Wait));
     r.give_back(GZ, id(1), &d).unwrap();

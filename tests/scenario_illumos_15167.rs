@@ -161,7 +161,7 @@ fn stream_closed_during_shutdown_frees_the_condemned_link() {
     assert_eq!(r.hold_tmp(Z1.id, OWN).err(), Some(Errno::ENOENT));
 
     // Unplumbing closes the stream: the last hold frees the record.
-    checked(&r, r.rele(&ip, Z1.id, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(&ip, Z1, HoldKind::Stream)).unwrap();
     assert_eq!(ip.state(), LinkState::Freed);
     assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
     checked(&r, r.zone_destroy(Z1)).unwrap();
@@ -195,11 +195,11 @@ fn stream_stuck_in_a_dead_zone_is_reclaimed_by_forced_recovery() {
     assert_eq!(gz_snoop.holders(), vec![stream(ZoneKey::GLOBAL, 1)]);
 
     // A late release from the dead zone is refused, not an underflow.
-    assert_eq!(checked(&r, r.rele(&ip, Z1.id, HoldKind::Stream)), Err(Errno::ENOENT));
+    assert_eq!(checked(&r, r.rele(&ip, Z1, HoldKind::Stream)), Err(Errno::ENOENT));
     assert_eq!(r.bad_releases(), 1);
     assert_eq!(gz_snoop.holders(), vec![stream(ZoneKey::GLOBAL, 1)]);
 
-    checked(&r, r.rele(&gz_snoop, GZ, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(&gz_snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
     assert_eq!(gz_snoop.state(), LinkState::Freed);
     assert_eq!(r.pending_frees(), 0);
     checked(&r, r.zone_destroy(Z1)).unwrap();
@@ -247,7 +247,7 @@ fn lent_link_held_inside_the_zone_blocks_until_forced_recovery() {
     assert_eq!(checked(&r, r.replay_outbox(&d)), Ok(1));
     assert_eq!(d.zone_of(LENT), Some(GZ));
 
-    assert_eq!(checked(&r, r.rele(&ip, Z1.id, HoldKind::Stream)), Err(Errno::ENOENT));
+    assert_eq!(checked(&r, r.rele(&ip, Z1, HoldKind::Stream)), Err(Errno::ENOENT));
     assert_eq!(r.holders(GZ, LENT), Ok(vec![existence(ZoneKey::GLOBAL)]));
     checked(&r, r.zone_destroy(Z1)).unwrap();
 }

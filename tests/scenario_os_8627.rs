@@ -100,7 +100,7 @@ fn gz_snoop_of_a_zone_created_link_across_a_forced_halt() {
     checked(&r, r.create(z1b.id, b"vnic10", LinkId(11), b"net0", false)).unwrap();
 
     // snoop exits: the release is safe and frees the old record.
-    checked(&r, r.rele(&snoop, GZ, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
     assert_eq!(snoop.state(), LinkState::Freed);
     assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
     assert_eq!(r.lookup(GZ, z1b.id, b"net0"), Ok(LinkId(11)));
@@ -138,7 +138,7 @@ fn gz_snoop_of_a_transient_loan_smartos() {
 
     checked(&r, r.rele_tmp(&kstat)).unwrap();
     assert_eq!(snoop.state(), LinkState::Detached);
-    checked(&r, r.rele(&snoop, GZ, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
     assert_eq!(snoop.state(), LinkState::Freed);
     assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
     checked(&r, r.zone_destroy(Z1)).unwrap();
@@ -176,7 +176,7 @@ fn gz_hold_on_a_lent_link_survives_forced_recovery_without_dlmgmtd() {
 
     d.set_up(true);
     assert_eq!(checked(&r, r.replay_outbox(&d)), Ok(1));
-    checked(&r, r.rele(&snoop, GZ, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
     assert_eq!(r.holders(GZ, LinkId(100)), Ok(vec![existence(ZoneKey::GLOBAL)]));
     assert_eq!(r.bad_releases(), 0);
     checked(&r, r.zone_destroy(Z1)).unwrap();
@@ -198,7 +198,7 @@ fn gz_release_racing_the_halt_frees_exactly_once() {
 
         let r2 = Arc::clone(&r);
         let s2 = Arc::clone(&snoop);
-        let exit = std::thread::spawn(move || r2.rele(&s2, GZ, HoldKind::Stream));
+        let exit = std::thread::spawn(move || r2.rele(&s2, ZoneKey::GLOBAL, HoldKind::Stream));
         let halt = checked(&r, r.zone_halt(zone, &d)).unwrap();
         exit.join().unwrap().unwrap();
         checked(&r, ());

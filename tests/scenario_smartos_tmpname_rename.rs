@@ -184,8 +184,8 @@ fn vnic_deleted_by_the_gz_while_the_halt_is_returning_other_links() {
     // Both holders keep valid handles and release safely.
     let gz = Holder { kind: HoldKind::Stream, zone: ZoneKey::GLOBAL, count: 1 };
     assert_eq!(snoop.holders(), vec![gz, Holder { kind: HoldKind::Stream, zone: z, count: 1 }]);
-    checked(&r, r.rele(&ip, z.id, HoldKind::Stream)).unwrap();
-    checked(&r, r.rele(&snoop, GZ, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(&ip, z, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
     assert_eq!(snoop.state(), LinkState::Freed);
     assert_eq!((r.bad_releases(), r.pending_frees()), (0, 0));
     checked(&r, r.zone_destroy(z)).unwrap();

@@ -138,13 +138,22 @@ fn step(w: &World, me: ZoneId, held: &mut Vec<(LinkRef, Option<HoldKind>, ZoneId
     }
 }
 
+/// The incarnation a holder in `who` belongs to now (a never-booted one if
+/// the zone is gone: its release then matches nothing, as it should).
+fn holder_key(w: &World, who: ZoneId) -> ZoneKey {
+    if who.is_global() {
+        return ZoneKey::GLOBAL;
+    }
+    w.r.zone_state(who).map(|(k, _)| k).unwrap_or(ZoneKey { id: who, uniqid: u64::MAX })
+}
+
 fn release(w: &World, (h, kind, who): (LinkRef, Option<HoldKind>, ZoneId)) {
     match kind {
         None => w.r.rele_tmp(&h).unwrap(),
         // A forced recovery reclaims a dead zone's own holds, so the
         // zone's late release is refused (and counted); a global-zone
         // hold is never discarded.
-        Some(k) => match w.r.rele(&h, who, k) {
+        Some(k) => match w.r.rele(&h, holder_key(w, who), k) {
             Err(Errno::ENOENT) if !who.is_global() => {
                 w.reclaimed.fetch_add(1, Ordering::Relaxed);
             }

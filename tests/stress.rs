@@ -119,7 +119,7 @@ fn worker_round(r: &Registry, up: &Flaky, round: u32, zones: &[i32]) {
         let h = r.hold(ZoneId(z), gz_link(z, 1), HoldKind::Stream).unwrap();
         let t = r.hold_tmp(ZoneId(z), own_link(z, 0)).unwrap();
         r.rele_tmp(&t).unwrap();
-        r.rele(&h, ZoneId(z), HoldKind::Stream).unwrap();
+        r.rele(&h, zone_key(round, z), HoldKind::Stream).unwrap();
     }
     let mut snoops = Vec::new();
     for &z in zones {
@@ -136,7 +136,7 @@ fn worker_round(r: &Registry, up: &Flaky, round: u32, zones: &[i32]) {
         snoops.push(snoop);
     }
     for snoop in snoops {
-        r.rele(&snoop, GZ, HoldKind::Stream).unwrap();
+        r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
     }
     for &z in zones {
         r.zone_destroy(zone_key(round, z)).unwrap();
@@ -161,7 +161,7 @@ fn chaos(r: Arc<Registry>, stop: Arc<AtomicBool>, seed: u64) -> thread::JoinHand
                 4 | 5 => {
                     if let Ok(h) = r.hold(GZ, id, HoldKind::Named) {
                         thread::yield_now();
-                        r.rele(&h, GZ, HoldKind::Named).unwrap();
+                        r.rele(&h, ZoneKey::GLOBAL, HoldKind::Named).unwrap();
                     }
                 }
                 6 => {
@@ -388,7 +388,7 @@ fn nothing_else_waits_behind_a_wedged_upcall() {
             let t = r.hold_tmp(GZ, LinkId(1)).unwrap();
             r.rele_tmp(&t).unwrap();
             let h = r.hold(GZ, LinkId(1), HoldKind::Stream).unwrap();
-            r.rele(&h, GZ, HoldKind::Stream).unwrap();
+            r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
             assert_eq!(r.lookup(GZ, GZ, b"net1"), Ok(LinkId(1)));
             assert_eq!(r.lookup(GZ, z1.id, b"net1"), Err(Errno::ENOENT));
             r.snapshot();

@@ -198,7 +198,7 @@ pub(super) fn rule3_return_blocked_by_zone_holds() -> Outcome {
     kt_ok!(r.lend(GZ, id(1), Z1.id, false, &d));
     let h = kt_ok!(r.hold(Z1.id, id(1), HoldKind::Stream));
     refused!(r, Errno::EBUSY, r.give_back(GZ, id(1), &d));
-    kt_ok!(r.rele(&h, Z1.id, HoldKind::Stream));
+    kt_ok!(r.rele(&h, Z1, HoldKind::Stream));
     kt_ok!(r.give_back(GZ, id(1), &d));
     inv!(r);
     kt_pass!()
@@ -234,7 +234,7 @@ pub(super) fn rule4_rename_errnos() -> Outcome {
     refused!(r, Errno::ENAMETOOLONG, r.rename(GZ, id(1), &[b'a'; 40]));
     let h = kt_ok!(r.hold(GZ, id(1), HoldKind::DevNet));
     refused!(r, Errno::EBUSY, r.rename(GZ, id(1), b"net5"));
-    kt_ok!(r.rele(&h, GZ, HoldKind::DevNet));
+    kt_ok!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::DevNet));
     kt_ok!(r.rename(GZ, id(1), b"net5"));
     kt_ok!(r.rename(GZ, id(1), b"net5"));
     // Zone-scoped: the same new name is fine in another zone.
@@ -265,7 +265,7 @@ pub(super) fn rule5_holders_report_provenance() -> Outcome {
         kt_assert!(h.contains(&want), "{want:?} missing from {h:?}");
     }
     kt_assert_err!(r.holders(Z1.id, id(1)), Errno::EACCES);
-    kt_ok!(r.rele(&a, GZ, HoldKind::Stream));
+    kt_ok!(r.rele(&a, ZoneKey::GLOBAL, HoldKind::Stream));
     inv!(r);
     kt_pass!()
 }
@@ -275,13 +275,13 @@ pub(super) fn rule5_unmatched_release_refused() -> Outcome {
     kt_ok!(r.create(GZ, b"vnic0", id(1), b"net0", false));
     let h = kt_ok!(r.hold(GZ, id(1), HoldKind::Stream));
     let before = r.snapshot();
-    kt_assert_err!(r.rele(&h, GZ, HoldKind::DevNet), Errno::ENOENT);
-    kt_assert_err!(r.rele(&h, Z1.id, HoldKind::Stream), Errno::ENOENT);
-    kt_assert_err!(r.rele(&h, GZ, HoldKind::Existence), Errno::EINVAL);
-    kt_assert_err!(r.rele(&h, GZ, HoldKind::Loan), Errno::EINVAL);
+    kt_assert_err!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::DevNet), Errno::ENOENT);
+    kt_assert_err!(r.rele(&h, Z1, HoldKind::Stream), Errno::ENOENT);
+    kt_assert_err!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Existence), Errno::EINVAL);
+    kt_assert_err!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Loan), Errno::EINVAL);
     kt_assert!(r.snapshot() == before, "a refused release changed the registry");
-    kt_ok!(r.rele(&h, GZ, HoldKind::Stream));
-    kt_assert_err!(r.rele(&h, GZ, HoldKind::Stream), Errno::ENOENT);
+    kt_ok!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream));
+    kt_assert_err!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream), Errno::ENOENT);
     kt_assert_err!(r.rele_tmp(&h), Errno::ENOENT);
     kt_assert3u!(r.bad_releases(), ==, 6);
     kt_assert_eq!(h.state(), LinkState::Active);
@@ -348,7 +348,7 @@ pub(super) fn rule6_gz_holder_survives_halt() -> Outcome {
     kt_assert_eq!(h.state(), LinkState::Detached);
     kt_assert3u!(r.pending_frees(), ==, 1);
     inv!(r);
-    kt_ok!(r.rele(&h, GZ, HoldKind::Stream));
+    kt_ok!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream));
     kt_assert_eq!(h.state(), LinkState::Freed);
     kt_assert3u!(r.pending_frees(), ==, 0);
     inv!(r);
@@ -435,8 +435,8 @@ pub(super) fn rule7_force_reclaims_zone_holds() -> Outcome {
     // The global-zone hold survives; the dead zone's late release is refused.
     let gz_stream = Holder { kind: HoldKind::Stream, zone: ZoneKey::GLOBAL, count: 1 };
     kt_assert!(kt_ok!(r.holders(GZ, id(1))).contains(&gz_stream));
-    kt_assert_err!(r.rele(&zh, Z1.id, HoldKind::Stream), Errno::ENOENT);
-    kt_ok!(r.rele(&gz, GZ, HoldKind::Stream));
+    kt_assert_err!(r.rele(&zh, Z1, HoldKind::Stream), Errno::ENOENT);
+    kt_ok!(r.rele(&gz, ZoneKey::GLOBAL, HoldKind::Stream));
     inv!(r);
     kt_pass!()
 }
@@ -507,7 +507,7 @@ pub(super) fn rule10_destroy_refused_while_held() -> Outcome {
     kt_ok!(r.create(GZ, b"vnic0", id(1), b"net0", false));
     let h = kt_ok!(r.hold(GZ, id(1), HoldKind::Stream));
     refused!(r, Errno::EBUSY, r.destroy(GZ, id(1), DrainWait::Wait));
-    kt_ok!(r.rele(&h, GZ, HoldKind::Stream));
+    kt_ok!(r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream));
     kt_ok!(r.lend(GZ, id(1), Z1.id, false, &d));
     refused!(r, Errno::EBUSY, r.destroy(GZ, id(1), DrainWait::Wait));
     kt_ok!(r.give_back(GZ, id(1), &d));

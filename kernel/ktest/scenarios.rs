@@ -116,14 +116,14 @@ pub(super) fn illumos15167_ngz_links_never_reach_gz() -> Outcome {
     kt_assert_eq!(d.zone_of(id(2)), None);
 
     // The zone's stream closes; a second close is the old underflow.
-    kt_ok!(r.rele(&in_zone, Z1.id, HoldKind::Stream));
-    kt_assert_err!(r.rele(&in_zone, Z1.id, HoldKind::Stream), Errno::ENOENT);
+    kt_ok!(r.rele(&in_zone, Z1, HoldKind::Stream));
+    kt_assert_err!(r.rele(&in_zone, Z1, HoldKind::Stream), Errno::ENOENT);
     kt_assert3u!(r.bad_releases(), ==, 1);
     kt_assert_eq!(snoop.state(), LinkState::Detached);
-    kt_ok!(r.rele(&snoop, GZ, HoldKind::Stream));
+    kt_ok!(r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream));
     kt_assert_eq!(snoop.state(), LinkState::Freed);
     kt_assert3u!(r.pending_frees(), ==, 0);
-    kt_assert_err!(r.rele(&snoop, GZ, HoldKind::Stream), Errno::ENOENT);
+    kt_assert_err!(r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream), Errno::ENOENT);
     kt_assert3u!(r.bad_releases(), ==, 2);
     inv!(r);
     kt_pass!()
@@ -166,11 +166,11 @@ pub(super) fn os8627_holder_handle_outlives_teardown() -> Outcome {
     // Old releases touch only the old record.
     kt_ok!(r.rele_tmp(&tmp));
     kt_assert_eq!(named.state(), LinkState::Detached);
-    kt_ok!(r.rele(&named, GZ, HoldKind::Named));
+    kt_ok!(r.rele(&named, ZoneKey::GLOBAL, HoldKind::Named));
     kt_assert_eq!(named.state(), LinkState::Freed);
     kt_assert3u!(r.pending_frees(), ==, 0);
     kt_assert_eq!(fresh.state(), LinkState::Active);
-    kt_ok!(r.rele(&fresh, GZ, HoldKind::Stream));
+    kt_ok!(r.rele(&fresh, ZoneKey::GLOBAL, HoldKind::Stream));
     inv!(r);
     kt_pass!()
 }
@@ -215,7 +215,7 @@ pub(super) fn stuck_down_zone_recovers() -> Outcome {
     kt_assert!(hard.is_clean(), "{hard:?}");
     let reclaimed = hard.outcome(id(4)).map(|o| o.reclaimed.clone());
     kt_assert_eq!(reclaimed, Some(vec![Holder { kind: HoldKind::Stream, zone: Z1, count: 1 }]));
-    kt_assert_err!(r.rele(&leaked, Z1.id, HoldKind::Stream), Errno::ENOENT);
+    kt_assert_err!(r.rele(&leaked, Z1, HoldKind::Stream), Errno::ENOENT);
     inv!(r);
     kt_ok!(r.zone_destroy(Z1));
     inv!(r);
@@ -307,7 +307,8 @@ pub(super) fn outbox_replay_ordered_exactly_once() -> Outcome {
     kt_assert!(r.outbox()[..] == queued[3..], "{:?}", r.outbox());
     // A link with a notice still queued may not move.
     let pending = |l: u32| r.outbox().iter().any(|n| n.link() == id(l));
-    let (Some(held), Some(free)) = ((1..=6u32).find(|&l| pending(l)), (1..=6u32).find(|&l| !pending(l)))
+    let (Some(held), Some(free)) =
+        ((1..=6u32).find(|&l| pending(l)), (1..=6u32).find(|&l| !pending(l)))
     else {
         kt_fail!("expected both pending and delivered links")
     };

@@ -328,15 +328,11 @@ impl LinkInner {
 
     /// Drops a holder hold. A release that matches no hold is refused
     /// (`ENOENT`) and changes nothing: never an underflow.
-    pub(crate) fn drop_hold(
-        &mut self,
-        kind: HoldKind,
-        holder: crate::registry::ZoneId,
-    ) -> KResult<()> {
+    pub(crate) fn drop_hold(&mut self, kind: HoldKind, holder: ZoneKey) -> KResult<()> {
         let slot = kind.slot().ok_or(Errno::EINVAL)?;
-        let row = if holder.is_global() {
+        let row = if holder == ZoneKey::GLOBAL {
             &mut self.gz_holds
-        } else if self.zone_holder.map(|k| k.id) == Some(holder) {
+        } else if self.zone_holder == Some(holder) {
             &mut self.zone_holds
         } else {
             return Err(Errno::ENOENT);

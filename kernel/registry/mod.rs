@@ -585,15 +585,19 @@ impl Registry {
         self.hold(caller, id, kind)
     }
 
-    /// Releases a long hold taken by a holder in `caller`'s zone. Safe on a
-    /// condemned or detached link; the last release frees it.
+    /// Releases a long hold taken by a holder in the zone incarnation
+    /// `holder` (`ZoneKey::GLOBAL` for the global zone; in the kernel, the
+    /// releasing thread's `zone_id` and `zone_uniqid`). The full key, not
+    /// the id, so a late release from a zone whose id was reused never
+    /// consumes a hold of the new incarnation. Safe on a condemned or
+    /// detached link; the last release frees it.
     ///
     /// Errors: `EINVAL` registry-owned kind; `ENOENT` no matching hold
     /// (counted; nothing changes: never an underflow, never a panic).
-    pub fn rele(&self, link: &LinkRef, caller: ZoneId, kind: HoldKind) -> KResult<()> {
+    pub fn rele(&self, link: &LinkRef, holder: ZoneKey, kind: HoldKind) -> KResult<()> {
         let mut cx = Unlocked::new();
         let mut l = link.lock();
-        if let Err(e) = l.drop_hold(kind, caller) {
+        if let Err(e) = l.drop_hold(kind, holder) {
             drop(l);
             self.bad_releases.fetch_add(1, Ordering::Relaxed);
             return Err(e);

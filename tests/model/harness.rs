@@ -51,7 +51,8 @@ impl fmt::Display for Failure {
 #[derive(Clone, Copy, Debug)]
 enum Taken {
     Tmp,
-    Long(ZoneId, HoldKind),
+    /// A long hold and the incarnation of the zone that took it.
+    Long(ZoneKey, HoldKind),
 }
 
 /// A link reference the test keeps, with the model record it points at.
@@ -402,12 +403,18 @@ impl World {
             Call::Hold { caller, id, kind } => {
                 let want = m.hold(caller.id(), id, kind);
                 let got = same_ref("hold", want, r.hold(caller.id(), id, kind))?;
-                self.keep(got, Taken::Long(caller.id(), kind))
+                {
+                    let holder = self.model.holder_key(caller.id());
+                    self.keep(got, Taken::Long(holder, kind))
+                }
             }
             Call::HoldByMac { caller, mac, kind } => {
                 let want = m.hold_by_mac(caller.id(), mac.0, kind);
                 let got = same_ref("hold_by_mac", want, r.hold_by_mac(caller.id(), mac.0, kind))?;
-                self.keep(got, Taken::Long(caller.id(), kind))
+                {
+                    let holder = self.model.holder_key(caller.id());
+                    self.keep(got, Taken::Long(holder, kind))
+                }
             }
             Call::HoldTmp { caller, id } => {
                 let want = m.hold_tmp(caller.id(), id);
@@ -429,7 +436,7 @@ impl World {
             }
             Call::ReleaseAs { handle, caller, kind } => {
                 let Some((link, inc, _)) = self.handle(handle) else { return Ok(("rele", None)) };
-                let z = caller.id();
+                let z = self.model.holder_key(caller.id());
                 same("rele", self.model.rele(inc, z, kind), self.reg.rele(&link, z, kind))
             }
             Call::ReleaseTmp { handle } => {

@@ -334,6 +334,15 @@ impl Model {
         v
     }
 
+    /// The incarnation a holder in `zone` belongs to now; one that never
+    /// existed if the zone is gone (its releases then match nothing).
+    pub(crate) fn holder_key(&self, zone: ZoneId) -> ZoneKey {
+        if zone.is_global() {
+            return ZoneKey::GLOBAL;
+        }
+        self.zones.get(&zone.0).map(|(k, _)| *k).unwrap_or(ZoneKey { id: zone, uniqid: u64::MAX })
+    }
+
     fn running(&self, zone: ZoneId) -> Res<ZoneKey> {
         match self.zones.get(&zone.0) {
             Some(&(key, ZoneState::Running)) => Ok(key),
@@ -794,21 +803,21 @@ impl Model {
         self.hold(caller, id, kind)
     }
 
-    pub(crate) fn rele(&mut self, i: Inc, caller: ZoneId, kind: HoldKind) -> Res<()> {
-        let res = self.try_rele(i, caller, kind);
+    pub(crate) fn rele(&mut self, i: Inc, holder: ZoneKey, kind: HoldKind) -> Res<()> {
+        let res = self.try_rele(i, holder, kind);
         if res.is_err() {
             self.bad_releases += 1;
         }
         res
     }
 
-    fn try_rele(&mut self, i: Inc, caller: ZoneId, kind: HoldKind) -> Res<()> {
+    fn try_rele(&mut self, i: Inc, holder: ZoneKey, kind: HoldKind) -> Res<()> {
         let s = slot(kind)?;
         let lenient = self.quirks.unmatched_release_ok;
         let l = &mut self.links[i];
-        let row = if caller.is_global() {
+        let row = if holder == ZoneKey::GLOBAL {
             &mut l.gz
-        } else if l.zone_holder.map(|k| k.id) == Some(caller) {
+        } else if l.zone_holder == Some(holder) {
             &mut l.zh
         } else if lenient {
             return Ok(());
