@@ -31,6 +31,9 @@ use dlszone::errno::{Errno, KResult};
 use dlszone::registry::testing::FakeDlmgmt;
 use dlszone::registry::{Action, Dlmgmt, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState};
 
+mod common;
+use common::checked;
+
 const GZ: ZoneId = ZoneId::GLOBAL;
 const Z1: ZoneKey = ZoneKey::new(1, 101);
 const Z2: ZoneKey = ZoneKey::new(2, 102);
@@ -45,14 +48,6 @@ const OWN3: LinkId = LinkId(3);
 const NET4: LinkId = LinkId(4);
 /// Stays in the global zone.
 const NET5: LinkId = LinkId(5);
-
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
-}
 
 /// A link as dlmgmtd keeps it (`dlmgmt_link_t`: zone, name, on-loan),
 /// plus the name it had in the global zone while on loan.

@@ -29,12 +29,11 @@ use dlszone::registry::{
     Action, Dlmgmt, LinkId, LinkName, Notice, Registry, Snapshot, ZoneId, ZoneKey, ZoneState,
 };
 
+mod common;
+use common::{checked, name, refused};
+
 const GZ: ZoneId = ZoneId::GLOBAL;
 const Z1: ZoneKey = ZoneKey::new(1, 101);
-
-fn name(s: &str) -> LinkName {
-    LinkName::new(s.as_bytes()).unwrap()
-}
 
 /// A link as dlmgmtd keeps it: its zone, its name there, and while on loan
 /// the name it had in the global zone.
@@ -134,20 +133,6 @@ impl Dlmgmt for AvlDaemon<'_> {
         }
         Ok(())
     }
-}
-
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
-}
-
-/// Asserts `out` is `Err(e)` and the registry is exactly as `before`.
-fn refused<T: std::fmt::Debug>(r: &Registry, before: &Snapshot, e: Errno, out: KResult<T>) {
-    assert_eq!(checked(r, out).err(), Some(e));
-    assert_eq!(&r.snapshot(), before, "a refused call changed the registry");
 }
 
 #[test]

@@ -25,9 +25,12 @@
 use dlszone::errno::Errno;
 use dlszone::registry::testing::FakeDlmgmt;
 use dlszone::registry::{
-    Action, DrainWait, HoldKind, Holder, LinkId, LinkName, LinkState, Notice, Registry, ZoneId,
-    ZoneKey, ZoneState,
+    Action, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId, ZoneKey,
+    ZoneState,
 };
+
+mod common;
+use common::{checked, name};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const Z1: ZoneKey = ZoneKey::new(1, 101);
@@ -39,20 +42,8 @@ const LENT: LinkId = LinkId(20);
 /// The global zone's own link of the same name as the zone's.
 const GZ_NET0: LinkId = LinkId(30);
 
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
-}
-
 fn existence(zone: ZoneKey) -> Holder {
     Holder { kind: HoldKind::Existence, zone, count: 1 }
-}
-
-fn name(s: &str) -> LinkName {
-    LinkName::new(s.as_bytes()).unwrap()
 }
 
 fn stream(zone: ZoneKey, count: u32) -> Holder {

@@ -27,7 +27,10 @@
 
 use dlszone::errno::Errno;
 use dlszone::registry::testing::FakeDlmgmt;
-use dlszone::registry::{Action, DrainWait, LinkId, LinkName, Registry, Snapshot, ZoneId, ZoneKey};
+use dlszone::registry::{Action, DrainWait, LinkId, Registry, ZoneId, ZoneKey};
+
+mod common;
+use common::{checked, name, refused};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const Z1: ZoneKey = ZoneKey::new(1, 101);
@@ -38,23 +41,6 @@ const NET1: LinkId = LinkId(2);
 const VNIC0: LinkId = LinkId(10);
 /// The id dlmgmtd hands the second VNIC.
 const SECOND: LinkId = LinkId(11);
-
-fn name(s: &str) -> LinkName {
-    LinkName::new(s.as_bytes()).unwrap()
-}
-
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
-}
-
-fn refused<T: std::fmt::Debug>(r: &Registry, before: &Snapshot, e: Errno, out: Result<T, Errno>) {
-    assert_eq!(checked(r, out).err(), Some(e));
-    assert_eq!(&r.snapshot(), before, "a refused call changed the registry");
-}
 
 /// Two physical links (attached before dlmgmtd, then given ids), and
 /// step 1: persistent vnic0 over net0.

@@ -24,16 +24,14 @@ use std::sync::Arc;
 use dlszone::errno::Errno;
 use dlszone::registry::testing::FakeDlmgmt;
 use dlszone::registry::{
-    Action, DrainWait, HoldKind, Holder, LinkId, LinkName, LinkState, Notice, Registry, ZoneId,
-    ZoneKey,
+    Action, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId, ZoneKey,
 };
+
+mod common;
+use common::{checked, name};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const Z1: ZoneKey = ZoneKey::new(1, 101);
-
-fn name(s: &str) -> LinkName {
-    LinkName::new(s.as_bytes()).unwrap()
-}
 
 fn stream(zone: ZoneKey, count: u32) -> Holder {
     Holder { kind: HoldKind::Stream, zone, count }
@@ -41,14 +39,6 @@ fn stream(zone: ZoneKey, count: u32) -> Holder {
 
 fn existence(zone: ZoneKey) -> Holder {
     Holder { kind: HoldKind::Existence, zone, count: 1 }
-}
-
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
 }
 
 #[test]

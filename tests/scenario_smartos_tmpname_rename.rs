@@ -23,24 +23,15 @@ use std::cell::RefCell;
 use dlszone::errno::{Errno, KResult};
 use dlszone::registry::testing::FakeDlmgmt;
 use dlszone::registry::{
-    Action, Dlmgmt, DrainWait, HoldKind, Holder, LinkId, LinkName, LinkState, Notice, Registry,
-    ZoneId, ZoneKey, ZoneState,
+    Action, Dlmgmt, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId,
+    ZoneKey, ZoneState,
 };
+
+mod common;
+use common::{checked, name};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const ZONES: [ZoneKey; 3] = [ZoneKey::new(1, 101), ZoneKey::new(2, 102), ZoneKey::new(3, 103)];
-
-fn name(s: &str) -> LinkName {
-    LinkName::new(s.as_bytes()).unwrap()
-}
-
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
-}
 
 /// `setup_net` for one zone: temporary VNIC `tmp<pid>0`, given to the
 /// zone (transient or not), renamed `net0` there with `-z`.

@@ -26,9 +26,11 @@ use std::cell::Cell;
 use dlszone::errno::{Errno, KResult};
 use dlszone::registry::testing::FakeDlmgmt;
 use dlszone::registry::{
-    Action, Dlmgmt, HoldKind, Holder, LinkId, LinkName, Notice, Registry, ZoneId, ZoneKey,
-    ZoneState,
+    Action, Dlmgmt, HoldKind, Holder, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState,
 };
+
+mod common;
+use common::{checked, name};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const Z1: ZoneKey = ZoneKey::new(1, 101);
@@ -42,18 +44,6 @@ const VNIC1: LinkId = LinkId(2);
 const TMP3: LinkId = LinkId(3);
 /// Created by the zone itself.
 const OWN4: LinkId = LinkId(4);
-
-fn name(s: &str) -> LinkName {
-    LinkName::new(s.as_bytes()).unwrap()
-}
-
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
-}
 
 /// Zone 1 running with two lent links, a transient loan and a link of its
 /// own; zone 2 running empty. dlmgmtd `d` saw all of it.

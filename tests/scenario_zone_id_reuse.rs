@@ -19,8 +19,11 @@
 use dlszone::errno::Errno;
 use dlszone::registry::testing::FakeDlmgmt;
 use dlszone::registry::{
-    Action, HoldKind, Holder, LinkId, LinkState, Registry, Snapshot, ZoneId, ZoneKey, ZoneState,
+    Action, HoldKind, Holder, LinkId, LinkState, Registry, ZoneId, ZoneKey, ZoneState,
 };
+
+mod common;
+use common::{checked, refused};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const OLD: ZoneKey = ZoneKey::new(1, 101);
@@ -39,19 +42,6 @@ fn stream(zone: ZoneKey) -> Holder {
 
 fn existence(zone: ZoneKey) -> Holder {
     Holder { kind: HoldKind::Existence, zone, count: 1 }
-}
-
-/// Checks every registry invariant after a step, passing its result on.
-fn checked<T>(r: &Registry, out: T) -> T {
-    if let Err(v) = r.check_invariants() {
-        panic!("invariant broken: {v:?}");
-    }
-    out
-}
-
-fn refused<T: std::fmt::Debug>(r: &Registry, before: &Snapshot, e: Errno, out: Result<T, Errno>) {
-    assert_eq!(checked(r, out).err(), Some(e));
-    assert_eq!(&r.snapshot(), before, "a refused call changed the registry");
 }
 
 /// The old incarnation running with `LENT` borrowed and `OLD_OWN` its own.
