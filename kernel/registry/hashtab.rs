@@ -53,7 +53,7 @@ impl TabKey for LinkId {
 
 impl TabKey for MacName {
     fn hash64(&self) -> u64 {
-        fnv1a(FNV_OFFSET, self.as_bytes())
+        mac_hash(self.as_bytes())
     }
 }
 
@@ -70,7 +70,17 @@ const MIN_CAP: usize = 8;
 
 /// The top 32 bits of the spread hash; the slot is its top `bits` bits.
 fn tag_of<K: TabKey>(key: &K) -> u32 {
-    (key.hash64().wrapping_mul(FIB) >> 32) as u32
+    tag_of_hash(key.hash64())
+}
+
+fn tag_of_hash(hash: u64) -> u32 {
+    (hash.wrapping_mul(FIB) >> 32) as u32
+}
+
+/// The hash a MAC name's bytes have as a [`MacName`] key, so the MAC
+/// index can be searched by a borrowed `&[u8]` without building a key.
+pub(crate) fn mac_hash(bytes: &[u8]) -> u64 {
+    fnv1a(FNV_OFFSET, bytes)
 }
 
 struct Slot<K, V> {
@@ -124,6 +134,23 @@ impl<K: TabKey, V> HashTab<K, V> {
             match &self.slots[i] {
                 None => return None,
                 Some(s) if s.tag == tag && s.key == *key => return Some(i),
+                Some(_) => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    /// The value under the key whose `hash64` is `hash` and for which `is`
+    /// holds: a lookup by a borrowed form of the key. Never allocates.
+    pub(crate) fn get_where(&self, hash: u64, is: impl Fn(&K) -> bool) -> Option<&V> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let tag = tag_of_hash(hash);
+        let mut i = self.home(tag);
+        loop {
+            match &self.slots[i] {
+                None => return None,
+                Some(s) if s.tag == tag && is(&s.key) => return Some(&s.value),
                 Some(_) => i = (i + 1) & self.mask(),
             }
         }
@@ -282,6 +309,24 @@ mod tests {
     use alloc::collections::BTreeMap;
     use alloc::vec;
     use proptest::prelude::*;
+
+    #[test]
+    fn mac_names_are_found_by_borrowed_bytes() {
+        let mut t = HashTab::new();
+        for i in 0..200u32 {
+            let name = alloc::format!("vnic{i}");
+            t.insert(MacName::new(name.as_bytes()).unwrap(), i);
+        }
+        for i in 0..200u32 {
+            let name = alloc::format!("vnic{i}");
+            let b = name.as_bytes();
+            assert_eq!(t.get_where(mac_hash(b), |k: &MacName| k.as_bytes() == b), Some(&i));
+        }
+        assert_eq!(
+            t.get_where(mac_hash(b"vnic999"), |k: &MacName| k.as_bytes() == b"vnic999"),
+            None
+        );
+    }
 
     /// A key hashed as itself, like a link id.
     #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]

@@ -448,12 +448,15 @@ impl Registry {
     }
 
     /// Looks a link up by MAC name (`dls_devnet_macname2linkid`).
+    /// Never allocates (the stream-open path uses it through
+    /// [`hold_by_mac`](Self::hold_by_mac)).
     pub fn lookup_mac(&self, caller: ZoneId, mac: &[u8]) -> KResult<LinkId> {
         let mut cx = Unlocked::new();
         caller.validate()?;
-        let mac = MacName::new(mac)?;
+        MacName::check(mac)?;
         let t = self.table.read(&mut cx);
-        let l = t.by_mac.get(&mac).ok_or(Errno::ENOENT)?.lock();
+        let link = t.by_mac.get_where(hashtab::mac_hash(mac), |k| k.as_bytes() == mac);
+        let l = link.ok_or(Errno::ENOENT)?.lock();
         if l.state != LinkState::Active || !visible(caller, l.zone) {
             return Err(Errno::ENOENT);
         }

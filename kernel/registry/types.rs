@@ -135,6 +135,12 @@ impl MacName {
     /// Validates `name` (without its NUL). Errors as for [`LinkName::new`].
     /// Allocates (may sleep in the kernel).
     pub fn new(name: &[u8]) -> KResult<MacName> {
+        MacName::check(name)?;
+        Ok(MacName(name.into()))
+    }
+
+    /// Validates `name` as [`new`](Self::new) does, without allocating.
+    pub fn check(name: &[u8]) -> KResult<()> {
         if name.is_empty() {
             return Err(Errno::EINVAL);
         }
@@ -145,7 +151,7 @@ impl MacName {
         if !name.iter().all(ok_byte) {
             return Err(Errno::EINVAL);
         }
-        Ok(MacName(name.into()))
+        Ok(())
     }
 
     /// The name's bytes, without NUL.
