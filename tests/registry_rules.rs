@@ -517,6 +517,7 @@ fn rule10_destroy_waits_for_tmp_holds_without_blocking_lookups() {
     let th = std::thread::spawn(move || r2.destroy(GZ, id(1), DrainWait::Wait));
     // While the destroy waits: condemned, no new hold, other links usable.
     while t.state() != LinkState::Condemned {
+        assert!(!th.is_finished(), "destroy returned without waiting for the holder");
         std::thread::yield_now();
     }
     assert_eq!(r.hold_tmp(GZ, id(1)).err(), Some(Errno::ENOENT));

@@ -831,8 +831,8 @@ impl Registry {
         self.replay(&mut cx, up)
     }
 
-    /// One replayer at a time; no lock is held across a delivery. The
-    /// replayer gives up its role in the same critical section in which
+    /// One channel holder at a time; no lock is held across a delivery.
+    /// The holder gives the channel up in the same critical section in which
     /// it finds the queue empty, so a notice queued by a caller that got
     /// `EALREADY` is always seen by the replayer that refused it.
     fn replay(&self, cx: &mut Unlocked, up: &dyn Dlmgmt) -> KResult<usize> {

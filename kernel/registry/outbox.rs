@@ -157,8 +157,8 @@ impl Outbox {
         self.free.notify_all();
     }
 
-    /// Drops the delivered notice `seq`. Only the replayer pops, so it is
-    /// still at the front.
+    /// Drops the delivered notice `seq`. Only the channel holder pops, so
+    /// it is at the front unless a purge dropped it meanwhile.
     pub(crate) fn pop(&self, seq: u64) {
         let mut s = self.state.lock();
         if s.queue.front().map(|e| e.0) == Some(seq) {
