@@ -31,8 +31,9 @@ const KERNEL_TARGET: &str = "x86_64-unknown-illumos-kernel";
 const FUNCTIONS: &[&str] = &[
     "mutex_(init|destroy|enter|tryenter|exit|owned)",
     "rw_(init|destroy|enter|tryenter|exit|read_held|write_held|lock_held)",
-    "cv_(init|destroy|wait|wait_sig|reltimedwait|signal|broadcast)",
+    "cv_(init|destroy|wait|wait_sig|reltimedwait|timedwait|signal|broadcast)",
     "drv_usectohz",
+    "ddi_get_lbolt",
     "kmem_(alloc|zalloc|free)",
     "cmn_err",
     "panic",

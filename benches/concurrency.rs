@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dlszone::errno::KResult;
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Dlmgmt, LinkId, Notice, Registry, ZoneId, ZoneKey};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
@@ -179,7 +179,7 @@ fn halt_all(parallel: bool, lent_only: bool, latency_us: u64) -> Duration {
     // Halts deliver transient links' notices through the outbox, by one
     // replayer at a time; the time to drain it is part of the cost.
     while !r.outbox().is_empty() {
-        let _ = r.replay_outbox(&up);
+        let _ = r.replay_outbox();
     }
     let spent = start.elapsed();
     assert_eq!(r.list(GZ, Some(GZ)).unwrap().len(), 4 * HALT_ZONES as usize);

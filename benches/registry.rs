@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Action, HoldKind, LinkId, LinkOutcome, Registry, ZoneId, ZoneKey};
 
 /// Counts live heap bytes, so memory per link is measured, not estimated.
@@ -202,13 +202,13 @@ fn lookups(c: &mut Criterion) {
 fn holds(c: &mut Criterion) {
     per_link(c, "hold_tmp_rele", |r, t| {
         let h = r.hold_tmp(ZoneId::GLOBAL, black_box(t.id)).unwrap();
-        r.rele_tmp(&h).unwrap();
+        r.rele_tmp(h).unwrap();
     });
     // A long hold from inside the link's own zone, as a zone's DLPI open
     // takes it: provenance and the zone's state are checked too.
     per_link(c, "hold_rele", |r, t| {
         let h = r.hold(t.zone, black_box(t.id), HoldKind::Stream).unwrap();
-        r.rele(&h, zone_key(t.zone.0), HoldKind::Stream).unwrap();
+        r.rele(h).unwrap();
     });
 }
 
@@ -224,8 +224,8 @@ fn lend_return(c: &mut Criterion) {
                 let d = FakeDlmgmt::up();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    f.reg.lend(ZoneId::GLOBAL, LEND_ID, to, false, &d).unwrap();
-                    f.reg.give_back(ZoneId::GLOBAL, LEND_ID, &d).unwrap();
+                    f.reg.lend(ZoneId::GLOBAL, LEND_ID, to, false).unwrap();
+                    f.reg.give_back(ZoneId::GLOBAL, LEND_ID).unwrap();
                 }
                 start.elapsed()
             })
@@ -258,9 +258,9 @@ fn halt(c: &mut Criterion) {
                 let d = FakeDlmgmt::up();
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
-                    populate(&f.reg, zone.id, &d);
+                    populate(&f.reg, zone.id);
                     let start = Instant::now();
-                    let report = f.reg.zone_halt(zone, &d).unwrap();
+                    let report = f.reg.zone_halt(zone).unwrap();
                     spent += start.elapsed();
                     assert!(report.is_clean() && report.links.len() == 8);
                     let returned = |o: &LinkOutcome| matches!(o.action, Action::Returned { .. });

@@ -146,12 +146,16 @@ extern int	cv_wait_sig(kcondvar_t *, kmutex_t *);
 /* -1 when the relative timeout (in ticks) passed, > 0 otherwise. */
 extern clock_t	cv_reltimedwait(kcondvar_t *, kmutex_t *, clock_t,
 		    time_res_t);
+/* -1 when the absolute time (an lbolt value, in ticks) passed. */
+extern clock_t	cv_timedwait(kcondvar_t *, kmutex_t *, clock_t);
 extern void	cv_signal(kcondvar_t *);
 extern void	cv_broadcast(kcondvar_t *);
 
 /* ---- Time conversion (usr/src/uts/common/sys/ddi.h) -------------------- */
 
 extern clock_t	drv_usectohz(clock_t);
+/* The clock-tick counter (lbolt) now (usr/src/uts/common/sys/sunddi.h). */
+extern clock_t	ddi_get_lbolt(void);
 
 /* ---- Kernel memory (usr/src/uts/common/sys/kmem.h) --------------------- */
 

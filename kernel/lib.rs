@@ -18,8 +18,7 @@ extern crate std;
 
 pub mod errno;
 #[path = "../ffi/mod.rs"]
-pub(crate) mod ffi;
+pub mod ffi;
 pub mod kmod;
-pub mod ktest;
 pub mod registry;
 pub mod sync;

@@ -11,7 +11,7 @@
 #![cfg(loom)]
 
 use dlszone::errno::Errno;
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, DrainWait, HoldKind, LinkId, LinkState, Registry, ZoneId, ZoneKey, ZoneState,
 };
@@ -78,7 +78,7 @@ fn hold_tmp_vs_destroy() {
             if let Ok(h) = r2.hold_tmp(GZ, L1) {
                 let s = h.state();
                 assert!(matches!(s, LinkState::Active | LinkState::Condemned), "held a {s:?} link");
-                r2.rele_tmp(&h).unwrap();
+                r2.rele_tmp(h).unwrap();
             }
         });
         r.destroy(GZ, L1, DrainWait::Wait).unwrap();
@@ -101,7 +101,7 @@ fn long_hold_vs_zone_halt() {
         let snoop = thread::spawn(move || {
             let h = r2.hold(GZ, L2, HoldKind::Stream).ok()?;
             thread::yield_now();
-            r2.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
+            r2.rele(h).unwrap();
             Some(h)
         });
         let report = r.zone_halt(Z1, &*d).unwrap();
@@ -259,7 +259,7 @@ fn give_back_vs_zone_hold() {
         let r2 = r.clone();
         let zone = thread::spawn(move || {
             if let Ok(h) = r2.hold(Z1.id, L1, HoldKind::Stream) {
-                r2.rele(&h, Z1, HoldKind::Stream).unwrap();
+                r2.rele(h).unwrap();
             }
         });
         let back = r.give_back(GZ, L1, &*d);
@@ -304,7 +304,7 @@ fn destroy_vs_halt_with_tmp_holder() {
         let r3 = r.clone();
         let holder = thread::spawn(move || {
             if let Ok(h) = r3.hold_tmp(GZ, L2) {
-                r3.rele_tmp(&h).unwrap();
+                r3.rele_tmp(h).unwrap();
             }
         });
         let report = r.zone_halt(Z1, &*d).unwrap();

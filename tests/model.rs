@@ -279,7 +279,7 @@ fn generator_reaches_every_outcome() {
 /// name it gets back home.
 #[test]
 fn recover_reports_the_name_in_the_zone() {
-    use dlszone::registry::testing::FakeDlmgmt;
+    use dlszone_ktest::fake::FakeDlmgmt;
     use dlszone::registry::{Action, LinkName, Registry, ZoneId, ZoneKey};
 
     let name = |n: &[u8]| LinkName::new(n).unwrap();
@@ -288,10 +288,10 @@ fn recover_reports_the_name_in_the_zone() {
     let d = FakeDlmgmt::up();
     r.zone_boot(z1).unwrap();
     r.create(ZoneId::GLOBAL, b"vnic0", LinkId(1), b"tmp0", false).unwrap();
-    r.lend(ZoneId::GLOBAL, LinkId(1), z1.id, false, &d).unwrap();
+    r.lend(ZoneId::GLOBAL, LinkId(1), z1.id, false).unwrap();
     r.rename(z1.id, LinkId(1), b"net0").unwrap();
     d.set_up(false);
-    assert_eq!(r.zone_halt(z1, &d).unwrap().remaining, 1);
+    assert_eq!(r.zone_halt(z1).unwrap().remaining, 1);
     let report = r.zone_recover(z1, false, 0).unwrap();
     let line = report.outcome(LinkId(1)).unwrap();
     assert_eq!(line.name, Some(name(b"net0")));
@@ -307,7 +307,7 @@ fn recover_reports_the_name_in_the_zone() {
 #[test]
 fn reused_id_does_not_overtake_a_queued_notice() {
     use dlszone::errno::Errno;
-    use dlszone::registry::testing::FakeDlmgmt;
+    use dlszone_ktest::fake::FakeDlmgmt;
     use dlszone::registry::{Registry, ZoneId, ZoneKey};
 
     let (z1, z2) = (ZoneKey::new(1, 11), ZoneKey::new(2, 12));
@@ -317,13 +317,13 @@ fn reused_id_does_not_overtake_a_queued_notice() {
     r.zone_boot(z2).unwrap();
     r.create(z1.id, b"vnic1", LinkId(1), b"net0", false).unwrap();
     d.fail_next(Errno::ENOMEM);
-    r.zone_halt(z1, &d).unwrap();
+    r.zone_halt(z1).unwrap();
     assert_eq!(r.outbox().len(), 1, "the LinkGone waits for dlmgmtd");
     let reused = r.create(ZoneId::GLOBAL, b"vnic3", LinkId(1), b"net0", false);
-    let lent = reused.and_then(|()| r.lend(ZoneId::GLOBAL, LinkId(1), z2.id, false, &d));
+    let lent = reused.and_then(|()| r.lend(ZoneId::GLOBAL, LinkId(1), z2.id, false));
     assert_eq!(lent, Ok(()));
     assert!(r.outbox().is_empty(), "the lend delivered the queued notice first");
-    r.replay_outbox(&d).unwrap();
+    r.replay_outbox().unwrap();
     assert_eq!(d.zone_of(LinkId(1)), Some(z2.id), "dlmgmtd lost the lent link");
     r.check_invariants().unwrap();
 }

@@ -24,12 +24,13 @@
 //! restoring a returning link's loan-time name, and aborting (as `avl_add`
 //! does) on a duplicate `(zone, name)` key.
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dlszone::errno::{Errno, KResult};
-use dlszone::registry::testing::FakeDlmgmt;
-use dlszone::registry::{Action, Dlmgmt, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState};
+use dlszone_ktest::fake::FakeDlmgmt;
+use dlszone::registry::{Action, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState};
 
 mod common;
 use common::checked;
@@ -64,8 +65,8 @@ struct DaemonLink {
 #[derive(Default)]
 struct Rebuilt {
     zones: BTreeMap<i32, String>,
-    links: RefCell<BTreeMap<u32, DaemonLink>>,
-    delivered: Cell<usize>,
+    links: Mutex<BTreeMap<u32, DaemonLink>>,
+    delivered: AtomicUsize,
 }
 
 fn field<'a>(word: &'a str, key: &str) -> &'a str {
@@ -96,7 +97,7 @@ impl Rebuilt {
                         onloan: zone != owner,
                         home: home.map(str::to_string),
                     };
-                    d.links.get_mut().insert(w[1].parse().unwrap(), link);
+                    d.links.get_mut().unwrap().insert(w[1].parse().unwrap(), link);
                 }
                 "link" => {}
                 other => panic!("unexpected line kind {other:?}"),
@@ -106,7 +107,23 @@ impl Rebuilt {
     }
 
     fn view(&self) -> BTreeMap<u32, DaemonLink> {
-        self.links.borrow().clone()
+        self.links.lock().unwrap().clone()
+    }
+
+    fn delivered(&self) -> usize {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// A restarted dlmgmtd: read back from the kernel's snapshot, and
+    /// registered as its door through the scriptable fake, which passes it
+    /// every notice it takes.
+    fn registered(r: &Registry) -> (Arc<Rebuilt>, Arc<FakeDlmgmt>) {
+        let model = Arc::new(Rebuilt::from_render(&r.snapshot().render()));
+        let door = FakeDlmgmt::shared();
+        let m = model.clone();
+        door.set_model(Some(Box::new(move |n| m.apply(n))));
+        r.set_door(door.clone());
+        (model, door)
     }
 
     /// The daemon agrees with the kernel on every link, and can answer
@@ -122,10 +139,11 @@ impl Rebuilt {
     }
 }
 
-impl Dlmgmt for Rebuilt {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        self.delivered.set(self.delivered.get() + 1);
-        let mut links = self.links.borrow_mut();
+impl Rebuilt {
+    /// What dlmgmtd does with a notice from the kernel.
+    fn apply(&self, n: &Notice) -> KResult<()> {
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        let mut links = self.links.lock().unwrap();
         match *n {
             Notice::SetZone { link, zone } => {
                 let l = links.get_mut(&link.0).ok_or(Errno::ENOENT)?;
@@ -153,8 +171,9 @@ impl Dlmgmt for Rebuilt {
 
 /// Zones 1 and 2 running: zone 1 borrows net0 and net1 and made net3 of
 /// its own, zone 2 borrows net4, net5 stays home. `d` saw all of it.
-fn setup(d: &dyn Dlmgmt) -> Registry {
+fn setup(d: &Arc<FakeDlmgmt>) -> Registry {
     let r = Registry::new();
+    r.set_door(d.clone());
     checked(&r, r.zone_boot(Z1)).unwrap();
     checked(&r, r.zone_boot(Z2)).unwrap();
     for (id, mac, name) in [
@@ -165,38 +184,22 @@ fn setup(d: &dyn Dlmgmt) -> Registry {
     ] {
         checked(&r, r.create(GZ, mac.as_bytes(), id, name.as_bytes(), false)).unwrap();
     }
-    checked(&r, r.lend(GZ, NET0, Z1.id, false, d)).unwrap();
-    checked(&r, r.lend(GZ, NET1, Z1.id, false, d)).unwrap();
-    checked(&r, r.lend(GZ, NET4, Z2.id, false, d)).unwrap();
+    checked(&r, r.lend(GZ, NET0, Z1.id, false)).unwrap();
+    checked(&r, r.lend(GZ, NET1, Z1.id, false)).unwrap();
+    checked(&r, r.lend(GZ, NET4, Z2.id, false)).unwrap();
     checked(&r, r.create(Z1.id, b"vnic3", OWN3, b"net3", false)).unwrap();
     r
 }
 
-/// dlmgmtd that crashes right after taking `ok` more notices.
-struct CrashesAfter<'a> {
-    inner: &'a FakeDlmgmt,
-    ok: Cell<u32>,
-}
-
-impl Dlmgmt for CrashesAfter<'_> {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        let res = self.inner.deliver(n);
-        match self.ok.get() {
-            0 | 1 => self.inner.set_up(false),
-            k => self.ok.set(k - 1),
-        }
-        res
-    }
-}
-
 #[test]
 fn upcall_failing_mid_halt_leaves_both_views_consistent() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = setup(&d);
+    r.set_door(d.clone());
 
     // The first return of the halt fails (an interrupted door call).
     d.fail_next(Errno::EINTR);
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(halt.outcome(NET0).unwrap().action, Action::ReturnFailed(Errno::EINTR));
     assert!(matches!(halt.outcome(NET1).unwrap().action, Action::Returned { .. }));
     assert_eq!(halt.outcome(OWN3).unwrap().action, Action::Condemned { freed: true });
@@ -211,7 +214,7 @@ fn upcall_failing_mid_halt_leaves_both_views_consistent() {
     assert!(r.outbox().is_empty());
 
     // Halting again finishes the job.
-    let again = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let again = checked(&r, r.zone_halt(Z1)).unwrap();
     assert!(again.is_clean());
     assert_eq!(d.zone_of(NET0), Some(GZ));
     checked(&r, r.zone_destroy(Z1)).unwrap();
@@ -219,20 +222,20 @@ fn upcall_failing_mid_halt_leaves_both_views_consistent() {
 
 #[test]
 fn daemon_crashing_mid_halt_is_rebuilt_from_the_snapshot() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = setup(&d);
+    r.set_door(d.clone());
 
     // dlmgmtd takes the first return, then dies.
-    let crashing = CrashesAfter { inner: &d, ok: Cell::new(1) };
-    let halt = checked(&r, r.zone_halt(Z1, &crashing)).unwrap();
+    d.die_after(1);
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert!(matches!(halt.outcome(NET0).unwrap().action, Action::Returned { .. }));
     assert_eq!(halt.outcome(NET1).unwrap().action, Action::ReturnFailed(Errno::EBADF));
     assert_eq!(halt.remaining, 1);
     assert_eq!(r.outbox(), vec![Notice::LinkGone { link: OWN3, zone: Z1.id }]);
 
     // A new dlmgmtd reads the kernel's snapshot while zone 1 is down.
-    let text = r.snapshot().render();
-    let fresh = Rebuilt::from_render(&text);
+    let (fresh, _door) = Rebuilt::registered(&r);
     assert_eq!(fresh.zones[&1], "Down");
     fresh.assert_agrees(&r);
     let stuck = &fresh.view()[&NET1.0];
@@ -241,10 +244,10 @@ fn daemon_crashing_mid_halt_is_rebuilt_from_the_snapshot() {
 
     // Registering its door replays what it missed: already reflected in
     // the snapshot, so it changes nothing.
-    assert_eq!(checked(&r, r.replay_outbox(&fresh)), Ok(1));
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(1));
     fresh.assert_agrees(&r);
     // zoneadmd halts again through the new daemon.
-    let again = checked(&r, r.zone_halt(Z1, &fresh)).unwrap();
+    let again = checked(&r, r.zone_halt(Z1)).unwrap();
     assert!(again.is_clean());
     fresh.assert_agrees(&r);
     assert_eq!(fresh.view()[&NET1.0].name, "net1");
@@ -253,17 +256,18 @@ fn daemon_crashing_mid_halt_is_rebuilt_from_the_snapshot() {
 
 #[test]
 fn daemon_restarted_while_a_zone_is_down_agrees_after_recovery_and_replay() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = setup(&d);
+    r.set_door(d.clone());
     // Zone 1 renamed its borrowed net1.
     checked(&r, r.rename(Z1.id, NET1, b"eth1")).unwrap();
 
     d.set_up(false);
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(halt.remaining, 2);
 
     // dlmgmtd restarts with zone 1 down: it learns zone 1's links anyway.
-    let fresh = Rebuilt::from_render(&r.snapshot().render());
+    let (fresh, _door) = Rebuilt::registered(&r);
     fresh.assert_agrees(&r);
     assert_eq!(fresh.zones[&1], "Down");
     let view = fresh.view();
@@ -285,133 +289,103 @@ fn daemon_restarted_while_a_zone_is_down_agrees_after_recovery_and_replay() {
     );
     // A move of a link dlmgmtd has not yet seen come back: EAGAIN.
     let before = r.snapshot();
-    assert_eq!(checked(&r, r.lend(GZ, NET1, Z2.id, false, &fresh)), Err(Errno::EAGAIN));
+    assert_eq!(checked(&r, r.lend(GZ, NET1, Z2.id, false)), Err(Errno::EAGAIN));
     assert_eq!(r.snapshot(), before);
 
     // The replay brings the rebuilt daemon to the kernel's state, names
     // included (net1 comes back as net1, not eth1).
-    assert_eq!(checked(&r, r.replay_outbox(&fresh)), Ok(3));
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(3));
     fresh.assert_agrees(&r);
     assert_eq!(fresh.view()[&NET1.0].name, "net1");
-    assert_eq!(checked(&r, r.replay_outbox(&fresh)), Ok(0));
-    assert_eq!(fresh.delivered.get(), 3);
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(0));
+    assert_eq!(fresh.delivered(), 3);
 
     // Idempotent: the same notices again (a reply lost) change nothing.
     let settled = fresh.view();
     for n in &queued {
-        fresh.deliver(n).unwrap();
+        fresh.apply(n).unwrap();
     }
     assert_eq!(fresh.view(), settled);
 
     // Life goes on through the new daemon.
-    checked(&r, r.lend(GZ, NET1, Z2.id, false, &fresh)).unwrap();
+    checked(&r, r.lend(GZ, NET1, Z2.id, false)).unwrap();
     fresh.assert_agrees(&r);
     checked(&r, r.zone_destroy(Z1)).unwrap();
     assert_eq!(r.lookup(GZ, GZ, b"net5"), Ok(NET5));
 }
 
-/// dlmgmtd that handles a notice but whose reply is lost once.
-struct LosesReply<'a> {
-    inner: &'a Rebuilt,
-    lose: Cell<bool>,
-}
-
-impl Dlmgmt for LosesReply<'_> {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        self.inner.deliver(n)?;
-        if self.lose.replace(false) { Err(Errno::EINTR) } else { Ok(()) }
-    }
-}
-
 #[test]
 fn a_lost_reply_is_redelivered_and_harmless() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = setup(&d);
+    r.set_door(d.clone());
     d.set_up(false);
-    checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    checked(&r, r.zone_halt(Z1)).unwrap();
     checked(&r, r.zone_recover(Z1, true, 100)).unwrap();
     let queued = r.outbox();
 
-    let fresh = Rebuilt::from_render(&r.snapshot().render());
-    let lossy = LosesReply { inner: &fresh, lose: Cell::new(true) };
-    assert_eq!(checked(&r, r.replay_outbox(&lossy)), Err(Errno::EINTR));
+    let (fresh, door) = Rebuilt::registered(&r);
+    door.lose_next_reply(Errno::EINTR);
+    assert_eq!(checked(&r, r.replay_outbox()), Err(Errno::EINTR));
     assert_eq!(r.outbox(), queued, "not acknowledged, so kept");
-    assert_eq!(checked(&r, r.replay_outbox(&lossy)), Ok(queued.len()));
-    assert_eq!(fresh.delivered.get(), queued.len() + 1, "the first one twice");
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(queued.len()));
+    assert_eq!(fresh.delivered(), queued.len() + 1, "the first one twice");
     fresh.assert_agrees(&r);
-}
-
-/// dlmgmtd that registers its door again while the kernel is replaying
-/// to it, which starts a second replay.
-struct Reregisters<'a> {
-    r: &'a Registry,
-    inner: &'a FakeDlmgmt,
-    nested: Cell<Option<KResult<usize>>>,
-}
-
-impl Dlmgmt for Reregisters<'_> {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        if self.nested.get().is_none() {
-            self.nested.set(Some(self.r.replay_outbox(self.inner)));
-        }
-        self.inner.deliver(n)
-    }
 }
 
 #[test]
 fn a_second_replay_during_a_replay_is_refused_and_nothing_is_sent_twice() {
-    let d = FakeDlmgmt::up();
-    let r = setup(&d);
+    let d = FakeDlmgmt::shared();
+    let r = Arc::new(setup(&d));
     d.set_up(false);
-    checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    checked(&r, r.zone_halt(Z1)).unwrap();
     checked(&r, r.zone_recover(Z1, true, 100)).unwrap();
     let queued = r.outbox();
 
-    let restarted = FakeDlmgmt::up();
-    let re = Reregisters { r: &r, inner: &restarted, nested: Cell::new(None) };
-    assert_eq!(checked(&r, r.replay_outbox(&re)), Ok(queued.len()));
-    assert_eq!(re.nested.get(), Some(Err(Errno::EALREADY)));
+    // The restarted dlmgmtd registers its door again while the kernel
+    // replays to it, which starts a second replay.
+    let restarted = FakeDlmgmt::shared();
+    r.set_door(restarted.clone());
+    let nested = Arc::new(Mutex::new(None));
+    let (weak, seen) = (Arc::downgrade(&r), nested.clone());
+    restarted.on_deliver(Some(Box::new(move |_| {
+        let mut seen = seen.lock().unwrap();
+        if let (None, Some(r)) = (&*seen, weak.upgrade()) {
+            *seen = Some(r.replay_outbox());
+        }
+    })));
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(queued.len()));
+    restarted.on_deliver(None);
+    assert_eq!(*nested.lock().unwrap(), Some(Err(Errno::EALREADY)));
     assert_eq!(restarted.log(), queued);
     assert_eq!(r.zone_state(Z1.id), Some((Z1, ZoneState::Down)));
     checked(&r, r.zone_destroy(Z1)).unwrap();
 }
 
-/// dlmgmtd whose next door call fails once (interrupted), then works.
-struct FailsOnce<'a> {
-    inner: &'a Rebuilt,
-    fail: Cell<bool>,
-}
-
-impl Dlmgmt for FailsOnce<'_> {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        if self.fail.replace(false) { Err(Errno::EINTR) } else { self.inner.deliver(n) }
-    }
-}
-
 /// A notice that could not be delivered must reach dlmgmtd before any
 /// later move: here the daemon still has the dead zone's `net0` when the
 /// global zone lends its own `net0` to the zone's next incarnation, and a
-/// daemon without the 10001 fix aborts on the duplicate key. The lend's
-/// own upcall goes out only after the queued `LinkGone` (one channel to
-/// dlmgmtd).
+/// daemon without the 10001 fix aborts on the duplicate key. A move into
+/// a zone first delivers the older notices about that zone: the lend's
+/// own upcall goes out only after the queued `LinkGone`.
 #[test]
 fn a_move_never_overtakes_an_older_queued_notice() {
     let r = Registry::new();
     checked(&r, r.zone_boot(Z1)).unwrap();
     checked(&r, r.create(GZ, b"e1000g0", NET0, b"net0", false)).unwrap();
     checked(&r, r.create(Z1.id, b"vnic3", OWN3, b"net0", false)).unwrap();
-    let daemon = Rebuilt::from_render(&r.snapshot().render());
+    let (daemon, door) = Rebuilt::registered(&r);
 
     // The halt's LinkGone is interrupted; nothing re-sends it yet.
-    let flaky = FailsOnce { inner: &daemon, fail: Cell::new(true) };
-    checked(&r, r.zone_halt(Z1, &flaky)).unwrap();
+    door.fail_next(Errno::EINTR);
+    checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(r.outbox(), vec![Notice::LinkGone { link: OWN3, zone: Z1.id }]);
     checked(&r, r.zone_destroy(Z1)).unwrap();
     let next = ZoneKey::new(1, 102);
     checked(&r, r.zone_boot(next)).unwrap();
 
     // The kernel sends the old notice first.
-    checked(&r, r.lend(GZ, NET0, next.id, false, &daemon)).unwrap();
+    checked(&r, r.lend(GZ, NET0, next.id, false)).unwrap();
     assert!(r.outbox().is_empty());
     daemon.assert_agrees(&r);
 }

@@ -21,8 +21,9 @@
 //! It restores a returning link's loan-time name, as the kernel does; the
 //! real daemon must learn to do the same (see `docs/ipd3.md`).
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dlszone::errno::{Errno, KResult};
 use dlszone::registry::{
@@ -47,14 +48,22 @@ struct DaemonLink {
 /// dlmgmtd's link table, keyed like its name AVL. A duplicate key panics,
 /// as `avl_add` aborts the real daemon.
 #[derive(Default)]
-struct AvlDaemon<'a> {
-    links: RefCell<BTreeMap<LinkId, DaemonLink>>,
-    upcalls: Cell<usize>,
+struct AvlDaemon {
+    links: Mutex<BTreeMap<LinkId, DaemonLink>>,
+    upcalls: AtomicUsize,
     /// Run inside the next upcall, while the kernel's move is half done.
-    during: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+    during: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
-impl<'a> AvlDaemon<'a> {
+impl AvlDaemon {
+    /// What a restarted daemon reads back: the kernel's current view,
+    /// registered as the kernel's door.
+    fn registered(r: &Registry) -> Arc<Self> {
+        let d = Arc::new(Self::from_snapshot(&r.snapshot()));
+        r.set_door(d.clone());
+        d
+    }
+
     /// What a restarted daemon reads back: the kernel's current view.
     fn from_snapshot(s: &Snapshot) -> Self {
         let d = AvlDaemon::default();
@@ -69,7 +78,7 @@ impl<'a> AvlDaemon<'a> {
     }
 
     fn insert(&self, id: LinkId, link: DaemonLink) {
-        let mut links = self.links.borrow_mut();
+        let mut links = self.links.lock().unwrap();
         let dup =
             links.iter().find(|(i, l)| **i != id && (l.zone, l.name) == (link.zone, link.name));
         if let Some((other, _)) = dup {
@@ -83,14 +92,18 @@ impl<'a> AvlDaemon<'a> {
 
     /// `dladm rename-link -z`: dlmgmtd renames first, then the kernel.
     fn rename(&self, id: LinkId, to: &str) {
-        let mut l = self.links.borrow()[&id];
+        let mut l = self.links.lock().unwrap()[&id];
         l.name = name(to);
         self.insert(id, l);
     }
 
     /// Runs `f` inside the next upcall.
-    fn meanwhile(&self, f: impl FnOnce() + 'a) {
-        *self.during.borrow_mut() = Some(Box::new(f));
+    fn meanwhile(&self, f: impl FnOnce() + Send + 'static) {
+        *self.during.lock().unwrap() = Some(Box::new(f));
+    }
+
+    fn upcalls(&self) -> usize {
+        self.upcalls.load(Ordering::Relaxed)
     }
 
     /// The daemon and the kernel name every link alike.
@@ -102,20 +115,21 @@ impl<'a> AvlDaemon<'a> {
             .filter_map(|l| Some((l.linkid, (l.zone.id, l.name?))))
             .collect();
         let daemon: BTreeMap<_, _> =
-            self.links.borrow().iter().map(|(id, l)| (*id, (l.zone, l.name))).collect();
+            self.links.lock().unwrap().iter().map(|(id, l)| (*id, (l.zone, l.name))).collect();
         assert_eq!(daemon, kernel, "dlmgmtd and the kernel disagree");
     }
 }
 
-impl Dlmgmt for AvlDaemon<'_> {
+impl Dlmgmt for AvlDaemon {
     fn deliver(&self, n: &Notice) -> KResult<()> {
-        if let Some(f) = self.during.borrow_mut().take() {
+        let during = self.during.lock().unwrap().take();
+        if let Some(f) = during {
             f();
         }
-        self.upcalls.set(self.upcalls.get() + 1);
+        self.upcalls.fetch_add(1, Ordering::Relaxed);
         match *n {
             Notice::SetZone { link, zone } => {
-                let mut l = *self.links.borrow().get(&link).ok_or(Errno::ENOENT)?;
+                let mut l = *self.links.lock().unwrap().get(&link).ok_or(Errno::ENOENT)?;
                 if zone == l.zone {
                     return Ok(());
                 }
@@ -128,7 +142,7 @@ impl Dlmgmt for AvlDaemon<'_> {
                 self.insert(link, l);
             }
             Notice::LinkGone { link, .. } => {
-                self.links.borrow_mut().remove(&link);
+                self.links.lock().unwrap().remove(&link);
             }
         }
         Ok(())
@@ -142,9 +156,9 @@ fn gz_cannot_take_a_lent_links_name_so_its_return_cannot_collide() {
     checked(&r, r.create(GZ, b"vnic100", LinkId(1), b"net0", true)).unwrap();
     checked(&r, r.create(GZ, b"vnic101", LinkId(2), b"net1", false)).unwrap();
     checked(&r, r.create_pending(b"e1000g0")).unwrap();
-    let d = AvlDaemon::from_snapshot(&r.snapshot());
+    let d = AvlDaemon::registered(&r);
 
-    checked(&r, r.lend(GZ, LinkId(1), Z1.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(1), Z1.id, false)).unwrap();
     d.assert_agrees(&r);
     assert_eq!(r.lookup(GZ, Z1.id, b"net0"), Ok(LinkId(1)));
     assert_eq!(r.lookup(GZ, GZ, b"net0"), Err(Errno::ENOENT), "not in the GZ any more");
@@ -154,9 +168,9 @@ fn gz_cannot_take_a_lent_links_name_so_its_return_cannot_collide() {
     refused(&r, &before, Errno::EEXIST, r.create(GZ, b"vnic102", LinkId(3), b"net0", true));
     refused(&r, &before, Errno::EEXIST, r.rename(GZ, LinkId(2), b"net0"));
     refused(&r, &before, Errno::EEXIST, r.activate(b"e1000g0", LinkId(4), b"net0"));
-    assert_eq!(d.upcalls.get(), 1, "dlmgmtd was asked about nothing else");
+    assert_eq!(d.upcalls(), 1, "dlmgmtd was asked about nothing else");
 
-    let report = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let report = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(report.outcome(LinkId(1)).unwrap().action, Action::Returned { name: name("net0") });
     assert!(report.is_clean());
     assert_eq!(r.lookup(GZ, GZ, b"net0"), Ok(LinkId(1)));
@@ -171,9 +185,9 @@ fn a_borrowed_link_renamed_to_a_gz_name_returns_under_its_own() {
     checked(&r, r.create(GZ, b"e1000g0", LinkId(1), b"net0", true)).unwrap();
     checked(&r, r.create(GZ, b"vnic100", LinkId(2), b"vnic0", false)).unwrap();
     checked(&r, r.create(GZ, b"e1000g2", LinkId(3), b"net2", true)).unwrap();
-    let d = AvlDaemon::from_snapshot(&r.snapshot());
+    let d = AvlDaemon::registered(&r);
 
-    checked(&r, r.lend(GZ, LinkId(2), Z1.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(2), Z1.id, false)).unwrap();
     // Inside the zone the borrowed VNIC becomes net0: legal, names are per
     // zone. The system now has two links called net0.
     d.rename(LinkId(2), "net0");
@@ -187,7 +201,7 @@ fn a_borrowed_link_renamed_to_a_gz_name_returns_under_its_own() {
 
     // The halt that aborted dlmgmtd: the borrowed link comes back as
     // vnic0, the zone's own net2 never comes back at all.
-    let report = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let report = checked(&r, r.zone_halt(Z1)).unwrap();
     assert!(report.is_clean());
     assert_eq!(report.outcome(LinkId(2)).unwrap().action, Action::Returned { name: name("vnic0") });
     assert_eq!(report.outcome(LinkId(4)).unwrap().action, Action::Condemned { freed: true });
@@ -207,20 +221,20 @@ fn lending_into_a_zone_that_has_the_name_is_refused_and_changes_nothing() {
     checked(&r, r.create(GZ, b"vnic101", LinkId(2), b"vnic1", false)).unwrap();
     checked(&r, r.create(GZ, b"vnic102", LinkId(3), b"net6", false)).unwrap();
     checked(&r, r.create(Z1.id, b"vnic110", LinkId(10), b"net0", false)).unwrap();
-    let d = AvlDaemon::from_snapshot(&r.snapshot());
+    let d = AvlDaemon::registered(&r);
 
     // The zone's own net0 is in the way.
     let before = r.snapshot();
-    refused(&r, &before, Errno::EEXIST, r.lend(GZ, LinkId(1), Z1.id, false, &d));
-    refused(&r, &before, Errno::EEXIST, r.lend(GZ, LinkId(1), Z1.id, true, &d));
+    refused(&r, &before, Errno::EEXIST, r.lend(GZ, LinkId(1), Z1.id, false));
+    refused(&r, &before, Errno::EEXIST, r.lend(GZ, LinkId(1), Z1.id, true));
     // So is a borrowed link renamed inside the zone.
-    checked(&r, r.lend(GZ, LinkId(2), Z1.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(2), Z1.id, false)).unwrap();
     d.rename(LinkId(2), "net6");
     checked(&r, r.rename(Z1.id, LinkId(2), b"net6")).unwrap();
     let before = r.snapshot();
-    let upcalls = d.upcalls.get();
-    refused(&r, &before, Errno::EEXIST, r.lend(GZ, LinkId(3), Z1.id, false, &d));
-    assert_eq!(d.upcalls.get(), upcalls, "dlmgmtd is not even asked");
+    let upcalls = d.upcalls();
+    refused(&r, &before, Errno::EEXIST, r.lend(GZ, LinkId(3), Z1.id, false));
+    assert_eq!(d.upcalls(), upcalls, "dlmgmtd is not even asked");
     // Nothing was taken or reserved by the refused lends.
     assert_eq!(r.lookup(GZ, GZ, b"net0"), Ok(LinkId(1)));
     assert_eq!(r.lookup(GZ, GZ, b"net6"), Ok(LinkId(3)));
@@ -230,19 +244,21 @@ fn lending_into_a_zone_that_has_the_name_is_refused_and_changes_nothing() {
     // The operator renames the global zone's link; now it can go.
     checked(&r, r.rename(GZ, LinkId(1), b"net7")).unwrap();
     d.rename(LinkId(1), "net7");
-    checked(&r, r.lend(GZ, LinkId(1), Z1.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(1), Z1.id, false)).unwrap();
     d.assert_agrees(&r);
 }
 
 #[test]
 fn names_stay_unique_while_a_move_is_half_done() {
-    let r = Registry::new();
+    let r = Arc::new(Registry::new());
     checked(&r, r.zone_boot(Z1)).unwrap();
     checked(&r, r.create(GZ, b"vnic100", LinkId(1), b"net0", false)).unwrap();
-    let d = AvlDaemon::from_snapshot(&r.snapshot());
+    let d = AvlDaemon::registered(&r);
 
     // While dlmgmtd handles the lend, the zone tries to create a net0.
-    d.meanwhile(|| {
+    let r2 = r.clone();
+    d.meanwhile(move || {
+        let r = r2;
         let before = r.snapshot();
         refused(
             &r,
@@ -252,17 +268,19 @@ fn names_stay_unique_while_a_move_is_half_done() {
         );
         assert_eq!(r.lookup(GZ, Z1.id, b"net0"), Err(Errno::ENOENT), "not there yet");
     });
-    checked(&r, r.lend(GZ, LinkId(1), Z1.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(1), Z1.id, false)).unwrap();
     d.assert_agrees(&r);
 
     // While dlmgmtd handles the return at halt, the GZ tries to take net0.
-    d.meanwhile(|| {
+    let r2 = r.clone();
+    d.meanwhile(move || {
+        let r = r2;
         assert_eq!(r.zone_state(Z1.id), Some((Z1, ZoneState::ShuttingDown)));
         let before = r.snapshot();
         refused(&r, &before, Errno::EEXIST, r.create(GZ, b"vnic101", LinkId(2), b"net0", false));
     });
-    let report = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let report = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(report.outcome(LinkId(1)).unwrap().action, Action::Returned { name: name("net0") });
-    assert!(d.during.borrow().is_none(), "both interleavings ran");
+    assert!(d.during.lock().unwrap().is_none(), "both interleavings ran");
     d.assert_agrees(&r);
 }

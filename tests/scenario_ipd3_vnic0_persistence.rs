@@ -26,7 +26,7 @@
 //! allocated. Fixing the file's key is userland work (see `docs/ipd3.md`).
 
 use dlszone::errno::Errno;
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Action, DrainWait, LinkId, Registry, ZoneId, ZoneKey};
 
 mod common;
@@ -56,15 +56,16 @@ fn step1() -> Registry {
 
 #[test]
 fn a_second_vnic0_is_refused_while_the_first_is_lent() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = step1();
+    r.set_door(d.clone());
 
     // Step 2: the zone boots with vnic0. A persistent link cannot be lent
     // transient: it must come back.
     checked(&r, r.zone_boot(Z1)).unwrap();
     let before = r.snapshot();
-    refused(&r, &before, Errno::EINVAL, r.lend(GZ, VNIC0, Z1.id, true, &d));
-    checked(&r, r.lend(GZ, VNIC0, Z1.id, false, &d)).unwrap();
+    refused(&r, &before, Errno::EINVAL, r.lend(GZ, VNIC0, Z1.id, true));
+    checked(&r, r.lend(GZ, VNIC0, Z1.id, false)).unwrap();
     let s = r.snapshot();
     let lent = s.links.iter().find(|l| l.linkid == VNIC0).unwrap();
     assert_eq!((lent.zone, lent.owner, lent.persistent), (Z1, ZoneKey::GLOBAL, true));
@@ -90,7 +91,7 @@ fn a_second_vnic0_is_refused_while_the_first_is_lent() {
 
     // Zone halt: vnic0 (still id 10, still MAC vnic1000) comes home under
     // its own name; the two VNICs never swapped.
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(halt.outcome(VNIC0).unwrap().action, Action::Returned { name: name("vnic0") });
     assert_eq!(r.lookup(GZ, GZ, b"vnic0"), Ok(VNIC0));
     assert_eq!(r.lookup_mac(GZ, b"vnic1000"), Ok(VNIC0));
@@ -102,8 +103,9 @@ fn a_second_vnic0_is_refused_while_the_first_is_lent() {
 
 #[test]
 fn the_kernel_identifies_links_by_id_and_mac_not_by_name() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = step1();
+    r.set_door(d.clone());
     checked(&r, r.zone_boot(Z1)).unwrap();
 
     // The zone (with `sys_dl_config`) makes a vnic0 of its own: names are
@@ -122,15 +124,15 @@ fn the_kernel_identifies_links_by_id_and_mac_not_by_name() {
 
     // The GZ's vnic0 cannot be lent into a zone that has a vnic0.
     let before = r.snapshot();
-    refused(&r, &before, Errno::EEXIST, r.lend(GZ, VNIC0, Z1.id, false, &d));
+    refused(&r, &before, Errno::EEXIST, r.lend(GZ, VNIC0, Z1.id, false));
 
     // Across zone reboots the zone's own vnic0 goes; the GZ's stays put.
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(halt.outcome(LinkId(20)).unwrap().action, Action::Condemned { freed: true });
     checked(&r, r.zone_destroy(Z1)).unwrap();
     let next = ZoneKey::new(1, 102);
     checked(&r, r.zone_boot(next)).unwrap();
-    checked(&r, r.lend(GZ, VNIC0, next.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, VNIC0, next.id, false)).unwrap();
     assert_eq!(r.lookup(next.id, next.id, b"vnic0"), Ok(VNIC0));
     assert_eq!(r.lookup_mac(next.id, b"vnic1000"), Ok(VNIC0));
     assert_eq!(r.list(GZ, None), Ok(vec![NET0, NET1, VNIC0]));

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use dlszone::errno::Errno;
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId, ZoneKey,
 };
@@ -43,8 +43,9 @@ fn existence(zone: ZoneKey) -> Holder {
 
 #[test]
 fn gz_snoop_of_a_zone_created_link_across_a_forced_halt() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = Registry::new();
+    r.set_door(d.clone());
     checked(&r, r.zone_boot(Z1)).unwrap();
     checked(&r, r.create(Z1.id, b"vnic10", LinkId(10), b"net0", false)).unwrap();
     // IP in the zone has net0 plumbed (and never unplumbs: the zone dies);
@@ -57,7 +58,7 @@ fn gz_snoop_of_a_zone_created_link_across_a_forced_halt() {
     );
 
     // `vmadm stop -F`: the halt condemns the link; both streams delay it.
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     let o = halt.outcome(LinkId(10)).unwrap();
     assert_eq!(o.action, Action::Condemned { freed: false });
     assert_eq!(o.delayed_by, vec![stream(ZoneKey::GLOBAL, 1), stream(Z1, 1)]);
@@ -90,21 +91,23 @@ fn gz_snoop_of_a_zone_created_link_across_a_forced_halt() {
     checked(&r, r.create(z1b.id, b"vnic10", LinkId(11), b"net0", false)).unwrap();
 
     // snoop exits: the release is safe and frees the old record.
-    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
-    assert_eq!(snoop.state(), LinkState::Freed);
+    let snoop_link = snoop.link_ref();
+    checked(&r, r.rele(snoop)).unwrap();
+    assert_eq!(snoop_link.state(), LinkState::Freed);
     assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
     assert_eq!(r.lookup(GZ, z1b.id, b"net0"), Ok(LinkId(11)));
 }
 
 #[test]
 fn gz_snoop_of_a_transient_loan_smartos() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = Registry::new();
+    r.set_door(d.clone());
     checked(&r, r.zone_boot(Z1)).unwrap();
     // SmartOS: temporary VNIC under a temporary name, given to the zone as
     // transient, renamed inside it.
     checked(&r, r.create(GZ, b"vnic100", LinkId(100), b"tmp12340", false)).unwrap();
-    checked(&r, r.lend(GZ, LinkId(100), Z1.id, true, &d)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(100), Z1.id, true)).unwrap();
     checked(&r, r.rename(Z1.id, LinkId(100), b"net0")).unwrap();
 
     // `snoop -z z1 -d net0` names the link by zone, and a kstat read has a
@@ -113,7 +116,7 @@ fn gz_snoop_of_a_transient_loan_smartos() {
     let snoop = checked(&r, r.hold(GZ, id, HoldKind::Stream)).unwrap();
     let kstat = checked(&r, r.hold_tmp(GZ, id)).unwrap();
 
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert!(halt.is_clean());
     let o = halt.outcome(id).unwrap();
     assert_eq!(o.action, Action::Condemned { freed: false });
@@ -126,27 +129,29 @@ fn gz_snoop_of_a_transient_loan_smartos() {
     // The temporary GZ name is free again for the next boot.
     checked(&r, r.create(GZ, b"vnic101", LinkId(101), b"tmp12340", false)).unwrap();
 
-    checked(&r, r.rele_tmp(&kstat)).unwrap();
+    checked(&r, r.rele_tmp(kstat)).unwrap();
     assert_eq!(snoop.state(), LinkState::Detached);
-    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
-    assert_eq!(snoop.state(), LinkState::Freed);
+    let snoop_link = snoop.link_ref();
+    checked(&r, r.rele(snoop)).unwrap();
+    assert_eq!(snoop_link.state(), LinkState::Freed);
     assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
     checked(&r, r.zone_destroy(Z1)).unwrap();
 }
 
 #[test]
 fn gz_hold_on_a_lent_link_survives_forced_recovery_without_dlmgmtd() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = Registry::new();
+    r.set_door(d.clone());
     checked(&r, r.zone_boot(Z1)).unwrap();
     checked(&r, r.create(GZ, b"vnic100", LinkId(100), b"net0", true)).unwrap();
-    checked(&r, r.lend(GZ, LinkId(100), Z1.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(100), Z1.id, false)).unwrap();
     // The zone's IP stream is never closed: the zone dies with it open.
     let _ip = checked(&r, r.hold(Z1.id, LinkId(100), HoldKind::Stream)).unwrap();
     let snoop = checked(&r, r.hold(GZ, LinkId(100), HoldKind::Stream)).unwrap();
 
     d.set_up(false);
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(halt.outcome(LinkId(100)).unwrap().action, Action::Blocked);
     assert_eq!(halt.remaining, 1);
 
@@ -165,13 +170,14 @@ fn gz_hold_on_a_lent_link_survives_forced_recovery_without_dlmgmtd() {
     assert_eq!(checked(&r, r.destroy(GZ, LinkId(100), DrainWait::NoWait)), Err(Errno::EBUSY));
 
     d.set_up(true);
-    assert_eq!(checked(&r, r.replay_outbox(&d)), Ok(1));
-    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(1));
+    let snoop_link = snoop.link_ref();
+    checked(&r, r.rele(snoop)).unwrap();
     assert_eq!(r.holders(GZ, LinkId(100)), Ok(vec![existence(ZoneKey::GLOBAL)]));
     assert_eq!(r.bad_releases(), 0);
     checked(&r, r.zone_destroy(Z1)).unwrap();
     checked(&r, r.destroy(GZ, LinkId(100), DrainWait::NoWait)).unwrap();
-    assert_eq!(snoop.state(), LinkState::Freed);
+    assert_eq!(snoop_link.state(), LinkState::Freed);
 }
 
 /// snoop may exit at any moment of the halt: whichever side goes last
@@ -179,22 +185,23 @@ fn gz_hold_on_a_lent_link_survives_forced_recovery_without_dlmgmtd() {
 #[test]
 fn gz_release_racing_the_halt_frees_exactly_once() {
     for round in 0..100u32 {
-        let d = FakeDlmgmt::up();
+        let d = FakeDlmgmt::shared();
         let r = Arc::new(Registry::new());
+        r.set_door(d.clone());
         let zone = ZoneKey::new(1, 100 + u64::from(round));
         r.zone_boot(zone).unwrap();
         r.create(zone.id, b"vnic10", LinkId(10), b"net0", false).unwrap();
         let snoop = r.hold(GZ, LinkId(10), HoldKind::Stream).unwrap();
 
         let r2 = Arc::clone(&r);
-        let s2 = Arc::clone(&snoop);
-        let exit = std::thread::spawn(move || r2.rele(&s2, ZoneKey::GLOBAL, HoldKind::Stream));
-        let halt = checked(&r, r.zone_halt(zone, &d)).unwrap();
+        let snoop_link = snoop.link_ref();
+        let exit = std::thread::spawn(move || r2.rele(snoop));
+        let halt = checked(&r, r.zone_halt(zone)).unwrap();
         exit.join().unwrap().unwrap();
         checked(&r, ());
 
         assert!(matches!(halt.outcome(LinkId(10)).unwrap().action, Action::Condemned { .. }));
-        assert_eq!(snoop.state(), LinkState::Freed);
+        assert_eq!(snoop_link.state(), LinkState::Freed);
         assert_eq!((r.pending_frees(), r.bad_releases()), (0, 0));
         r.zone_destroy(zone).unwrap();
     }

@@ -18,10 +18,11 @@
 //! links transient by itself; a plain loan, renamed the same way, comes
 //! back under its temporary name.
 
-use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dlszone::errno::{Errno, KResult};
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, Dlmgmt, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId,
     ZoneKey, ZoneState,
@@ -35,20 +36,21 @@ const ZONES: [ZoneKey; 3] = [ZoneKey::new(1, 101), ZoneKey::new(2, 102), ZoneKey
 
 /// `setup_net` for one zone: temporary VNIC `tmp<pid>0`, given to the
 /// zone (transient or not), renamed `net0` there with `-z`.
-fn setup_net(r: &Registry, d: &dyn Dlmgmt, zone: ZoneKey, id: LinkId, transient: bool) {
+fn setup_net(r: &Registry, zone: ZoneKey, id: LinkId, transient: bool) {
     let pid = 4000 + zone.id.0;
     let tmp = format!("tmp{pid}0");
     let mac = format!("vnic{}", id.0);
     checked(r, r.create(GZ, mac.as_bytes(), id, tmp.as_bytes(), false)).unwrap();
-    checked(r, r.lend(GZ, id, zone.id, transient, d)).unwrap();
+    checked(r, r.lend(GZ, id, zone.id, transient)).unwrap();
     let found = checked(r, r.lookup(GZ, zone.id, tmp.as_bytes())).unwrap();
     checked(r, r.rename(GZ, found, b"net0")).unwrap();
 }
 
 #[test]
 fn net0_in_several_zones_at_once_and_gone_with_each_halt() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = Registry::new();
+    r.set_door(d.clone());
     // The global zone has a net0 of its own too.
     checked(&r, r.create(GZ, b"ixgbe0", LinkId(1), b"net0", true)).unwrap();
     for z in ZONES {
@@ -61,9 +63,9 @@ fn net0_in_several_zones_at_once_and_gone_with_each_halt() {
     assert_eq!(r.snapshot(), before);
 
     // Zones 1 and 2 the SmartOS way; zone 3 with a plain (gate) loan.
-    setup_net(&r, &d, ZONES[0], LinkId(11), true);
-    setup_net(&r, &d, ZONES[1], LinkId(12), true);
-    setup_net(&r, &d, ZONES[2], LinkId(13), false);
+    setup_net(&r, ZONES[0], LinkId(11), true);
+    setup_net(&r, ZONES[1], LinkId(12), true);
+    setup_net(&r, ZONES[2], LinkId(13), false);
     // A zone may rename its borrowed link itself, too.
     checked(&r, r.rename(ZONES[1].id, LinkId(12), b"net1")).unwrap();
     checked(&r, r.rename(ZONES[1].id, LinkId(12), b"net0")).unwrap();
@@ -85,7 +87,7 @@ fn net0_in_several_zones_at_once_and_gone_with_each_halt() {
     assert_eq!(r.snapshot(), before);
 
     // Zone 1 halts: its net0 is condemned, not returned.
-    let halt = checked(&r, r.zone_halt(ZONES[0], &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(ZONES[0])).unwrap();
     assert!(halt.is_clean());
     let o = halt.outcome(LinkId(11)).unwrap();
     assert_eq!((o.name, &o.action), (Some(name("net0")), &Action::Condemned { freed: true }));
@@ -102,12 +104,12 @@ fn net0_in_several_zones_at_once_and_gone_with_each_halt() {
     // Zone 1 boots again and runs the same flow under the same names.
     let z1b = ZoneKey::new(1, 201);
     checked(&r, r.zone_boot(z1b)).unwrap();
-    setup_net(&r, &d, z1b, LinkId(14), true);
+    setup_net(&r, z1b, LinkId(14), true);
     assert_eq!(r.lookup(GZ, z1b.id, b"net0"), Ok(LinkId(14)));
 
     // Zone 3's plain loan comes back under its temporary name, never as
     // a second net0 in the GZ; the GZ then deletes it.
-    let halt = checked(&r, r.zone_halt(ZONES[2], &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(ZONES[2])).unwrap();
     assert_eq!(
         halt.outcome(LinkId(13)).unwrap().action,
         Action::Returned { name: name("tmp40030") }
@@ -121,63 +123,53 @@ fn net0_in_several_zones_at_once_and_gone_with_each_halt() {
     assert_eq!((r.bad_releases(), r.pending_frees()), (0, 0));
 }
 
-/// A dlmgmtd that runs `during` inside its next upcall.
-struct Meanwhile<'a> {
-    inner: &'a FakeDlmgmt,
-    during: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
-}
-
-impl Dlmgmt for Meanwhile<'_> {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        if let Some(f) = self.during.borrow_mut().take() {
-            f();
-        }
-        self.inner.deliver(n)
-    }
-}
-
 #[test]
 fn vnic_deleted_by_the_gz_while_the_halt_is_returning_other_links() {
-    let d = FakeDlmgmt::up();
-    let r = Registry::new();
+    let d = FakeDlmgmt::shared();
+    let r = Arc::new(Registry::new());
+    r.set_door(d.clone());
     let z = ZONES[0];
     checked(&r, r.zone_boot(z)).unwrap();
     // A plain loan (returned at halt, through dlmgmtd) and a SmartOS VNIC
     // that IP in the zone and a GZ snoop both have open.
     checked(&r, r.create(GZ, b"e1000g1", LinkId(5), b"net5", true)).unwrap();
-    checked(&r, r.lend(GZ, LinkId(5), z.id, false, &d)).unwrap();
-    setup_net(&r, &d, z, LinkId(11), true);
+    checked(&r, r.lend(GZ, LinkId(5), z.id, false)).unwrap();
+    setup_net(&r, z, LinkId(11), true);
     let ip = checked(&r, r.hold(z.id, LinkId(11), HoldKind::Stream)).unwrap();
     let snoop = checked(&r, r.hold(GZ, LinkId(11), HoldKind::Stream)).unwrap();
 
     // While the halt waits on dlmgmtd for net5, the GZ deletes the VNIC:
     // the zone is halting, so it goes at once whoever holds it.
-    let m = Meanwhile {
-        inner: &d,
-        during: RefCell::new(Some(Box::new(|| {
-            assert_eq!(r.zone_state(z.id), Some((z, ZoneState::ShuttingDown)));
-            checked(&r, r.destroy(GZ, LinkId(11), DrainWait::NoWait)).unwrap();
-            assert_eq!(snoop.state(), LinkState::Detached);
-        }))),
-    };
-    let halt = checked(&r, r.zone_halt(z, &m)).unwrap();
-    assert!(m.during.borrow().is_none());
+    let ran = Arc::new(AtomicBool::new(false));
+    let (r2, snoop_link, ran2) = (r.clone(), snoop.link_ref(), ran.clone());
+    d.on_deliver(Some(Box::new(move |_| {
+        if ran2.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        assert_eq!(r2.zone_state(z.id), Some((z, ZoneState::ShuttingDown)));
+        checked(&r2, r2.destroy(GZ, LinkId(11), DrainWait::NoWait)).unwrap();
+        assert_eq!(snoop_link.state(), LinkState::Detached);
+    })));
+    let halt = checked(&r, r.zone_halt(z)).unwrap();
+    d.on_deliver(None);
+    assert!(ran.load(Ordering::Relaxed));
     assert!(halt.is_clean());
     assert_eq!(halt.outcome(LinkId(5)).unwrap().action, Action::Returned { name: name("net5") });
     assert_eq!(halt.outcome(LinkId(11)).unwrap().action, Action::Destroying);
     assert_eq!(d.zone_of(LinkId(5)), Some(GZ));
-    // `destroy` has no door to dlmgmtd: its notice waits for the next
-    // replay (the halt replays only what it queued itself).
-    checked(&r, r.replay_outbox(&d)).unwrap();
+    // `destroy` asks for a deferred replay (no deferral hook is installed
+    // here); the halt replays only if it queued notices itself.
+    checked(&r, r.replay_outbox()).unwrap();
     assert_eq!(d.zone_of(LinkId(11)), None);
     assert!(r.outbox().is_empty());
 
     // Both holders keep valid handles and release safely.
     let gz = Holder { kind: HoldKind::Stream, zone: ZoneKey::GLOBAL, count: 1 };
     assert_eq!(snoop.holders(), vec![gz, Holder { kind: HoldKind::Stream, zone: z, count: 1 }]);
-    checked(&r, r.rele(&ip, z, HoldKind::Stream)).unwrap();
-    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
-    assert_eq!(snoop.state(), LinkState::Freed);
+    checked(&r, r.rele(ip)).unwrap();
+    let snoop_link = snoop.link_ref();
+    checked(&r, r.rele(snoop)).unwrap();
+    assert_eq!(snoop_link.state(), LinkState::Freed);
     assert_eq!((r.bad_releases(), r.pending_frees()), (0, 0));
     checked(&r, r.zone_destroy(z)).unwrap();
     // The temporary name and MAC name are free for the next boot.

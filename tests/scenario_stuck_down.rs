@@ -23,8 +23,10 @@
 
 use std::cell::Cell;
 
+use std::sync::Arc;
+
 use dlszone::errno::{Errno, KResult};
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, Dlmgmt, HoldKind, Holder, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState,
 };
@@ -47,23 +49,24 @@ const OWN4: LinkId = LinkId(4);
 
 /// Zone 1 running with two lent links, a transient loan and a link of its
 /// own; zone 2 running empty. dlmgmtd `d` saw all of it.
-fn setup(d: &FakeDlmgmt) -> Registry {
+fn setup(d: &Arc<FakeDlmgmt>) -> Registry {
     let r = Registry::new();
+    r.set_door(d.clone());
     checked(&r, r.zone_boot(Z1)).unwrap();
     checked(&r, r.zone_boot(Z2)).unwrap();
     checked(&r, r.create(GZ, b"e1000g0", NET0, b"net0", true)).unwrap();
     checked(&r, r.create(GZ, b"vnic2", VNIC1, b"vnic1", false)).unwrap();
     checked(&r, r.create(GZ, b"vnic3", TMP3, b"tmp3", false)).unwrap();
-    checked(&r, r.lend(GZ, NET0, Z1.id, false, d)).unwrap();
-    checked(&r, r.lend(GZ, VNIC1, Z1.id, false, d)).unwrap();
-    checked(&r, r.lend(GZ, TMP3, Z1.id, true, d)).unwrap();
+    checked(&r, r.lend(GZ, NET0, Z1.id, false)).unwrap();
+    checked(&r, r.lend(GZ, VNIC1, Z1.id, false)).unwrap();
+    checked(&r, r.lend(GZ, TMP3, Z1.id, true)).unwrap();
     checked(&r, r.create(Z1.id, b"vnic4", OWN4, b"net4", false)).unwrap();
     r
 }
 
 /// Halts zone 1 with dlmgmtd dead and checks it ends stuck in `down`.
-fn halt_stuck(r: &Registry, dead: &FakeDlmgmt) {
-    let halt = checked(r, r.zone_halt(Z1, dead)).unwrap();
+fn halt_stuck(r: &Registry) {
+    let halt = checked(r, r.zone_halt(Z1)).unwrap();
     assert_eq!(halt.outcome(NET0).unwrap().action, Action::ReturnFailed(Errno::EBADF));
     assert_eq!(halt.outcome(VNIC1).unwrap().action, Action::ReturnFailed(Errno::EBADF));
     // Transient links need no daemon to go: condemned now, told later.
@@ -82,13 +85,14 @@ fn halt_stuck(r: &Registry, dead: &FakeDlmgmt) {
 
 #[test]
 fn dead_dlmgmtd_leaves_the_zone_down_and_forced_recovery_frees_it() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = setup(&d);
+    r.set_door(d.clone());
     let before_death = d.log();
 
     // dlmgmtd dies; the zone halts.
     d.set_up(false);
-    halt_stuck(&r, &d);
+    halt_stuck(&r);
 
     // "datalinks remain in zone after shutdown": zoneadmd cannot destroy
     // the zone, nor boot a new one with its id.
@@ -101,11 +105,11 @@ fn dead_dlmgmtd_leaves_the_zone_down_and_forced_recovery_frees_it() {
     // Nothing new enters or holds in the down zone.
     assert_eq!(checked(&r, r.hold(Z1.id, NET0, HoldKind::Stream)).err(), Some(Errno::ENXIO));
     checked(&r, r.create(GZ, b"vnic5", LinkId(5), b"vnic5", false)).unwrap();
-    assert_eq!(checked(&r, r.lend(GZ, LinkId(5), Z1.id, false, &d)), Err(Errno::ENXIO));
+    assert_eq!(checked(&r, r.lend(GZ, LinkId(5), Z1.id, false)), Err(Errno::ENXIO));
 
     // Re-running the halt with the daemon still dead changes nothing and
     // queues nothing twice.
-    let again = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    let again = checked(&r, r.zone_halt(Z1)).unwrap();
     assert_eq!(again.links.len(), 2);
     assert_eq!((again.remaining, again.queued), (2, 0));
     assert_eq!(r.outbox().len(), 2);
@@ -133,9 +137,9 @@ fn dead_dlmgmtd_leaves_the_zone_down_and_forced_recovery_frees_it() {
     assert_eq!(r.outbox(), missed);
     // Until dlmgmtd has seen its return, the link may not move again.
     let before = r.snapshot();
-    assert_eq!(checked(&r, r.lend(GZ, NET0, Z2.id, false, &d)), Err(Errno::EAGAIN));
+    assert_eq!(checked(&r, r.lend(GZ, NET0, Z2.id, false)), Err(Errno::EAGAIN));
     assert_eq!(r.snapshot(), before);
-    assert_eq!(checked(&r, r.replay_outbox(&d)), Err(Errno::EBADF));
+    assert_eq!(checked(&r, r.replay_outbox()), Err(Errno::EBADF));
     assert_eq!(r.outbox(), missed);
     assert_eq!(d.log(), before_death, "the dead daemon got nothing");
 
@@ -143,77 +147,64 @@ fn dead_dlmgmtd_leaves_the_zone_down_and_forced_recovery_frees_it() {
     checked(&r, r.zone_destroy(Z1)).unwrap();
 
     // dlmgmtd restarts and registers its door: one replay, in order.
-    let restarted = FakeDlmgmt::up();
-    assert_eq!(checked(&r, r.replay_outbox(&restarted)), Ok(4));
+    let restarted = FakeDlmgmt::shared();
+    r.set_door(restarted.clone());
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(4));
     assert_eq!(restarted.log(), missed);
     assert!(r.outbox().is_empty());
-    assert_eq!(checked(&r, r.replay_outbox(&restarted)), Ok(0));
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(0));
     assert_eq!(restarted.log(), missed, "a second replay delivers nothing");
     assert_eq!(restarted.zone_of(NET0), Some(GZ));
     assert_eq!(restarted.zone_of(VNIC1), Some(GZ));
     assert_eq!((restarted.zone_of(TMP3), restarted.zone_of(OWN4)), (None, None));
 
     // And moves work again.
-    checked(&r, r.lend(GZ, NET0, Z2.id, false, &restarted)).unwrap();
+    checked(&r, r.lend(GZ, NET0, Z2.id, false)).unwrap();
     assert_eq!(restarted.zone_of(NET0), Some(Z2.id));
     assert_eq!(r.bad_releases(), 0);
 }
 
-/// dlmgmtd that accepts `ok` more notices and then fails one with `err`.
-struct FailsAfter<'a> {
-    inner: &'a FakeDlmgmt,
-    ok: Cell<u32>,
-    err: Errno,
-}
-
-impl Dlmgmt for FailsAfter<'_> {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        match self.ok.get() {
-            0 => self.inner.fail_next(self.err),
-            k => self.ok.set(k - 1),
-        }
-        self.inner.deliver(n)
-    }
-}
-
 #[test]
 fn replay_interrupted_midway_resumes_where_it_stopped() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = setup(&d);
+    r.set_door(d.clone());
     d.set_up(false);
-    halt_stuck(&r, &d);
+    halt_stuck(&r);
     checked(&r, r.zone_recover(Z1, true, 100)).unwrap();
     let missed = r.outbox();
     assert_eq!(missed.len(), 4);
 
     // The restarted daemon takes two notices, then fails the third.
-    let restarted = FakeDlmgmt::up();
-    let flaky = FailsAfter { inner: &restarted, ok: Cell::new(2), err: Errno::EINTR };
-    assert_eq!(checked(&r, r.replay_outbox(&flaky)), Err(Errno::EINTR));
+    let restarted = FakeDlmgmt::shared();
+    r.set_door(restarted.clone());
+    restarted.fail_after(2, Errno::EINTR);
+    assert_eq!(checked(&r, r.replay_outbox()), Err(Errno::EINTR));
     assert_eq!(restarted.log(), missed[..2]);
     assert_eq!(r.outbox(), missed[2..]);
     // NET0's return is not yet known to the daemon: still no new move.
-    assert_eq!(checked(&r, r.lend(GZ, NET0, Z2.id, false, &restarted)), Err(Errno::EAGAIN));
+    assert_eq!(checked(&r, r.lend(GZ, NET0, Z2.id, false)), Err(Errno::EAGAIN));
 
-    assert_eq!(checked(&r, r.replay_outbox(&restarted)), Ok(2));
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(2));
     assert_eq!(restarted.log(), missed, "each notice exactly once, in order");
-    assert_eq!(checked(&r, r.replay_outbox(&restarted)), Ok(0));
-    checked(&r, r.lend(GZ, NET0, Z2.id, false, &restarted)).unwrap();
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(0));
+    checked(&r, r.lend(GZ, NET0, Z2.id, false)).unwrap();
     checked(&r, r.zone_destroy(Z1)).unwrap();
 }
 
 #[test]
 fn restarted_dlmgmtd_and_a_rerun_halt_also_unstick_the_zone() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = setup(&d);
+    r.set_door(d.clone());
     d.set_up(false);
-    halt_stuck(&r, &d);
+    halt_stuck(&r);
 
     // dlmgmtd comes back; its door registration replays the outbox, and
     // zoneadmd halts again: the returns now go through dlmgmtd.
     d.set_up(true);
-    assert_eq!(checked(&r, r.replay_outbox(&d)), Ok(2));
-    let halt = checked(&r, r.zone_halt(Z1, &d)).unwrap();
+    assert_eq!(checked(&r, r.replay_outbox()), Ok(2));
+    let halt = checked(&r, r.zone_halt(Z1)).unwrap();
     assert!(halt.is_clean());
     assert_eq!(halt.outcome(NET0).unwrap().action, Action::Returned { name: name("net0") });
     assert_eq!(halt.outcome(VNIC1).unwrap().action, Action::Returned { name: name("vnic1") });

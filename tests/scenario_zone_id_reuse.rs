@@ -16,8 +16,10 @@
 //! zone's link keeps a valid handle that still names the old incarnation
 //! and releases it without touching the new zone's links.
 
+use std::sync::Arc;
+
 use dlszone::errno::Errno;
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, HoldKind, Holder, LinkId, LinkState, Registry, ZoneId, ZoneKey, ZoneState,
 };
@@ -45,22 +47,24 @@ fn existence(zone: ZoneKey) -> Holder {
 }
 
 /// The old incarnation running with `LENT` borrowed and `OLD_OWN` its own.
-fn old_zone(d: &FakeDlmgmt) -> Registry {
+fn old_zone(d: &Arc<FakeDlmgmt>) -> Registry {
     let r = Registry::new();
+    r.set_door(d.clone());
     checked(&r, r.zone_boot(OLD)).unwrap();
     checked(&r, r.create(GZ, b"e1000g0", LENT, b"net0", true)).unwrap();
-    checked(&r, r.lend(GZ, LENT, OLD.id, false, d)).unwrap();
+    checked(&r, r.lend(GZ, LENT, OLD.id, false)).unwrap();
     checked(&r, r.create(OLD.id, b"vnic10", OLD_OWN, b"net1", false)).unwrap();
     r
 }
 
 #[test]
 fn stale_keys_are_refused_and_nothing_leaks_into_the_new_incarnation() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = old_zone(&d);
+    r.set_door(d.clone());
     let snoop = checked(&r, r.hold(GZ, OLD_OWN, HoldKind::Stream)).unwrap();
 
-    let halt = checked(&r, r.zone_halt(OLD, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(OLD)).unwrap();
     assert!(halt.is_clean());
     assert_eq!(halt.outcome(OLD_OWN).unwrap().action, Action::Condemned { freed: false });
     checked(&r, r.zone_destroy(OLD)).unwrap();
@@ -69,7 +73,7 @@ fn stale_keys_are_refused_and_nothing_leaks_into_the_new_incarnation() {
 
     // Every operation naming the old incarnation is stale.
     let before = r.snapshot();
-    refused(&r, &before, Errno::ESTALE, r.zone_halt(OLD, &d));
+    refused(&r, &before, Errno::ESTALE, r.zone_halt(OLD));
     refused(&r, &before, Errno::ESTALE, r.zone_recover(OLD, true, 10));
     refused(&r, &before, Errno::ESTALE, r.zone_destroy(OLD));
     refused(&r, &before, Errno::EEXIST, r.zone_boot(OLD));
@@ -85,20 +89,21 @@ fn stale_keys_are_refused_and_nothing_leaks_into_the_new_incarnation() {
     // It reuses the old link's name and MAC name at once.
     checked(&r, r.create(NEW.id, b"vnic10", NEW_OWN, b"net1", false)).unwrap();
     assert_eq!(r.holders(GZ, NEW_OWN), Ok(vec![existence(NEW)]));
-    checked(&r, r.lend(GZ, LENT, NEW.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LENT, NEW.id, false)).unwrap();
     assert!(r.snapshot().render().contains("link 3 vnic10 net1 zone=1/202 owner=1/202"));
 
     // snoop's handle still names the old incarnation, and its hold is on
     // the old record only.
     assert_eq!((snoop.state(), snoop.zone(), snoop.owner()), (LinkState::Detached, OLD, OLD));
     assert_eq!(snoop.holders(), vec![stream(ZoneKey::GLOBAL)]);
-    checked(&r, r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream)).unwrap();
-    assert_eq!(snoop.state(), LinkState::Freed);
+    let snoop_link = snoop.link_ref();
+    checked(&r, r.rele(snoop)).unwrap();
+    assert_eq!(snoop_link.state(), LinkState::Freed);
     assert_eq!(r.holders(GZ, NEW_OWN), Ok(vec![existence(NEW)]));
     assert_eq!((r.bad_releases(), r.pending_frees()), (0, 0));
 
     // Halting the new incarnation touches only its own links.
-    let halt = checked(&r, r.zone_halt(NEW, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(NEW)).unwrap();
     assert_eq!(halt.zone, NEW);
     assert_eq!(halt.links.len(), 2);
     assert_eq!(halt.outcome(NEW_OWN).unwrap().action, Action::Condemned { freed: true });
@@ -108,10 +113,11 @@ fn stale_keys_are_refused_and_nothing_leaks_into_the_new_incarnation() {
 
 #[test]
 fn a_stuck_zone_keeps_its_id_until_recovered() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = old_zone(&d);
+    r.set_door(d.clone());
     d.set_up(false);
-    let halt = checked(&r, r.zone_halt(OLD, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(OLD)).unwrap();
     assert_eq!(halt.remaining, 1);
 
     // zoneadmd cannot replace the stuck zone with a new incarnation.
@@ -127,10 +133,10 @@ fn a_stuck_zone_keeps_its_id_until_recovered() {
     // The returned link reaches the new incarnation once dlmgmtd has
     // caught up with its return from the old one.
     let before = r.snapshot();
-    refused(&r, &before, Errno::EAGAIN, r.lend(GZ, LENT, NEW.id, false, &d));
+    refused(&r, &before, Errno::EAGAIN, r.lend(GZ, LENT, NEW.id, false));
     d.set_up(true);
-    checked(&r, r.replay_outbox(&d)).unwrap();
-    checked(&r, r.lend(GZ, LENT, NEW.id, false, &d)).unwrap();
+    checked(&r, r.replay_outbox()).unwrap();
+    checked(&r, r.lend(GZ, LENT, NEW.id, false)).unwrap();
     let l = r.snapshot().links.into_iter().find(|l| l.linkid == LENT).unwrap();
     assert_eq!(l.zone, NEW);
     assert_eq!(r.bad_releases(), 0);
@@ -142,21 +148,23 @@ fn a_stuck_zone_keeps_its_id_until_recovered() {
 /// holder by zone key (id and uniqid), so the two are told apart.
 #[test]
 fn a_reclaimed_holders_late_release_does_not_touch_the_new_incarnation() {
-    let d = FakeDlmgmt::up();
+    let d = FakeDlmgmt::shared();
     let r = old_zone(&d);
+    r.set_door(d.clone());
     let old_ip = checked(&r, r.hold(OLD.id, LENT, HoldKind::Stream)).unwrap();
-    let halt = checked(&r, r.zone_halt(OLD, &d)).unwrap();
+    let halt = checked(&r, r.zone_halt(OLD)).unwrap();
     assert_eq!(halt.outcome(LENT).unwrap().action, Action::Blocked);
     let rec = checked(&r, r.zone_recover(OLD, true, 10)).unwrap();
     assert_eq!(rec.outcome(LENT).unwrap().reclaimed, vec![stream(OLD)]);
-    checked(&r, r.replay_outbox(&d)).unwrap();
+    checked(&r, r.replay_outbox()).unwrap();
     checked(&r, r.zone_destroy(OLD)).unwrap();
 
     checked(&r, r.zone_boot(NEW)).unwrap();
-    checked(&r, r.lend(GZ, LENT, NEW.id, false, &d)).unwrap();
+    checked(&r, r.lend(GZ, LENT, NEW.id, false)).unwrap();
     let new_ip = checked(&r, r.hold(NEW.id, LENT, HoldKind::Stream)).unwrap();
 
-    assert_eq!(checked(&r, r.rele(&old_ip, OLD, HoldKind::Stream)), Err(Errno::ENOENT));
+    assert_eq!(checked(&r, r.rele(old_ip)), Err(Errno::ESTALE));
+    assert_eq!((r.late_releases(), r.bad_releases()), (1, 0));
     assert!(r.holders(GZ, LENT).unwrap().contains(&stream(NEW)));
-    checked(&r, r.rele(&new_ip, NEW, HoldKind::Stream)).unwrap();
+    checked(&r, r.rele(new_ip)).unwrap();
 }

@@ -15,7 +15,7 @@
 #![cfg(shuttle)]
 
 use dlszone::errno::{Errno, KResult};
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Dlmgmt, DrainWait, HoldKind, LinkId, LinkRef, Notice, Registry, ZoneId, ZoneKey, ZoneState,
 };
@@ -99,7 +99,7 @@ fn step(w: &World, me: ZoneId, held: &mut Vec<(LinkRef, Option<HoldKind>, ZoneId
             // (a forced recovery waits for them).
             if let Ok(h) = r.hold_tmp(me, id) {
                 thread::yield_now();
-                r.rele_tmp(&h).unwrap();
+                r.rele_tmp(h).unwrap();
             }
         }
         2 => {
@@ -133,7 +133,7 @@ fn step(w: &World, me: ZoneId, held: &mut Vec<(LinkRef, Option<HoldKind>, ZoneId
             let _ = r.zone_recover(zone, rng.gen_bool(0.5), 1_000);
         }
         _ => {
-            let _ = r.replay_outbox(d);
+            let _ = r.replay_outbox();
         }
     }
 }
@@ -149,7 +149,7 @@ fn holder_key(w: &World, who: ZoneId) -> ZoneKey {
 
 fn release(w: &World, (h, kind, who): (LinkRef, Option<HoldKind>, ZoneId)) {
     match kind {
-        None => w.r.rele_tmp(&h).unwrap(),
+        None => w.r.rele_tmp(h).unwrap(),
         // A forced recovery reclaims a dead zone's own holds, so the
         // zone's late release is refused (and counted); a global-zone
         // hold is never discarded.
@@ -180,7 +180,7 @@ fn settle_and_check(w: &World) {
         assert_eq!(r.zone_state(z.id), Some((z, ZoneState::Down)));
         assert_eq!(r.list(GZ, Some(z.id)), Ok(vec![]));
     }
-    r.replay_outbox(&up).unwrap();
+    r.replay_outbox().unwrap();
     assert!(r.outbox().is_empty());
     assert_eq!(r.pending_frees(), 0, "a hold leaked");
     assert_eq!(r.bad_releases(), w.reclaimed.load(Ordering::Relaxed));
@@ -191,7 +191,7 @@ fn settle_and_check(w: &World) {
         let h = r.hold_tmp(GZ, id).unwrap();
         assert_eq!(h.tmp_holds(), 1, "a temporary hold leaked");
         assert!(h.holders().iter().all(|x| x.kind == HoldKind::Existence), "{:?}", h.holders());
-        r.rele_tmp(&h).unwrap();
+        r.rele_tmp(h).unwrap();
     }
     if let Err(v) = r.check_invariants() {
         panic!("invariant broken at rest: {v:?}\n{}", r.snapshot().render());
@@ -263,11 +263,11 @@ fn parallel_halts_with_holders() {
                 }
                 if let Ok(h) = w2.r.hold_tmp(GZ, LinkId(id)) {
                     thread::yield_now();
-                    w2.r.rele_tmp(&h).unwrap();
+                    w2.r.rele_tmp(h).unwrap();
                 }
             }
             let _ = w2.r.destroy(GZ, LinkId(4), DrainWait::Wait);
-            let _ = w2.r.replay_outbox(&w2.d);
+            let _ = w2.r.replay_outbox();
             release_all(&w2, held);
         }));
         for t in ts {
@@ -304,7 +304,7 @@ fn destroy_drains_tmp_holders() {
                             "held a {s:?} link"
                         );
                         thread::yield_now();
-                        w.r.rele_tmp(&h).unwrap();
+                        w.r.rele_tmp(h).unwrap();
                     }
                 }
             }));

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use dlszone::errno::{Errno, KResult};
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Dlmgmt, DrainWait, HoldKind, LinkId, Notice, Registry, ZoneId, ZoneKey};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
@@ -81,7 +81,7 @@ fn until_ok(r: &Registry, up: &Flaky, mut f: impl FnMut() -> KResult<()>) {
         match f() {
             Ok(()) => return,
             Err(Errno::EAGAIN) => {
-                let _ = r.replay_outbox(up);
+                let _ = r.replay_outbox();
                 thread::yield_now();
             }
             Err(Errno::EBADF | Errno::EINTR) => {}
@@ -118,8 +118,8 @@ fn worker_round(r: &Registry, up: &Flaky, round: u32, zones: &[i32]) {
         // Streams opened inside the zone come and go before it halts.
         let h = r.hold(ZoneId(z), gz_link(z, 1), HoldKind::Stream).unwrap();
         let t = r.hold_tmp(ZoneId(z), own_link(z, 0)).unwrap();
-        r.rele_tmp(&t).unwrap();
-        r.rele(&h, zone_key(round, z), HoldKind::Stream).unwrap();
+        r.rele_tmp(t).unwrap();
+        r.rele(h).unwrap();
     }
     let mut snoops = Vec::new();
     for &z in zones {
@@ -136,7 +136,7 @@ fn worker_round(r: &Registry, up: &Flaky, round: u32, zones: &[i32]) {
         snoops.push(snoop);
     }
     for snoop in snoops {
-        r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
+        r.rele(snoop).unwrap();
     }
     for &z in zones {
         r.zone_destroy(zone_key(round, z)).unwrap();
@@ -155,13 +155,13 @@ fn chaos(r: Arc<Registry>, stop: Arc<AtomicBool>, seed: u64) -> thread::JoinHand
             match dice.next() % 8 {
                 0..=3 => {
                     if let Ok(h) = r.hold_tmp(GZ, id) {
-                        r.rele_tmp(&h).unwrap();
+                        r.rele_tmp(h).unwrap();
                     }
                 }
                 4 | 5 => {
                     if let Ok(h) = r.hold(GZ, id, HoldKind::Named) {
                         thread::yield_now();
-                        r.rele(&h, ZoneKey::GLOBAL, HoldKind::Named).unwrap();
+                        r.rele(h).unwrap();
                     }
                 }
                 6 => {
@@ -240,7 +240,7 @@ fn run(rounds: u32, deadline: Duration) {
 
     // At rest: deliver what is queued, with a daemon that no longer fails.
     while !r.outbox().is_empty() {
-        let _ = r.replay_outbox(&up.inner);
+        let _ = r.replay_outbox();
     }
     if let Err(v) = r.check_invariants() {
         panic!("invariant broken at rest: {v:?}");
@@ -257,7 +257,7 @@ fn run(rounds: u32, deadline: Duration) {
             let h = r.hold_tmp(GZ, id).unwrap();
             assert_eq!(h.tmp_holds(), 1);
             assert!(h.holders().iter().all(|x| x.kind == HoldKind::Existence));
-            r.rele_tmp(&h).unwrap();
+            r.rele_tmp(h).unwrap();
             assert_eq!(up.inner.zone_of(id), Some(GZ));
             assert_eq!(r.hold_tmp(GZ, own_link(z, i)).err(), Some(Errno::ENOENT));
             assert_eq!(up.inner.zone_of(own_link(z, i)), None);
@@ -386,9 +386,9 @@ fn nothing_else_waits_behind_a_wedged_upcall() {
         let r = r.clone();
         thread::spawn(move || {
             let t = r.hold_tmp(GZ, LinkId(1)).unwrap();
-            r.rele_tmp(&t).unwrap();
+            r.rele_tmp(t).unwrap();
             let h = r.hold(GZ, LinkId(1), HoldKind::Stream).unwrap();
-            r.rele(&h, ZoneKey::GLOBAL, HoldKind::Stream).unwrap();
+            r.rele(h).unwrap();
             assert_eq!(r.lookup(GZ, GZ, b"net1"), Ok(LinkId(1)));
             assert_eq!(r.lookup(GZ, z1.id, b"net1"), Err(Errno::ENOENT));
             r.snapshot();

@@ -12,7 +12,6 @@
 //! | [`kmem`]        | layout arithmetic, tested      | `#[global_allocator]` over kmem_alloc/free  |
 //! | [`linkage`]     | `_depends_on` checks, `SyncCell` | same                                      |
 //! | `panic`         | (std's)                        | `#[panic_handler]` → `panic("%s", buf)`     |
-//! | `ktest_module`  | —                              | `_init`/`_fini`/`_info` (feature `ktest`)   |
 
 pub mod kmem;
 pub mod linkage;
@@ -21,6 +20,3 @@ pub mod logbuf;
 
 #[cfg(kmod)]
 mod panic;
-
-#[cfg(all(kmod, feature = "ktest"))]
-pub mod ktest_module;

@@ -1,4 +1,4 @@
-//! Kernel side of the test table (`cfg(kmod)`, feature `ktest`): one
+//! Kernel side of the test table (`cfg(kmod)`): one
 //! `ktest_fn_t` trampoline per body, and registration of the whole table
 //! with ktest. The only `unsafe` of the in-kernel tests is here.
 //!
@@ -33,7 +33,7 @@ use core::ffi::c_int;
 use core::ptr;
 
 use super::{MODULE, Outcome, Verdict};
-use crate::errno::{Errno, KResult};
+use dlszone::errno::{Errno, KResult};
 use crate::ffi;
 
 /// What ktest calls to run one test (`ktest_fn_t` without the `Option`).
@@ -48,9 +48,9 @@ macro_rules! kt_entry {
         unsafe extern "C" fn entry(ctx: *mut $crate::ffi::ktest_ctx_hdl_t) {
             let outcome = $body();
             // SAFETY: ktest passes the running test's live context.
-            unsafe { $crate::ktest::glue::report(ctx, outcome) }
+            unsafe { $crate::glue::report(ctx, outcome) }
         }
-        entry as $crate::ktest::glue::Entry
+        entry as $crate::glue::Entry
     }};
 }
 pub(crate) use kt_entry;

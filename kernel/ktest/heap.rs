@@ -8,8 +8,8 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::ktest::Outcome;
-use crate::ktest::outcome::addr;
+use crate::Outcome;
+use crate::outcome::addr;
 use crate::{kt_assert, kt_assert3u, kt_pass};
 
 #[repr(C, align(16))]

@@ -361,7 +361,7 @@ pub fn list(suites: &[Suite], triples: &[Triple], out: &mut dyn Write) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ktest::Body;
+    use crate::Body;
     use alloc::vec;
 
     #[test]
@@ -492,8 +492,8 @@ mod tests {
 
     #[test]
     fn the_real_table_is_well_formed() {
-        assert!(crate::ktest::test_count() >= 40);
-        for s in crate::ktest::suites() {
+        assert!(crate::test_count() >= 40);
+        for s in crate::suites() {
             for t in s.tests {
                 assert!(t.name_str().ends_with("_test") && t.name_str().len() < 64);
             }

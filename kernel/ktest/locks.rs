@@ -3,9 +3,9 @@
 
 use alloc::vec;
 
-use crate::ktest::Outcome;
-use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::{Arc, Condvar, Mutex, RwLock, Wake};
+use crate::Outcome;
+use dlszone::sync::atomic::{AtomicU64, Ordering};
+use dlszone::sync::{Arc, Condvar, Mutex, RwLock, Wake};
 use crate::{kt_assert, kt_assert_eq, kt_assert3u, kt_pass};
 
 /// How many timed waits a body allows before concluding the timeout
@@ -91,7 +91,7 @@ pub(super) fn condvar_wait_sig_interrupted() -> Outcome {
     {
         let m = Mutex::new(7u32);
         let cv = Condvar::new();
-        crate::sync::signal::raise();
+        dlszone::sync::signal::raise();
         let (g, wake) = cv.wait_sig(m.lock());
         kt_assert_eq!(wake, Wake::Interrupted);
         kt_assert3u!(*g, ==, 7);

@@ -20,7 +20,7 @@
 //! under test breaking a rule; `ERROR` (the `kt_e*` forms, [`kt_eok!`])
 //! for a test that could not reach a verdict, e.g. its setup failed.
 //!
-//! [`Outcome`]: crate::ktest::Outcome
+//! [`Outcome`]: crate::Outcome
 
 use core::fmt;
 
@@ -43,10 +43,10 @@ impl fmt::Display for Context<'_> {
 #[macro_export]
 macro_rules! __kt_ctx {
     () => {
-        $crate::ktest::macros::Context(None)
+        $crate::macros::Context(None)
     };
     ($($ctx:tt)+) => {
-        $crate::ktest::macros::Context(Some(format_args!($($ctx)+)))
+        $crate::macros::Context(Some(format_args!($($ctx)+)))
     };
 }
 
@@ -55,8 +55,8 @@ macro_rules! __kt_ctx {
 #[macro_export]
 macro_rules! __kt_return {
     ($verdict:ident, $($arg:tt)+) => {
-        return $crate::ktest::Outcome::new(
-            $crate::ktest::Verdict::$verdict,
+        return $crate::Outcome::new(
+            $crate::Verdict::$verdict,
             line!(),
             format_args!($($arg)+),
         )
@@ -75,7 +75,7 @@ macro_rules! __kt_cmp {
     }};
     (@ptr $verdict:ident, $l:expr, $op:tt, $r:expr $(, $($ctx:tt)+)?) => {{
         let (kt_l, kt_r) =
-            ($crate::ktest::outcome::addr($l), $crate::ktest::outcome::addr($r));
+            ($crate::outcome::addr($l), $crate::outcome::addr($r));
         $crate::__kt_cmp!(@check $verdict, kt_l, kt_r, $l, $op, $r $(, $($ctx)+)?);
     }};
     (@check $verdict:ident, $lv:ident, $rv:ident, $l:expr, $op:tt, $r:expr $(, $($ctx:tt)+)?) => {
@@ -101,7 +101,7 @@ macro_rules! __kt_cmp {
 #[macro_export]
 macro_rules! kt_pass {
     () => {
-        return $crate::ktest::Outcome::pass(line!())
+        return $crate::Outcome::pass(line!())
     };
 }
 
@@ -305,8 +305,8 @@ macro_rules! kt_eok {
 
 #[cfg(test)]
 mod tests {
-    use crate::errno::{Errno, KResult};
-    use crate::ktest::{MSG_LEN, Outcome, Verdict};
+    use dlszone::errno::{Errno, KResult};
+    use crate::{MSG_LEN, Outcome, Verdict};
 
     /// The line of this file carrying the marker comment `// @<tag>`.
     fn at(tag: &str) -> u32 {

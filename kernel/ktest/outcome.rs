@@ -8,7 +8,7 @@
 use core::ffi::CStr;
 use core::fmt;
 
-use crate::kmod::logbuf::LogBuf;
+use dlszone::kmod::logbuf::LogBuf;
 
 /// Bytes of message a result carries, NUL included. ktest keeps 4096, but
 /// the outcome lives on the test thread's kernel stack, so it is kept

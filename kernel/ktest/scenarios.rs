@@ -3,16 +3,15 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cell::Cell;
+use alloc::boxed::Box;
 
-use super::rules::{GZ, Z1, Z2, id, inv, setup};
-use crate::errno::{Errno, KResult};
-use crate::ktest::Outcome;
-use crate::registry::testing::FakeDlmgmt;
-use crate::registry::{
-    Action, Dlmgmt, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneKey, ZoneState,
+use super::rules::{GZ, Z1, Z2, daemon, id, inv, setup};
+use dlszone::errno::{Errno, KResult};
+use crate::Outcome;
+use dlszone::registry::{
+    Action, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneKey, ZoneState,
 };
-use crate::sync::Arc;
+use dlszone::sync::{Arc, Mutex};
 use crate::{kt_assert, kt_assert_eq, kt_assert_err, kt_assert3u, kt_eok, kt_fail, kt_ok, kt_pass};
 
 /// FAIL if two links share a (zone, name) anywhere in the registry: the
@@ -30,7 +29,7 @@ macro_rules! names_unique {
 }
 
 /// The action a teardown report took on `link`.
-fn action(report: &crate::registry::TeardownReport, link: LinkId) -> Option<Action> {
+fn action(report: &dlszone::registry::TeardownReport, link: LinkId) -> Option<Action> {
     report.outcome(link).map(|o| o.action.clone())
 }
 
@@ -40,10 +39,10 @@ fn action(report: &crate::registry::TeardownReport, link: LinkId) -> Option<Acti
 /// same names (SmartOS' temporary-name-then-rename flow).
 pub(super) fn illumos10001_returns_never_collide() -> Outcome {
     let r = setup!();
-    let d = FakeDlmgmt::up();
+    let d = daemon(&r);
     // A global-zone VNIC lent under its own name.
     kt_ok!(r.create(GZ, b"vnic0", id(1), b"net0", false));
-    kt_ok!(r.lend(GZ, id(1), Z1.id, false, &d));
+    kt_ok!(r.lend(GZ, id(1), Z1.id, false));
     // The global zone cannot reuse the name while it is away.
     kt_assert_err!(r.create(GZ, b"vnic9", id(9), b"net0", false), Errno::EEXIST);
     kt_ok!(r.create(GZ, b"vnic3", id(3), b"net1", false));
@@ -52,7 +51,7 @@ pub(super) fn illumos10001_returns_never_collide() -> Outcome {
     // name and renames it to net0 inside the zone.
     kt_ok!(r.create(Z1.id, b"vnic11", id(11), b"net1", false));
     kt_ok!(r.create(GZ, b"vnic2", id(2), b"tmp2000", false));
-    kt_ok!(r.lend(GZ, id(2), Z2.id, false, &d));
+    kt_ok!(r.lend(GZ, id(2), Z2.id, false));
     kt_ok!(r.rename(Z2.id, id(2), b"net0"));
     inv!(r);
     names_unique!(r);
@@ -60,7 +59,7 @@ pub(super) fn illumos10001_returns_never_collide() -> Outcome {
     kt_assert_eq!(r.lookup(GZ, Z2.id, b"net0"), Ok(id(2)));
 
     for z in [Z1, Z2] {
-        let report = kt_ok!(r.zone_halt(z, &d));
+        let report = kt_ok!(r.zone_halt(z));
         kt_assert!(report.is_clean(), "{report:?}");
         inv!(r);
         names_unique!(r);
@@ -78,7 +77,7 @@ pub(super) fn illumos10001_returns_never_collide() -> Outcome {
     kt_ok!(r.zone_destroy(Z1));
     let z1b = ZoneKey::new(1, 201);
     kt_ok!(r.zone_boot(z1b));
-    kt_ok!(r.lend(GZ, id(1), z1b.id, false, &d));
+    kt_ok!(r.lend(GZ, id(1), z1b.id, false));
     inv!(r);
     names_unique!(r);
     kt_pass!()
@@ -92,20 +91,20 @@ fn zone_of(r: &Registry, link: LinkId) -> Option<ZoneKey> {
 /// illumos 15167: a link a zone created was handed to the global zone at
 /// halt and a release underflowed its count, panicking the system. Here
 /// such a link is transient: it never reaches the global zone, it goes
-/// away with its zone, and a surplus release is refused and counted.
+/// away with its zone, and a surplus release cannot be written.
 pub(super) fn illumos15167_ngz_links_never_reach_gz() -> Outcome {
     let r = setup!();
-    let d = FakeDlmgmt::up();
+    let d = daemon(&r);
     kt_assert_err!(r.create(Z1.id, b"vnic1", id(2), b"net0", true), Errno::ENOTSUP);
     kt_ok!(r.create(Z1.id, b"vnic1", id(2), b"net0", false));
     let in_zone = kt_ok!(r.hold(Z1.id, id(2), HoldKind::Stream));
     let snoop = kt_ok!(r.hold(GZ, id(2), HoldKind::Stream));
     // The global zone can neither take it back nor lend it on.
-    kt_ok!(r.give_back(GZ, id(2), &d));
-    kt_assert_err!(r.lend(GZ, id(2), Z2.id, false, &d), Errno::EPERM);
+    kt_ok!(r.give_back(GZ, id(2)));
+    kt_assert_err!(r.lend(GZ, id(2), Z2.id, false), Errno::EPERM);
     kt_assert_eq!(in_zone.zone(), Z1);
 
-    let report = kt_ok!(r.zone_halt(Z1, &d));
+    let report = kt_ok!(r.zone_halt(Z1));
     kt_assert!(report.is_clean(), "{report:?}");
     kt_assert_eq!(action(&report, id(2)), Some(Action::Condemned { freed: false }));
     inv!(r);
@@ -115,16 +114,16 @@ pub(super) fn illumos15167_ngz_links_never_reach_gz() -> Outcome {
     kt_assert_eq!(d.log().last(), Some(&Notice::LinkGone { link: id(2), zone: Z1.id }));
     kt_assert_eq!(d.zone_of(id(2)), None);
 
-    // The zone's stream closes; a second close is the old underflow.
-    kt_ok!(r.rele(&in_zone, Z1, HoldKind::Stream));
-    kt_assert_err!(r.rele(&in_zone, Z1, HoldKind::Stream), Errno::ENOENT);
-    kt_assert3u!(r.bad_releases(), ==, 1);
+    // The zone's stream closes. A second close, the old underflow, does
+    // not compile: the release consumed the hold.
+    kt_ok!(r.rele(in_zone));
     kt_assert_eq!(snoop.state(), LinkState::Detached);
-    kt_ok!(r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream));
-    kt_assert_eq!(snoop.state(), LinkState::Freed);
+    let link = snoop.link_ref();
+    kt_ok!(r.rele(snoop));
+    kt_assert_eq!(link.state(), LinkState::Freed);
     kt_assert3u!(r.pending_frees(), ==, 0);
-    kt_assert_err!(r.rele(&snoop, ZoneKey::GLOBAL, HoldKind::Stream), Errno::ENOENT);
-    kt_assert3u!(r.bad_releases(), ==, 2);
+    kt_assert3u!(r.bad_releases(), ==, 0);
+    kt_assert3u!(r.late_releases(), ==, 0);
     inv!(r);
     kt_pass!()
 }
@@ -135,13 +134,13 @@ pub(super) fn illumos15167_ngz_links_never_reach_gz() -> Outcome {
 /// and names are free for reuse, and the last release frees it.
 pub(super) fn os8627_holder_handle_outlives_teardown() -> Outcome {
     let r = setup!();
-    let d = FakeDlmgmt::up();
+    let _d = daemon(&r);
     kt_ok!(r.create(GZ, b"vnic7", id(7), b"tmp7", false));
-    kt_ok!(r.lend(GZ, id(7), Z1.id, true, &d));
+    kt_ok!(r.lend(GZ, id(7), Z1.id, true));
     let named = kt_ok!(r.hold(GZ, id(7), HoldKind::Named));
     let tmp = kt_ok!(r.hold_tmp(GZ, id(7)));
 
-    let report = kt_ok!(r.zone_halt(Z1, &d));
+    let report = kt_ok!(r.zone_halt(Z1));
     kt_assert_eq!(action(&report, id(7)), Some(Action::Condemned { freed: false }));
     let Some(line) = report.outcome(id(7)) else { kt_fail!("no line for link 7") };
     kt_assert3u!(line.tmp_holds, ==, 1);
@@ -159,18 +158,19 @@ pub(super) fn os8627_holder_handle_outlives_teardown() -> Outcome {
     // Id, MAC name and name are free: a new link is a different object.
     kt_ok!(r.create(GZ, b"vnic7", id(7), b"tmp7", false));
     let fresh = kt_ok!(r.hold(GZ, id(7), HoldKind::Stream));
-    kt_assert!(!Arc::ptr_eq(&fresh, &named), "reused the detached record");
-    crate::kt_assert3p!(Arc::as_ptr(&fresh), !=, Arc::as_ptr(&named));
+    let (fresh_ref, named_ref) = (fresh.link_ref(), named.link_ref());
+    kt_assert!(!Arc::ptr_eq(&fresh_ref, &named_ref), "reused the detached record");
+    crate::kt_assert3p!(Arc::as_ptr(&fresh_ref), !=, Arc::as_ptr(&named_ref));
     inv!(r);
 
     // Old releases touch only the old record.
-    kt_ok!(r.rele_tmp(&tmp));
+    kt_ok!(r.rele_tmp(tmp));
     kt_assert_eq!(named.state(), LinkState::Detached);
-    kt_ok!(r.rele(&named, ZoneKey::GLOBAL, HoldKind::Named));
-    kt_assert_eq!(named.state(), LinkState::Freed);
+    kt_ok!(r.rele(named));
+    kt_assert_eq!(named_ref.state(), LinkState::Freed);
     kt_assert3u!(r.pending_frees(), ==, 0);
     kt_assert_eq!(fresh.state(), LinkState::Active);
-    kt_ok!(r.rele(&fresh, ZoneKey::GLOBAL, HoldKind::Stream));
+    kt_ok!(r.rele(fresh));
     inv!(r);
     kt_pass!()
 }
@@ -181,17 +181,17 @@ pub(super) fn os8627_holder_handle_outlives_teardown() -> Outcome {
 /// everything, in order, when it comes back; the zone id is reused.
 pub(super) fn stuck_down_zone_recovers() -> Outcome {
     let r = setup!();
-    let d = FakeDlmgmt::up();
+    let d = daemon(&r);
     kt_ok!(r.create(GZ, b"vnic0", id(1), b"net0", false));
     kt_ok!(r.create(GZ, b"vnic4", id(4), b"net4", false));
-    kt_ok!(r.lend(GZ, id(1), Z1.id, false, &d));
-    kt_ok!(r.lend(GZ, id(4), Z1.id, false, &d));
+    kt_ok!(r.lend(GZ, id(1), Z1.id, false));
+    kt_ok!(r.lend(GZ, id(4), Z1.id, false));
     kt_ok!(r.create(Z1.id, b"vnic2", id(2), b"net2", false));
     // A process in the zone still has vnic4 open when the zone dies.
     let leaked = kt_ok!(r.hold(Z1.id, id(4), HoldKind::Stream));
 
     d.set_up(false);
-    let halt = kt_ok!(r.zone_halt(Z1, &d));
+    let halt = kt_ok!(r.zone_halt(Z1));
     kt_assert_eq!(action(&halt, id(1)), Some(Action::ReturnFailed(Errno::EBADF)));
     kt_assert_eq!(action(&halt, id(4)), Some(Action::Blocked));
     kt_assert_eq!(action(&halt, id(2)), Some(Action::Condemned { freed: true }));
@@ -200,7 +200,7 @@ pub(super) fn stuck_down_zone_recovers() -> Outcome {
     kt_assert_err!(r.zone_destroy(Z1), Errno::ENOTEMPTY);
     inv!(r);
     // Re-running the halt changes nothing while the daemon is down.
-    let again = kt_ok!(r.zone_halt(Z1, &d));
+    let again = kt_ok!(r.zone_halt(Z1));
     kt_assert3u!(again.remaining, ==, 2);
     inv!(r);
 
@@ -215,7 +215,10 @@ pub(super) fn stuck_down_zone_recovers() -> Outcome {
     kt_assert!(hard.is_clean(), "{hard:?}");
     let reclaimed = hard.outcome(id(4)).map(|o| o.reclaimed.clone());
     kt_assert_eq!(reclaimed, Some(vec![Holder { kind: HoldKind::Stream, zone: Z1, count: 1 }]));
-    kt_assert_err!(r.rele(&leaked, Z1, HoldKind::Stream), Errno::ENOENT);
+    // The dead zone's process closes late: refused, counted, no change.
+    kt_assert_err!(r.rele(leaked), Errno::ESTALE);
+    kt_assert3u!(r.late_releases(), ==, 1);
+    kt_assert3u!(r.bad_releases(), ==, 0);
     inv!(r);
     kt_ok!(r.zone_destroy(Z1));
     inv!(r);
@@ -223,12 +226,12 @@ pub(super) fn stuck_down_zone_recovers() -> Outcome {
     // The zone id comes back as a new incarnation; the old key is stale.
     let z1b = ZoneKey::new(1, 201);
     kt_ok!(r.zone_boot(z1b));
-    kt_assert_err!(r.zone_halt(Z1, &d), Errno::ESTALE);
+    kt_assert_err!(r.zone_halt(Z1), Errno::ESTALE);
     // dlmgmtd has not heard about vnic0's return yet: it may not move.
-    kt_assert_err!(r.lend(GZ, id(1), z1b.id, false, &d), Errno::EAGAIN);
+    kt_assert_err!(r.lend(GZ, id(1), z1b.id, false), Errno::EAGAIN);
     d.set_up(true);
     let queued = r.outbox();
-    kt_assert_eq!(r.replay_outbox(&d), Ok(queued.len()));
+    kt_assert_eq!(r.replay_outbox(), Ok(queued.len()));
     let want = [
         Notice::LinkGone { link: id(2), zone: Z1.id },
         Notice::SetZone { link: id(1), zone: GZ },
@@ -237,7 +240,7 @@ pub(super) fn stuck_down_zone_recovers() -> Outcome {
     kt_assert!(queued[..] == want[..], "outbox {queued:?}");
     kt_assert_eq!(d.zone_of(id(1)), Some(GZ));
     kt_assert_eq!(d.zone_of(id(4)), Some(GZ));
-    kt_ok!(r.lend(GZ, id(1), z1b.id, false, &d));
+    kt_ok!(r.lend(GZ, id(1), z1b.id, false));
     kt_assert_eq!(d.zone_of(id(1)), Some(z1b.id));
     inv!(r);
     kt_pass!()
@@ -245,22 +248,6 @@ pub(super) fn stuck_down_zone_recovers() -> Outcome {
 
 /// A dlmgmtd that takes `budget` notices, then fails like a daemon that
 /// died mid-replay.
-struct DiesAfter<'a> {
-    inner: &'a FakeDlmgmt,
-    budget: Cell<usize>,
-}
-
-impl Dlmgmt for DiesAfter<'_> {
-    fn deliver(&self, notice: &Notice) -> KResult<()> {
-        let left = self.budget.get();
-        if left == 0 {
-            return Err(Errno::EBADF);
-        }
-        self.budget.set(left - 1);
-        self.inner.deliver(notice)
-    }
-}
-
 /// Builds a stuck zone 1 with `n` lent links and recovers it, leaving
 /// `n` SetZone notices (and one LinkGone) queued.
 macro_rules! queued_recovery {
@@ -273,11 +260,11 @@ macro_rules! queued_recovery {
             mac[4] = name[3];
             mac[5] = name[4];
             kt_eok!($r.create(GZ, &mac, id(l), &name, false));
-            kt_eok!($r.lend(GZ, id(l), Z1.id, false, $d));
+            kt_eok!($r.lend(GZ, id(l), Z1.id, false));
         }
         kt_eok!($r.create(Z1.id, b"vnic99", id(99), b"own99", false));
         $d.set_up(false);
-        let halt = kt_eok!($r.zone_halt(Z1, $d));
+        let halt = kt_eok!($r.zone_halt(Z1));
         crate::kt_eassert3u!(halt.remaining, ==, $n);
         let rec = kt_eok!($r.zone_recover(Z1, true, 10));
         crate::kt_eassert!(rec.is_clean(), "{rec:?}");
@@ -291,7 +278,7 @@ macro_rules! queued_recovery {
 /// next one; moves of a link wait until dlmgmtd has seen its notices.
 pub(super) fn outbox_replay_ordered_exactly_once() -> Outcome {
     let r = setup!();
-    let d = FakeDlmgmt::up();
+    let d = daemon(&r);
     let queued = queued_recovery!(r, &d, 6u32);
     kt_assert3u!(queued.len(), ==, 7, "{queued:?}");
     let lent = d.log().len();
@@ -299,12 +286,13 @@ pub(super) fn outbox_replay_ordered_exactly_once() -> Outcome {
 
     // The daemon refuses the first notice: nothing is lost or reordered.
     d.fail_next(Errno::ENOMEM);
-    kt_assert_err!(r.replay_outbox(&d), Errno::ENOMEM);
+    kt_assert_err!(r.replay_outbox(), Errno::ENOMEM);
     kt_assert!(r.outbox() == queued, "a failed replay changed the outbox");
     // It takes three, then dies.
-    let dying = DiesAfter { inner: &d, budget: Cell::new(3) };
-    kt_assert_err!(r.replay_outbox(&dying), Errno::EBADF);
+    d.die_after(3);
+    kt_assert_err!(r.replay_outbox(), Errno::EBADF);
     kt_assert!(r.outbox()[..] == queued[3..], "{:?}", r.outbox());
+    d.set_up(true);
     // A link with a notice still queued may not move.
     let pending = |l: u32| r.outbox().iter().any(|n| n.link() == id(l));
     let (Some(held), Some(free)) =
@@ -312,57 +300,57 @@ pub(super) fn outbox_replay_ordered_exactly_once() -> Outcome {
     else {
         kt_fail!("expected both pending and delivered links")
     };
-    kt_assert_err!(r.lend(GZ, id(held), Z2.id, false, &d), Errno::EAGAIN, "link {held}");
-    // Any other move delivers the queue first, so dlmgmtd hears one order.
+    kt_assert_err!(r.lend(GZ, id(held), Z2.id, false), Errno::EAGAIN, "link {held}");
+    // Another link's move into another zone does not wait for zone 1's
+    // notices: they stay queued, in order, and the move goes straight to
+    // dlmgmtd.
     let before = d.log().len();
-    kt_ok!(r.lend(GZ, id(free), Z2.id, false, &d), "link {free}");
-    kt_assert!(r.outbox().is_empty(), "the move left notices queued");
+    kt_ok!(r.lend(GZ, id(free), Z2.id, false), "link {free}");
+    kt_assert!(r.outbox()[..] == queued[3..], "the move delivered {:?}", &d.log()[before..]);
     let log = d.log();
-    kt_assert!(log[before..before + 4] == queued[3..], "delivered {:?}", &log[before..]);
-    kt_assert!(log[before + 4] == Notice::SetZone { link: id(free), zone: Z2.id }, "{log:?}");
-    kt_ok!(r.give_back(GZ, id(free), &d));
+    kt_assert!(log[before..] == [Notice::SetZone { link: id(free), zone: Z2.id }], "{log:?}");
+    kt_ok!(r.give_back(GZ, id(free)));
     inv!(r);
-    // Once, in order: nothing is left to replay.
-    kt_assert_eq!(r.replay_outbox(&d), Ok(0));
+    // Once, in order: the rest go out with the next replay, and nothing
+    // is left after it.
+    let before = d.log().len();
+    kt_assert_eq!(r.replay_outbox(), Ok(4));
+    kt_assert_eq!(r.replay_outbox(), Ok(0));
+    let log = d.log();
     let replayed: Vec<Notice> =
         log[lent..lent + 3].iter().chain(&log[before..before + 4]).copied().collect();
     kt_assert!(replayed == queued, "delivered {replayed:?}, queued {queued:?}");
     for l in 1..=6u32 {
         kt_assert_eq!(d.zone_of(id(l)), Some(GZ), "link {l}");
-        kt_ok!(r.lend(GZ, id(l), Z2.id, false, &d), "link {l}");
+        kt_ok!(r.lend(GZ, id(l), Z2.id, false), "link {l}");
     }
     inv!(r);
     kt_pass!()
-}
-
-/// A dlmgmtd whose door handler calls back into the registry and replays
-/// again, as a confused daemon restart could.
-struct Reenters<'a> {
-    r: &'a Registry,
-    inner: &'a FakeDlmgmt,
-    nested: Cell<Option<KResult<usize>>>,
-}
-
-impl Dlmgmt for Reenters<'_> {
-    fn deliver(&self, notice: &Notice) -> KResult<()> {
-        if self.nested.get().is_none() {
-            self.nested.set(Some(self.r.replay_outbox(self.inner)));
-        }
-        self.inner.deliver(notice)
-    }
 }
 
 /// A replay started while another runs (here from inside its upcall,
 /// which holds no registry lock) is refused with `EALREADY` and delivers
 /// nothing twice.
 pub(super) fn outbox_replay_reentry_refused() -> Outcome {
-    let r = setup!();
-    let d = FakeDlmgmt::up();
+    let r = Arc::new(setup!());
+    let d = daemon(&r);
     let queued = queued_recovery!(r, &d, 2u32);
     let lent = d.log().len();
-    let up = Reenters { r: &r, inner: &d, nested: Cell::new(None) };
-    kt_assert_eq!(r.replay_outbox(&up), Ok(queued.len()));
-    kt_assert_eq!(up.nested.get(), Some(Err(Errno::EALREADY)));
+    // The daemon's door handler calls back into the registry and replays
+    // again, as a confused daemon restart could.
+    let nested: Arc<Mutex<Option<KResult<usize>>>> = Arc::new(Mutex::new(None));
+    let (weak, seen) = (Arc::downgrade(&r), nested.clone());
+    d.on_deliver(Some(Box::new(move |_| {
+        if let Some(r) = weak.upgrade() {
+            let mut seen = seen.lock();
+            if seen.is_none() {
+                *seen = Some(r.replay_outbox());
+            }
+        }
+    })));
+    kt_assert_eq!(r.replay_outbox(), Ok(queued.len()));
+    d.on_deliver(None);
+    kt_assert_eq!(*nested.lock(), Some(Err(Errno::EALREADY)));
     kt_assert!(d.log()[lent..] == queued[..], "{:?}", d.log());
     kt_assert!(r.outbox().is_empty());
     inv!(r);

@@ -2,7 +2,7 @@
 //! that fail on purpose, to show that a failure reaches `ktest run` and
 //! the host runner as a FAIL or ERROR line with its line and reason.
 
-use crate::ktest::Outcome;
+use crate::Outcome;
 use crate::{kt_assert3u, kt_eok, kt_pass};
 
 const TWO: u64 = 2;
@@ -14,7 +14,7 @@ pub(super) fn deliberate_fail() -> Outcome {
 }
 
 pub(super) fn deliberate_error() -> Outcome {
-    let setup: Result<(), crate::errno::Errno> = Err(crate::errno::Errno::ENOMEM);
+    let setup: Result<(), dlszone::errno::Errno> = Err(dlszone::errno::Errno::ENOMEM);
     kt_eok!(setup, "deliberate error (dlszone_ktest_selffail)");
     kt_pass!()
 }
@@ -22,7 +22,7 @@ pub(super) fn deliberate_error() -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ktest::Verdict;
+    use crate::Verdict;
 
     /// The 1-based line of the first line of this file containing `text`.
     fn line_of(text: &str) -> u32 {

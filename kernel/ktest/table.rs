@@ -15,7 +15,7 @@ pub struct Test {
     /// The body.
     pub body: Body,
     /// The `ktest_fn_t` that runs the body in the kernel.
-    #[cfg(all(kmod, feature = "ktest"))]
+    #[cfg(kmod)]
     pub(crate) entry: super::glue::Entry,
 }
 
@@ -158,14 +158,14 @@ macro_rules! kt_suites {
     ($( $(#[$meta:meta])* suite $suite:ident in $module:ident { $($body:ident),* $(,)? } )*) => {
         &[ $(
             $(#[$meta])*
-            $crate::ktest::Suite {
-                name: $crate::ktest::table::kt_cstr!(stringify!($suite)),
+            $crate::Suite {
+                name: $crate::table::kt_cstr!(stringify!($suite)),
                 tests: &[ $(
-                    $crate::ktest::Test {
-                        name: $crate::ktest::table::kt_cstr!(concat!(stringify!($body), "_test")),
+                    $crate::Test {
+                        name: $crate::table::kt_cstr!(concat!(stringify!($body), "_test")),
                         body: $module::$body,
-                        #[cfg(all(kmod, feature = "ktest"))]
-                        entry: $crate::ktest::glue::kt_entry!($module::$body),
+                        #[cfg(kmod)]
+                        entry: $crate::glue::kt_entry!($module::$body),
                     },
                 )* ],
             },

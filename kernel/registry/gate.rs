@@ -9,21 +9,25 @@
 //! dlmgmtd upcall blocks nobody but the next operation on that zone.
 //! Entering needs a proof of [`Unlocked`]: a gate (level 1) is never
 //! waited for with the table or a link lock held (`docs/locking.md`).
+//!
+//! The gate's mutex is a section that must not allocate: the busy list
+//! grows (doubling) with no lock held, and each entrant brings its own
+//! condition variable, allocated before it locks.
 
-use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
+use super::noalloc::NoAlloc;
 use super::types::ZoneId;
-use crate::errno::{Errno, KResult};
-use crate::sync::{Arc, Condvar, Mutex, Wake};
-
 use super::unlocked::Unlocked;
+use crate::errno::{Errno, KResult};
+use crate::sync::{Arc, Condvar, Deadline, Mutex, MutexGuard, Wake};
 
 /// Lock level 1 (`docs/locking.md`): the zones with a zone-wide operation
 /// under way, each with the condition variable its waiters sleep on. One
 /// per zone, so a zone's waiters wake only when that zone's gate comes
-/// free: a bounded wait is not re-armed by other zones' traffic.
+/// free, and other zones' traffic never wakes them.
 pub(crate) struct ZoneGate {
-    busy: Mutex<BTreeMap<ZoneId, Arc<Condvar>>>,
+    busy: Mutex<Vec<(ZoneId, Arc<Condvar>)>>,
 }
 
 /// The right to run a zone-wide operation on one zone; released on drop.
@@ -35,49 +39,96 @@ pub(crate) struct GateGuard<'a> {
     zone: ZoneId,
 }
 
+/// The gate's mutex held: a section that must not allocate.
+struct Busy<'a> {
+    g: MutexGuard<'a, Vec<(ZoneId, Arc<Condvar>)>>,
+    _no_alloc: NoAlloc,
+}
+
+impl Busy<'_> {
+    fn waiters_of(&self, zone: ZoneId) -> Option<Arc<Condvar>> {
+        self.g.iter().find(|(z, _)| *z == zone).map(|(_, cv)| cv.clone())
+    }
+}
+
+/// What to do when the gate is busy.
+enum Wait<'d> {
+    Forever,
+    Until(&'d Deadline),
+}
+
 impl ZoneGate {
     pub(crate) fn new() -> ZoneGate {
-        ZoneGate { busy: Mutex::new(BTreeMap::new()) }
+        ZoneGate { busy: Mutex::new(Vec::new()) }
+    }
+
+    fn lock(&self) -> Busy<'_> {
+        let g = self.busy.lock();
+        Busy { g, _no_alloc: NoAlloc::enter("zone gate mutex") }
     }
 
     /// Enters `zone`'s gate, waiting for the operation in progress.
-    pub(crate) fn enter(&self, _cx: &mut Unlocked, zone: ZoneId) -> GateGuard<'_> {
-        // Allocated before locking: the gate mutex is never held across
-        // an allocation that may sleep.
-        let mine = Arc::new(Condvar::new());
-        let mut busy = self.busy.lock();
-        while let Some(cv) = busy.get(&zone).cloned() {
-            busy = cv.wait(busy);
+    pub(crate) fn enter(&self, cx: &mut Unlocked, zone: ZoneId) -> GateGuard<'_> {
+        match self.enter_inner(cx, zone, Wait::Forever) {
+            Ok(g) => g,
+            // An unbounded wait cannot time out.
+            Err(_) => GateGuard { gate: self, zone },
         }
-        busy.insert(zone, mine);
-        GateGuard { gate: self, zone }
     }
 
-    /// Enters `zone`'s gate, giving up with `ETIMEDOUT` once a wait of
-    /// `ms` milliseconds passes without the gate coming free.
-    pub(crate) fn enter_timeout(
+    /// Enters `zone`'s gate, giving up with `ETIMEDOUT` once `deadline`
+    /// passes without the gate coming free.
+    pub(crate) fn enter_until(
         &self,
-        _cx: &mut Unlocked,
+        cx: &mut Unlocked,
         zone: ZoneId,
-        ms: u64,
+        deadline: &Deadline,
     ) -> KResult<GateGuard<'_>> {
+        self.enter_inner(cx, zone, Wait::Until(deadline))
+    }
+
+    fn enter_inner(&self, _cx: &mut Unlocked, zone: ZoneId, how: Wait<'_>) -> KResult<GateGuard<'_>> {
+        // Allocated before locking: the gate's mutex never waits for memory.
         let mine = Arc::new(Condvar::new());
-        let mut busy = self.busy.lock();
-        while let Some(cv) = busy.get(&zone).cloned() {
-            let (b, wake) = cv.wait_timeout_ms(busy, ms);
-            busy = b;
-            if wake == Wake::TimedOut && busy.contains_key(&zone) {
-                return Err(Errno::ETIMEDOUT);
+        loop {
+            let mut busy = self.lock();
+            while let Some(cv) = busy.waiters_of(zone) {
+                let Busy { g, _no_alloc } = busy;
+                let (g, wake) = match how {
+                    Wait::Forever => (cv.wait(g), Wake::Signalled),
+                    Wait::Until(d) => cv.wait_until(g, d),
+                };
+                busy = Busy { g, _no_alloc };
+                if wake == Wake::TimedOut && busy.waiters_of(zone).is_some() {
+                    return Err(Errno::ETIMEDOUT);
+                }
             }
+            if busy.g.len() < busy.g.capacity() {
+                busy.g.push((zone, mine));
+                return Ok(GateGuard { gate: self, zone });
+            }
+            // Full: grow with no lock held, then look again (the gate may
+            // have been taken meanwhile).
+            let cap = busy.g.capacity();
+            drop(busy);
+            let mut bigger = Vec::with_capacity((cap * 2).max(4));
+            let mut busy = self.lock();
+            if busy.g.capacity() == cap {
+                bigger.extend(busy.g.drain(..));
+                core::mem::swap(&mut *busy.g, &mut bigger);
+            }
+            drop(busy);
+            // The smaller list's memory is freed here, after the lock.
+            drop(bigger);
         }
-        busy.insert(zone, mine);
-        Ok(GateGuard { gate: self, zone })
     }
 }
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        let cv = self.gate.busy.lock().remove(&self.zone);
+        let mut busy = self.gate.lock();
+        let cv = busy.g.iter().position(|(z, _)| *z == self.zone).map(|i| busy.g.swap_remove(i).1);
+        drop(busy);
         if let Some(cv) = cv {
             cv.notify_all();
         }

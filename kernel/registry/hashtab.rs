@@ -22,12 +22,19 @@
 //! that ever matters, a keyed hash with a boot-time key replaces `hash64`
 //! for names and nothing else changes.
 //!
-//! Allocation happens only in [`insert`](HashTab::insert), which may grow
-//! the array (or shrink it after many removes), O(entries) and amortised
-//! O(1). The registry inserts only on create, activate, rename, lend and
-//! return paths, which may sleep. Lookups, iteration and removes never
-//! allocate, so hold, release and lookup paths never do, and neither does
-//! tearing links down: freeing memory must never wait for memory.
+//! The table never allocates behind its owner's back. [`want`] says, for
+//! a number of entries about to be inserted, which array size the table
+//! needs (larger when it would pass 3/4 full, smaller once under 1/8
+//! full); the owner allocates that array as [`Slots`] with no lock held
+//! and hands it to [`adopt`], which moves the entries over (using the
+//! stored tags: no rehashing) without allocating. Lookups, inserts into
+//! room made that way, removes and iteration never allocate, so no path
+//! of the registry allocates under its table lock (`docs/locking.md`).
+//! An insert into a full table still grows it rather than fail, as a
+//! last resort; the host's allocation check makes that a test failure.
+//!
+//! [`want`]: HashTab::want
+//! [`adopt`]: HashTab::adopt
 
 use alloc::vec::Vec;
 
@@ -87,6 +94,19 @@ struct Slot<K, V> {
     tag: u32,
     key: K,
     value: V,
+}
+
+/// An empty slot array for a [`HashTab`], allocated with no lock held
+/// and adopted under it ([`HashTab::adopt`]).
+pub(crate) struct Slots<K, V>(Vec<Option<Slot<K, V>>>);
+
+impl<K, V> Slots<K, V> {
+    /// `cap` empty slots (a power of two). Allocates: may sleep.
+    pub(crate) fn new(cap: usize) -> Self {
+        let mut v = Vec::with_capacity(cap);
+        v.resize_with(cap, || None);
+        Slots(v)
+    }
 }
 
 /// A map from `K` to `V`; see the module doc for its costs.
@@ -166,8 +186,51 @@ impl<K: TabKey, V> HashTab<K, V> {
         self.find(key).is_some()
     }
 
-    /// Sets `key` to `value`, returning the value it replaces. May grow
-    /// the array, or shrink it once under 1/8 full (allocates).
+    /// The value under `key`, to change in place. Never allocates.
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.find(key).and_then(|i| self.slots[i].as_mut()).map(|s| &mut s.value)
+    }
+
+    /// The array size the table should have before `extra` more entries
+    /// are inserted: `None` if the current one will do. Larger when the
+    /// inserts would pass 3/4 full; smaller when under 1/8 full, so memory
+    /// freed by removes is given back (to 3/8 full).
+    pub(crate) fn want(&self, extra: usize) -> Option<usize> {
+        let need = self.len + extra;
+        let cap = self.slots.len();
+        if need * 4 > cap * 3 {
+            let mut c = cap.max(MIN_CAP);
+            while need * 4 > c * 3 {
+                c *= 2;
+            }
+            return Some(c);
+        }
+        if cap > MIN_CAP && self.len * 8 < cap {
+            let mut c = MIN_CAP;
+            while (need + 1) * 8 > c * 3 {
+                c *= 2;
+            }
+            return (c < cap).then_some(c);
+        }
+        None
+    }
+
+    /// Moves every entry into `fresh` if its size is still the one
+    /// [`want`](Self::want)`(extra)` asks for; otherwise `fresh` is
+    /// dropped (freed). Never allocates.
+    pub(crate) fn adopt(&mut self, fresh: Slots<K, V>, extra: usize) {
+        if self.want(extra) != Some(fresh.0.len()) {
+            return;
+        }
+        let old = core::mem::replace(&mut self.slots, fresh.0);
+        for s in old.into_iter().flatten() {
+            self.place(s);
+        }
+    }
+
+    /// Sets `key` to `value`, returning the value it replaces. Never
+    /// allocates when room was made with [`want`](Self::want) and
+    /// [`adopt`](Self::adopt); a full table grows as a last resort.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         if let Some(i) = self.find(&key) {
             let s = self.slots[i].as_mut()?;
@@ -176,13 +239,6 @@ impl<K: TabKey, V> HashTab<K, V> {
         let cap = self.slots.len();
         if (self.len + 1) * 4 > cap * 3 {
             self.resize((cap * 2).max(MIN_CAP));
-        } else if cap > MIN_CAP && self.len * 8 < cap {
-            // Below 1/8 full: give back what removes freed, to 3/8 full.
-            let mut want = MIN_CAP;
-            while (self.len + 1) * 8 > want * 3 {
-                want *= 2;
-            }
-            self.resize(want);
         }
         let tag = tag_of(&key);
         self.place(Slot { tag, key, value });
@@ -224,9 +280,7 @@ impl<K: TabKey, V> HashTab<K, V> {
     /// Moves every entry into a fresh array of `cap` slots (a power of
     /// two, more than `len` * 4/3). Uses the stored tags: no rehashing.
     fn resize(&mut self, cap: usize) {
-        let mut fresh = Vec::with_capacity(cap);
-        fresh.resize_with(cap, || None);
-        let old = core::mem::replace(&mut self.slots, fresh);
+        let old = core::mem::replace(&mut self.slots, Slots::new(cap).0);
         for s in old.into_iter().flatten() {
             self.place(s);
         }
@@ -239,6 +293,7 @@ impl<K: TabKey, V> HashTab<K, V> {
     }
 
     /// Every key, in slot order.
+    #[cfg(test)]
     pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
         self.iter().map(|(k, _)| k)
     }
@@ -371,10 +426,20 @@ mod tests {
     }
 
     #[test]
-    fn grows_in_powers_of_two_and_shrinks_on_insert() {
+    fn room_is_made_ahead_and_given_back_after_removes() {
+        /// Makes room for `extra` inserts the way the registry does.
+        fn room<K: TabKey, V>(t: &mut HashTab<K, V>, extra: usize) {
+            if let Some(c) = t.want(extra) {
+                t.adopt(Slots::new(c), extra);
+            }
+            assert_eq!(t.want(extra), None);
+        }
         let mut t = HashTab::new();
         for i in 0..1000 {
+            room(&mut t, 1);
+            let cap = t.capacity();
             t.insert(Spread(i), i);
+            assert_eq!(t.capacity(), cap, "an insert into room made ahead reallocates nothing");
             t.check();
         }
         assert_eq!(t.capacity(), 2048, "1000 entries at most 3/4 full");
@@ -386,6 +451,7 @@ mod tests {
             t.check();
         }
         assert_eq!(t.capacity(), 2048, "removes never reallocate");
+        room(&mut t, 1);
         t.insert(Spread(5000), 5000);
         assert_eq!(t.capacity(), MIN_CAP);
         t.check();
@@ -395,14 +461,24 @@ mod tests {
         // Shrinking leaves room: the next inserts do not grow at once.
         let mut t = HashTab::new();
         for i in 0..100 {
+            room(&mut t, 1);
             t.insert(Spread(i), i);
         }
         for i in 0..90 {
             t.remove(&Spread(i));
         }
+        room(&mut t, 1);
         t.insert(Spread(1000), 0);
         assert_eq!(t.capacity(), 32, "11 entries fill a shrunk array to 3/8 at most");
         t.check();
+        // Memory that no longer fits the plan is not adopted.
+        let stale = Slots::new(4096);
+        t.adopt(stale, 1);
+        assert_eq!(t.capacity(), 32);
+        // A full table still grows on insert rather than fail.
+        let mut t = HashTab::new();
+        t.insert(Spread(1), 1);
+        assert_eq!(t.capacity(), MIN_CAP);
     }
 
     #[test]

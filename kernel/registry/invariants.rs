@@ -41,11 +41,19 @@ fn check_link(t: &Table, l: &LinkInner, id: LinkId) -> Result<(), Violation> {
     );
     let z = t.zones.get(&l.zone.id);
     ensure!(
-        z.is_some_and(|z| z.key == l.zone && z.links.contains(&id)),
+        z.is_some_and(|z| z.key == l.zone && t.zone_links(l.zone.id).any(|(i, _)| i == id)),
         "6 no link in a dead zone",
         "link {id:?} in zone {:?} that is unknown or lacks it",
         l.zone
     );
+    if l.is_lent() {
+        ensure!(
+            l.pending_notices == 0,
+            "7 outbox",
+            "lent link {id:?} has {} notices queued (a lend must wait for them)",
+            l.pending_notices
+        );
+    }
     if l.owner != ZoneKey::GLOBAL {
         ensure!(
             l.transient && !l.persistent && l.zone == l.owner && !l.loan,
@@ -117,7 +125,7 @@ pub(crate) fn check(t: &Table, outbox: &Outbox) -> Result<(), Violation> {
         }
         let id = l.linkid;
         ensure!(
-            t.by_id.get(&id).is_some_and(|v| Arc::ptr_eq(v, link)),
+            t.by_id.get(&id).is_some_and(|e| Arc::ptr_eq(&e.link, link)),
             "1 names",
             "link {mac:?} ({id:?}) missing from the id index"
         );
@@ -138,7 +146,7 @@ pub(crate) fn check(t: &Table, outbox: &Outbox) -> Result<(), Violation> {
             NameSlot::Reserved(id) => (id, Some(true)),
             NameSlot::Incoming(id) => (id, Some(false)),
         };
-        let link = t.by_id.get(&id).ok_or_else(|| Violation {
+        let link = t.link(id).map_err(|_| Violation {
             rule: "1 names",
             detail: format!("name {name} in {zone:?} points at unknown {id:?}"),
         })?;
@@ -161,13 +169,25 @@ pub(crate) fn check(t: &Table, outbox: &Outbox) -> Result<(), Violation> {
             ),
         }
     }
+    let mut listed = 0usize;
     for (zid, z) in &t.zones {
         ensure!(z.key.id == *zid, "6 zones", "zone table key {zid:?} holds {:?}", z.key);
-        for id in &z.links {
-            let ok = t.by_id.get(id).is_some_and(|l| l.lock().zone == z.key);
+        let mut n = 0usize;
+        for (id, link) in t.zone_links(*zid) {
+            ensure!(n < z.count, "6 zones", "zone {:?}'s list is longer than {}", z.key, z.count);
+            n += 1;
+            let ok = link.lock().zone == z.key;
             ensure!(ok, "6 zones", "zone {:?} lists {id:?} which is not in it", z.key);
         }
+        ensure!(n == z.count, "6 zones", "zone {:?} counts {} links, lists {n}", z.key, z.count);
+        listed += n;
     }
+    ensure!(
+        listed == t.by_id.len(),
+        "6 zones",
+        "{listed} links in zone lists, {} with ids",
+        t.by_id.len()
+    );
     for (serial, link) in &t.limbo {
         let l = link.lock();
         ensure!(

@@ -8,12 +8,11 @@
 use core::ops::{Deref, DerefMut};
 
 use crate::errno::{Errno, KResult};
-use crate::sync::{Condvar, Mutex, MutexGuard, Wake};
+use crate::sync::{Condvar, Deadline, Mutex, MutexGuard, Wake};
 
 use super::unlocked::Unlocked;
 
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneKey};
-use alloc::vec::Vec;
 
 /// Number of holder kinds counted per row.
 const KINDS: usize = HoldKind::HOLDER_KINDS.len();
@@ -59,7 +58,14 @@ pub(crate) struct LinkInner {
     /// Notices about this link still in the outbox: a new move must wait
     /// until dlmgmtd has seen them, so notices never overtake each other.
     pub(crate) pending_notices: u32,
-    /// Key in the registry's limbo table once detached.
+    /// Holds taken inside a dead zone that forced recovery discarded and
+    /// whose holders have not released them yet (late releases to come).
+    pub(crate) reclaimed: u32,
+    /// Threads waiting on `drained`: the last temporary release wakes
+    /// them only if there are any.
+    pub(crate) drain_waiters: u32,
+    /// Unique for the registry's life: a notice or a limbo entry can tell
+    /// this record from a later one with the same link id.
     pub(crate) serial: u64,
 }
 
@@ -111,8 +117,9 @@ impl Link {
     }
 
     /// Who holds the link (long holds, including the registry's own).
-    pub fn holders(&self) -> Vec<Holder> {
-        self.lock().holders()
+    pub fn holders(&self) -> alloc::vec::Vec<Holder> {
+        let h = self.lock().holders();
+        h.to_vec()
     }
 
     /// Temporary holds outstanding.
@@ -136,36 +143,48 @@ impl Link {
 
     /// Waits on the drain condition variable (`dd_cv`). Only an
     /// [`AloneGuard`] can wait, so a drain never waits with the table
-    /// lock held.
-    pub(crate) fn wait_drained<'a>(&self, g: AloneGuard<'a>, how: Drain) -> (AloneGuard<'a>, Wake) {
+    /// lock held. The waiter is counted while it waits, so the last
+    /// temporary release knows whether to wake anyone.
+    pub(crate) fn wait_drained<'a>(
+        &self,
+        g: AloneGuard<'a>,
+        how: Drain<'_>,
+    ) -> (AloneGuard<'a>, Wake) {
         held::assert_only_one();
-        let LinkGuard { g, _held } = g.0;
-        let (g, wake) = match how {
+        let LinkGuard { mut g, _held } = g.0;
+        g.drain_waiters += 1;
+        let (mut g, wake) = match how {
             Drain::Wait => (self.drained.wait(g), Wake::Signalled),
             Drain::WaitSig => self.drained.wait_sig(g),
-            Drain::TimeoutMs(ms) => self.drained.wait_timeout_ms(g, ms),
+            Drain::Until(deadline) => self.drained.wait_until(g, deadline),
         };
+        g.drain_waiters -= 1;
         (AloneGuard(LinkGuard { g, _held }), wake)
     }
 
-    /// Wakes every drain waiter; called when the last temporary hold goes.
-    pub(crate) fn notify_drained(&self) {
+    /// Wakes every drain waiter, if there is one; called when the last
+    /// temporary hold goes, with the link locked.
+    pub(crate) fn notify_drained(&self, l: &LinkInner) {
         // The deliberately broken variant forgets the wake-up, so that the
         // model-checking tests can show they catch it.
         #[cfg(not(dlszone_broken = "missing_wakeup"))]
-        self.drained.notify_all();
+        if l.drain_waiters > 0 {
+            self.drained.notify_all();
+        }
+        #[cfg(dlszone_broken = "missing_wakeup")]
+        let _ = l;
     }
 }
 
 /// How a drain wait waits.
 #[derive(Clone, Copy)]
-pub(crate) enum Drain {
+pub(crate) enum Drain<'d> {
     /// `cv_wait`.
     Wait,
     /// `cv_wait_sig`.
     WaitSig,
-    /// `cv_reltimedwait`.
-    TimeoutMs(u64),
+    /// `cv_timedwait` to one deadline for the whole operation.
+    Until(&'d Deadline),
 }
 
 /// A held link lock (level 3 in `docs/locking.md`).
@@ -255,6 +274,7 @@ impl LinkInner {
         name: Option<LinkName>,
         owner: ZoneKey,
         persistent: bool,
+        serial: u64,
     ) -> LinkInner {
         LinkInner {
             linkid,
@@ -274,7 +294,9 @@ impl LinkInner {
             tmp: 0,
             busy: false,
             pending_notices: 0,
-            serial: 0,
+            reclaimed: 0,
+            drain_waiters: 0,
+            serial,
         }
     }
 
@@ -326,38 +348,48 @@ impl LinkInner {
         Ok(())
     }
 
-    /// Drops a holder hold. A release that matches no hold is refused
-    /// (`ENOENT`) and changes nothing: never an underflow.
-    pub(crate) fn drop_hold(&mut self, kind: HoldKind, holder: ZoneKey) -> KResult<()> {
-        let slot = kind.slot().ok_or(Errno::EINVAL)?;
+    /// Drops a holder hold that a [`Hold`](super::Hold) token recorded.
+    /// A release whose hold forced recovery already discarded is `Late`;
+    /// one that matches nothing at all is `Bad`. Neither changes any hold
+    /// (a late one only consumes one reclaimed hold): never an underflow.
+    pub(crate) fn drop_hold(&mut self, kind: HoldKind, holder: ZoneKey) -> Result<(), Unmatched> {
+        let slot = kind.slot().ok_or(Unmatched::Bad)?;
         let row = if holder == ZoneKey::GLOBAL {
-            &mut self.gz_holds
+            Some(&mut self.gz_holds)
         } else if self.zone_holder == Some(holder) {
-            &mut self.zone_holds
+            Some(&mut self.zone_holds)
         } else {
-            return Err(Errno::ENOENT);
+            None
         };
-        if row[slot] == 0 {
-            return Err(Errno::ENOENT);
+        match row {
+            Some(row) if row[slot] > 0 => {
+                row[slot] -= 1;
+                if self.zone_holds.iter().all(|&c| c == 0) {
+                    self.zone_holder = None;
+                }
+                Ok(())
+            }
+            _ if holder != ZoneKey::GLOBAL && self.reclaimed > 0 => {
+                self.reclaimed -= 1;
+                Err(Unmatched::Late)
+            }
+            _ => Err(Unmatched::Bad),
         }
-        row[slot] -= 1;
-        if self.zone_holds.iter().all(|&c| c == 0) {
-            self.zone_holder = None;
-        }
-        Ok(())
     }
 
     /// Forgets every hold taken from inside the zone (forced recovery of
-    /// a dead zone) and says which they were.
-    pub(crate) fn reclaim_zone_holds(&mut self) -> Vec<Holder> {
+    /// a dead zone) and says which they were. Their holders' releases,
+    /// when they come, are late.
+    pub(crate) fn reclaim_zone_holds(&mut self) -> HolderList {
         let out = self.zone_holders();
+        self.reclaimed = self.reclaimed.saturating_add(self.zone_holds.iter().sum());
         self.zone_holds = [0; KINDS];
         self.zone_holder = None;
         out
     }
 
-    fn zone_holders(&self) -> Vec<Holder> {
-        let mut v = Vec::new();
+    fn zone_holders(&self) -> HolderList {
+        let mut v = HolderList::new();
         if let Some(z) = self.zone_holder {
             for (kind, &count) in HoldKind::HOLDER_KINDS.iter().zip(self.zone_holds.iter()) {
                 if count > 0 {
@@ -369,8 +401,8 @@ impl LinkInner {
     }
 
     /// Every long hold, the registry's own included, in a fixed order.
-    pub(crate) fn holders(&self) -> Vec<Holder> {
-        let mut v = Vec::new();
+    pub(crate) fn holders(&self) -> HolderList {
+        let mut v = HolderList::new();
         if self.existence {
             v.push(Holder { kind: HoldKind::Existence, zone: self.owner, count: 1 });
         }
@@ -382,16 +414,83 @@ impl LinkInner {
                 v.push(Holder { kind: *kind, zone: ZoneKey::GLOBAL, count });
             }
         }
-        v.extend(self.zone_holders());
-        v.sort_unstable();
+        for h in self.zone_holders().iter() {
+            v.push(*h);
+        }
+        v.sort();
         v
     }
 
     /// Holders other than the registry's own (those that delay a free).
-    pub(crate) fn outside_holders(&self) -> Vec<Holder> {
-        self.holders()
-            .into_iter()
-            .filter(|h| !matches!(h.kind, HoldKind::Existence | HoldKind::Loan))
-            .collect()
+    pub(crate) fn outside_holders(&self) -> HolderList {
+        let mut v = self.holders();
+        v.retain(|h| !matches!(h.kind, HoldKind::Existence | HoldKind::Loan));
+        v
+    }
+}
+
+/// Why a release matched no hold.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Unmatched {
+    /// Forced recovery discarded the hold before its holder let go.
+    Late,
+    /// Nothing matches: a bug in the caller.
+    Bad,
+}
+
+/// Most distinct long holders a link can have: existence, loan, and each
+/// holder kind from the global zone and from the link's zone.
+const MAX_HOLDERS: usize = 2 + 2 * KINDS;
+
+/// A link's long holders, kept inline: built under the link's lock, which
+/// is never held across an allocation (`docs/locking.md`).
+#[derive(Clone, Copy)]
+pub(crate) struct HolderList {
+    len: usize,
+    items: [Holder; MAX_HOLDERS],
+}
+
+impl HolderList {
+    fn new() -> HolderList {
+        let none = Holder { kind: HoldKind::Existence, zone: ZoneKey::GLOBAL, count: 0 };
+        HolderList { len: 0, items: [none; MAX_HOLDERS] }
+    }
+
+    fn push(&mut self, h: Holder) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = h;
+            self.len += 1;
+        }
+    }
+
+    fn sort(&mut self) {
+        // At most eight entries: an insertion sort, no recursion.
+        let v = &mut self.items[..self.len];
+        for i in 1..v.len() {
+            let mut j = i;
+            while j > 0 && v[j - 1] > v[j] {
+                v.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Holder) -> bool) {
+        let mut n = 0;
+        for i in 0..self.len {
+            let h = self.items[i];
+            if keep(&h) {
+                self.items[n] = h;
+                n += 1;
+            }
+        }
+        self.len = n;
+    }
+}
+
+impl core::ops::Deref for HolderList {
+    type Target = [Holder];
+    fn deref(&self) -> &[Holder] {
+        &self.items[..self.len]
     }
 }

@@ -1,35 +1,53 @@
-//! What dlmgmtd must be told, and the ordered outbox for when it cannot be.
+//! The ordered outbox: notices dlmgmtd has not yet seen.
 //!
 //! Moves that dlmgmtd can refuse (lend, explicit return, halt's returns)
-//! ask it first, through [`Dlmgmt`], with no registry lock held. Changes
-//! the kernel makes on its own authority (teardown of transient links,
-//! forced recovery) are committed at once and their notices appended to
-//! the outbox in commit order; [`Registry::replay_outbox`] delivers them,
-//! oldest first, each exactly once, when the daemon is back.
+//! ask it first, with no registry lock held (`moves.rs`). Changes the
+//! kernel makes on its own authority (teardown of transient links, forced
+//! recovery, destroy of a transient link with its zone halting) are
+//! committed at once and their notices appended here in commit order;
+//! [`Registry::replay_outbox`] delivers them, oldest first, each exactly
+//! once, through the registry's door (`door.rs`).
 //!
-//! No move overtakes an older notice. Delivering queued notices needs the
-//! *channel*, a logical right one thread holds at a time (see
-//! `docs/locking.md`). A move that finds notices queued takes the channel
-//! and delivers them all before its own upcall, which it then makes
-//! without the channel; with nothing queued it goes straight to dlmgmtd,
-//! so moves of different zones never wait for each other. (Notices queued
-//! while a move's upcall is in flight belong to concurrent operations,
-//! which the zone gates and name reservations keep from conflicting with
-//! it.) The channel holder gives it up in the same critical section in
-//! which it finds the queue empty, so a notice queued meanwhile is never
-//! left behind by a replayer told `EALREADY`. A link id dlmgmtd hands out
-//! again retires queued notices about its earlier link ([`Outbox::purge`]),
-//! so dlmgmtd never takes old news about one link for news about another.
+//! Order matters where dlmgmtd could tell: per link id (it applies each
+//! notice to one link), and per non-global zone (its name tree is keyed
+//! by zone and name, so a lend of `net0` into a zone must not reach it
+//! before the queued `LinkGone` of the zone's earlier `net0`, illumos
+//! 10001). Both are kept without any queue-wide right:
+//!
+//! - per link: a lend of a link with a notice queued is refused
+//!   (`EAGAIN`), a lent link never has one (nothing queues a notice about
+//!   a link without taking it out of its borrowing zone), and a link id
+//!   dlmgmtd hands out again retires queued notices about its earlier
+//!   link ([`Outbox::purge`]);
+//! - per zone: a move into or out of non-global zone Z first delivers the
+//!   older queued notices about Z itself ([`Outbox::claim_about`]),
+//!   waiting only for a delivery about Z already under way. The global
+//!   zone is left out: a lent link's global-zone name stays reserved, so
+//!   nothing there can collide.
+//!
+//! Each notice is delivered by one thread at a time (its `inflight`
+//! mark), so a dlmgmtd that hangs on a notice about one zone stalls only
+//! that zone's moves and the replayer, never another zone's moves, halts
+//! or holds (`docs/locking.md`).
+//!
+//! One replayer runs at a time (the `replaying` flag); another replay
+//! request is told `EALREADY`. The replayer gives the flag up in the same
+//! critical section in which it finds nothing left to claim, so a notice
+//! queued by a caller told `EALREADY` is always seen, unless a move is
+//! delivering it.
+//!
+//! The queue never grows under a lock: its room is reserved with the
+//! table's (`Table::plan`), allocated with no lock held, and adopted.
 //!
 //! [`Registry::replay_outbox`]: super::Registry::replay_outbox
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use super::noalloc::NoAlloc;
 use super::types::{LinkId, ZoneId};
 use super::unlocked::Unlocked;
-use crate::errno::KResult;
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// A change dlmgmtd has to learn about.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -59,122 +77,231 @@ impl Notice {
     }
 }
 
-/// The door to dlmgmtd. In the kernel this is the door upcall
-/// (`EBADF` when the daemon is not registered); on the host a test double.
-/// Called with no registry lock held; it may block.
-pub trait Dlmgmt {
-    /// Delivers one notice. Delivering the same notice twice must be
-    /// harmless (a replay after a lost reply does that).
-    fn deliver(&self, notice: &Notice) -> KResult<()>;
+/// One queued notice.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) notice: Notice,
+    /// The serial of the link record it is about.
+    pub(crate) serial: u64,
+    /// The zones whose names it changes in dlmgmtd's view: where the link
+    /// was, and where it is now (both the same for a `LinkGone`).
+    zones: [ZoneId; 2],
+    /// A thread is delivering it.
+    inflight: bool,
 }
 
-/// A daemon that is not there: every upcall fails with `EBADF`, as the
-/// kernel's door upcall does when dlmgmtd has not registered its door.
-pub struct NoDaemon;
-
-impl Dlmgmt for NoDaemon {
-    fn deliver(&self, _: &Notice) -> KResult<()> {
-        Err(crate::errno::Errno::EBADF)
+impl Entry {
+    fn about(&self, zone: ZoneId) -> bool {
+        !zone.is_global() && self.zones.contains(&zone)
     }
 }
 
 pub(crate) struct OutboxState {
-    /// (sequence number, notice, serial of the link it is about).
-    pub(crate) queue: VecDeque<(u64, Notice, u64)>,
+    pub(crate) queue: VecDeque<Entry>,
     pub(crate) next_seq: u64,
-    /// A thread holds the channel to dlmgmtd.
-    pub(crate) channel: bool,
-    pub(crate) delivered: u64,
+    /// A replayer is delivering.
+    pub(crate) replaying: bool,
 }
 
-/// Lock level 4, a leaf: its guard never leaves this file, and nothing is
-/// locked while it is held (`docs/locking.md`).
+/// Memory for a larger queue, allocated with no lock held.
+pub(crate) struct OutboxSpace(VecDeque<Entry>);
+
+impl OutboxSpace {
+    /// Room for `cap` notices. Allocates: may sleep.
+    pub(crate) fn new(cap: usize) -> OutboxSpace {
+        OutboxSpace(VecDeque::with_capacity(cap))
+    }
+}
+
+/// Lock level 4, a leaf: its guard never leaves this file, nothing is
+/// locked while it is held, and it never allocates (`docs/locking.md`).
 pub(crate) struct Outbox {
     state: Mutex<OutboxState>,
-    /// Signalled when the channel comes free.
-    free: Condvar,
+    /// Signalled when a delivery ends (its notice dropped or given back),
+    /// and when the replayer's flag comes free.
+    settled: Condvar,
+}
+
+/// The outbox lock held: a section that must not allocate.
+struct Guard<'a> {
+    g: MutexGuard<'a, OutboxState>,
+    _no_alloc: NoAlloc,
+}
+
+impl core::ops::Deref for Guard<'_> {
+    type Target = OutboxState;
+    fn deref(&self) -> &OutboxState {
+        &self.g
+    }
+}
+
+impl core::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut OutboxState {
+        &mut self.g
+    }
 }
 
 impl Outbox {
     pub(crate) fn new() -> Outbox {
         Outbox {
-            state: Mutex::new(OutboxState {
-                queue: VecDeque::new(),
-                next_seq: 1,
-                channel: false,
-                delivered: 0,
-            }),
-            free: Condvar::new(),
+            state: Mutex::new(OutboxState { queue: VecDeque::new(), next_seq: 1, replaying: false }),
+            settled: Condvar::new(),
         }
     }
 
-    /// Appends a notice; the caller holds the table lock, so commit order
-    /// and outbox order agree.
-    pub(crate) fn push(&self, n: Notice, link_serial: u64) {
-        let mut s = self.state.lock();
+    fn lock(&self) -> Guard<'_> {
+        let g = self.state.lock();
+        Guard { g, _no_alloc: NoAlloc::enter("outbox mutex") }
+    }
+
+    /// The capacity the queue needs before `extra` more notices are
+    /// pushed; `None` if it has room.
+    pub(crate) fn want(&self, extra: usize) -> Option<usize> {
+        let s = self.lock();
+        let need = s.queue.len() + extra;
+        (need > s.queue.capacity()).then(|| need.max(8).next_power_of_two())
+    }
+
+    /// Moves the queue into `space` if it still makes the room `extra`
+    /// asks for (otherwise `space` is freed). Never allocates.
+    pub(crate) fn adopt(&self, mut space: OutboxSpace, extra: usize) {
+        let mut s = self.lock();
+        let need = s.queue.len() + extra;
+        if need > s.queue.capacity() && need <= space.0.capacity() {
+            space.0.extend(s.queue.drain(..));
+            core::mem::swap(&mut s.queue, &mut space.0);
+        }
+        drop(s);
+        // The old queue's memory is freed here, after the lock.
+        drop(space);
+    }
+
+    /// Appends a notice about a link that was in zone `from`; the caller
+    /// holds the table lock as writer (so commit order and outbox order
+    /// agree) and reserved the room.
+    pub(crate) fn push(&self, n: Notice, link_serial: u64, from: ZoneId) {
+        let to = match n {
+            Notice::SetZone { zone, .. } | Notice::LinkGone { zone, .. } => zone,
+        };
+        let mut s = self.lock();
         let seq = s.next_seq;
         s.next_seq += 1;
-        s.queue.push_back((seq, n, link_serial));
+        s.queue.push_back(Entry {
+            seq,
+            notice: n,
+            serial: link_serial,
+            zones: [from, to],
+            inflight: false,
+        });
     }
 
-    /// Claims the channel if it is free.
+    /// The sequence number the next notice will get: a move delivers only
+    /// what was queued before it.
+    pub(crate) fn horizon(&self) -> u64 {
+        self.lock().next_seq
+    }
+
+    /// Becomes the replayer, if there is none.
     pub(crate) fn try_claim(&self) -> bool {
-        let mut s = self.state.lock();
-        !core::mem::replace(&mut s.channel, true)
+        let mut s = self.lock();
+        !core::mem::replace(&mut s.replaying, true)
     }
 
-    /// Claims the channel, waiting while another thread talks to dlmgmtd
-    /// (a wait, so it needs the proof that no registry lock is held).
-    pub(crate) fn claim(&self, _cx: &mut Unlocked) {
-        let mut s = self.state.lock();
-        while s.channel {
-            s = self.free.wait(s);
-        }
-        s.channel = true;
-    }
-
-    /// Notices wait for delivery.
-    pub(crate) fn has_queued(&self) -> bool {
-        !self.state.lock().queue.is_empty()
-    }
-
-    /// The oldest notice, or `None` after giving up the channel in the
-    /// same critical section (so no notice is left unseen).
-    pub(crate) fn next_or_finish(&self) -> Option<(u64, Notice, u64)> {
-        let mut s = self.state.lock();
-        let front = s.queue.front().copied();
-        if front.is_none() {
-            s.channel = false;
+    /// The replayer's next notice: the oldest one nobody is delivering,
+    /// marked as being delivered. `None` after giving up the replayer's
+    /// flag in the same critical section (so no notice is left unseen).
+    pub(crate) fn next_or_finish(&self) -> Option<Entry> {
+        let mut s = self.lock();
+        let next = s.queue.iter_mut().find(|e| !e.inflight).map(|e| {
+            e.inflight = true;
+            *e
+        });
+        if next.is_none() {
+            s.replaying = false;
             drop(s);
-            self.free.notify_all();
+            self.settled.notify_all();
         }
-        front
+        next
     }
 
-    /// Gives up the channel after a failed delivery.
+    /// Gives up the replayer's flag after a failed delivery.
     pub(crate) fn release(&self) {
-        self.state.lock().channel = false;
-        self.free.notify_all();
+        self.lock().replaying = false;
+        self.settled.notify_all();
     }
 
-    /// Drops the delivered notice `seq`. Only the channel holder pops, so
-    /// it is at the front unless a purge dropped it meanwhile.
-    pub(crate) fn pop(&self, seq: u64) {
-        let mut s = self.state.lock();
-        if s.queue.front().map(|e| e.0) == Some(seq) {
-            s.queue.pop_front();
-            s.delivered += 1;
+    /// Becomes the replayer, waiting for the current one (the broken
+    /// `global_channel` variant only).
+    #[cfg(dlszone_broken = "global_channel")]
+    pub(crate) fn claim_wait(&self) {
+        let mut s = self.lock();
+        while s.replaying {
+            let Guard { g, _no_alloc } = s;
+            s = Guard { g: self.settled.wait(g), _no_alloc };
         }
+        s.replaying = true;
+    }
+
+    /// For a move into or out of `zone`: the oldest notice about `zone`
+    /// queued before `horizon`, claimed for delivery by the caller;
+    /// `None` once there is none. Waits while the oldest such notice is
+    /// being delivered by another thread (a delivery about this very
+    /// zone, so only this zone's moves wait for it).
+    pub(crate) fn claim_about(&self, _cx: &mut Unlocked, zone: ZoneId, horizon: u64) -> Option<Entry> {
+        let mut s = self.lock();
+        loop {
+            let e = s.queue.iter_mut().find(|e| e.seq < horizon && e.about(zone))?;
+            if !e.inflight {
+                e.inflight = true;
+                return Some(*e);
+            }
+            let Guard { g, _no_alloc } = s;
+            s = Guard { g: self.settled.wait(g), _no_alloc };
+        }
+    }
+
+    /// Ends the delivery of notice `seq`: dropped if dlmgmtd took it,
+    /// otherwise left queued for a later replay. Called with the table
+    /// lock held as writer when `delivered`, so the link's pending count
+    /// changes in the same section.
+    pub(crate) fn settle(&self, seq: u64, delivered: bool) {
+        let mut s = self.lock();
+        if let Some(i) = s.queue.iter().position(|e| e.seq == seq) {
+            if delivered {
+                s.queue.remove(i);
+            } else if let Some(e) = s.queue.get_mut(i) {
+                e.inflight = false;
+            }
+        }
+        drop(s);
+        self.settled.notify_all();
     }
 
     /// Drops queued notices about `link` (an id no tabled link has: they
     /// are about a retired link). A notice being delivered right now is
     /// not popped by its deliverer afterwards, whose `pop` checks the seq.
     pub(crate) fn purge(&self, link: LinkId) {
-        self.state.lock().queue.retain(|e| e.1.link() != link);
+        self.lock().queue.retain(|e| e.notice.link() != link);
     }
 
+    /// How many notices wait.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Every queued notice, oldest first. Allocates the copy with no lock
+    /// held.
     pub(crate) fn pending(&self) -> Vec<Notice> {
-        self.state.lock().queue.iter().map(|e| e.1).collect()
+        let mut out = Vec::new();
+        loop {
+            let n = self.len();
+            out.reserve(n);
+            let s = self.lock();
+            if s.queue.len() <= out.capacity() {
+                out.extend(s.queue.iter().map(|e| e.notice));
+                return out;
+            }
+        }
     }
 }

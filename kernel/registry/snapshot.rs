@@ -45,7 +45,8 @@ pub struct Snapshot {
 }
 
 pub(crate) fn take(t: &Table) -> Snapshot {
-    let zones = t.zones.values().map(|z| (z.key, z.state)).collect();
+    let mut zones: Vec<(ZoneKey, ZoneState)> = t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
+    zones.sort_unstable();
     let mut links: Vec<LinkSnapshot> = t
         .by_mac
         .iter()
@@ -61,7 +62,7 @@ pub(crate) fn take(t: &Table) -> Snapshot {
                 persistent: l.persistent,
                 state: l.state,
                 reserved: l.reserved,
-                holders: l.holders(),
+                holders: l.holders().to_vec(),
             }
         })
         .collect();

@@ -1,24 +1,62 @@
 //! Zone halt teardown (rule 6) and forced loan recovery (rule 7).
+//!
+//! Both hold the zone's gate for their whole run and touch one link per
+//! table-writer section, reserving that link's limbo entry and notice
+//! first. A link's line of the report is captured under its lock as a
+//! fixed-size [`Summary`] and turned into a [`LinkOutcome`] (which
+//! allocates) only after the locks are gone.
 
 use alloc::vec::Vec;
 
-use super::link::{Drain, Link, LinkInner};
+use super::link::{Drain, HolderList, Link, LinkInner};
+use super::links::CONDEMN;
+use super::outbox::Notice;
 use super::report::{Action, LinkOutcome, TeardownReport};
-use super::types::{LinkState, ZoneId, ZoneKey, ZoneState};
+use super::types::{LinkId, LinkName, LinkState, ZoneId, ZoneKey, ZoneState};
 use super::unlocked::Unlocked;
-use super::{Dlmgmt, Notice, Registry};
+use super::Registry;
 use crate::errno::{Errno, KResult};
-use crate::sync::{Arc, Wake};
+use crate::sync::{Arc, Deadline, Wake};
 
-fn outcome(l: &LinkInner, action: Action) -> LinkOutcome {
-    LinkOutcome {
-        link: l.linkid,
-        name: l.name,
-        action,
-        delayed_by: l.outside_holders(),
-        tmp_holds: l.tmp,
-        reclaimed: Vec::new(),
+/// One link's line of a report, as captured under its lock.
+struct Summary {
+    link: LinkId,
+    name: Option<LinkName>,
+    action: Action,
+    delayed_by: HolderList,
+    tmp_holds: u32,
+    reclaimed: Option<HolderList>,
+}
+
+impl Summary {
+    fn of(l: &LinkInner, action: Action) -> Summary {
+        Summary {
+            link: l.linkid,
+            name: l.name,
+            action,
+            delayed_by: l.outside_holders(),
+            tmp_holds: l.tmp,
+            reclaimed: None,
+        }
     }
+
+    /// The report line; allocates, so only with no lock held.
+    fn into_outcome(self) -> LinkOutcome {
+        LinkOutcome {
+            link: self.link,
+            name: self.name,
+            action: self.action,
+            delayed_by: self.delayed_by.to_vec(),
+            tmp_holds: self.tmp_holds,
+            reclaimed: self.reclaimed.map(|r| r.to_vec()).unwrap_or_default(),
+        }
+    }
+}
+
+/// The first phase of a link's halt: done, or ask dlmgmtd about a return.
+enum Step {
+    Done(Summary),
+    Return(LinkId),
 }
 
 impl Registry {
@@ -31,111 +69,126 @@ impl Registry {
     /// being told first. A return dlmgmtd cannot take (it is down) leaves
     /// that link in the zone: the zone ends `Down` with `remaining > 0`,
     /// "stuck", until this is re-run or [`zone_recover`] is used.
-    /// Idempotent; never leaves a link half-moved.
+    /// Idempotent; never leaves a link half-moved. Once done, it tries to
+    /// deliver the notices it queued (best effort, skipped if another
+    /// replay is running).
     ///
     /// Errors: `EINVAL` the global zone or a bad id; `ENXIO` unknown zone;
     /// `ESTALE` the id names a later incarnation.
     ///
     /// [`zone_recover`]: Registry::zone_recover
-    pub fn zone_halt(&self, zone: ZoneKey, up: &dyn Dlmgmt) -> KResult<TeardownReport> {
+    pub fn zone_halt(&self, zone: ZoneKey) -> KResult<TeardownReport> {
         let mut cx = Unlocked::new();
         zone.id.validate()?;
         if zone.id.is_global() {
             return Err(Errno::EINVAL);
         }
-        let _gate = self.gate.enter(&mut cx, zone.id);
-        let links = {
+        let gate = self.gate.enter(&mut cx, zone.id);
+        {
             let mut t = self.table.write(&mut cx);
             let z = t.zone_mut(zone)?;
             if z.state == ZoneState::Running {
                 z.state = ZoneState::ShuttingDown;
             }
-            let ids: Vec<_> = z.links.iter().copied().collect();
-            ids.iter().filter_map(|id| t.by_id.get(id).cloned()).collect::<Vec<_>>()
+        }
+        let links = self.members(&mut cx, zone.id);
+        let mut report = TeardownReport {
+            zone,
+            links: Vec::with_capacity(links.len()),
+            remaining: 0,
+            queued: 0,
         };
-        let mut report = TeardownReport { zone, links: Vec::new(), remaining: 0, queued: 0 };
-        for link in &links {
-            let o = self.halt_one(&mut cx, link, up, &mut report.queued);
+        for (_, link) in &links {
+            let o = self.halt_one(&mut cx, zone.id, link, &mut report.queued);
             report.links.push(o);
         }
         {
             let mut t = self.table.write(&mut cx);
             let z = t.zone_mut(zone)?;
             z.state = ZoneState::Down;
-            report.remaining = z.links.len();
+            report.remaining = z.count;
         }
         // The zone is done with; a replay may deliver other zones' notices
         // and need not keep this zone's gate.
-        drop(_gate);
+        drop(gate);
         if report.queued > 0 {
             // Best effort: what dlmgmtd cannot take now waits in order.
-            let _ = self.replay(&mut cx, up);
+            let _ = self.replay(&mut cx);
         }
         Ok(report)
+    }
+
+    /// The links in a zone whose gate the caller holds, in id order.
+    fn members(&self, cx: &mut Unlocked, zone: ZoneId) -> Vec<(LinkId, Arc<Link>)> {
+        let mut links = self.collect(
+            cx,
+            |t| t.zones.get(&zone).map_or(0, |z| z.count),
+            |t, out| out.extend(t.zone_links(zone).map(|(id, l)| (id, l.clone()))),
+        );
+        links.sort_unstable_by_key(|(id, _)| *id);
+        links
     }
 
     /// One link of a halt: the zone's gate is held, no lock is.
     fn halt_one(
         &self,
         cx: &mut Unlocked,
+        zone: ZoneId,
         link: &Arc<Link>,
-        up: &dyn Dlmgmt,
         queued: &mut usize,
     ) -> LinkOutcome {
-        let id = {
-            let mut t = self.table.write(cx);
+        let step = {
+            let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN);
             let mut l = link.lock();
             if l.state != LinkState::Active {
-                return outcome(&l, Action::Destroying);
-            }
-            if l.transient {
-                self.condemn_locked(&mut t, link, &mut l, queued);
+                Step::Done(Summary::of(&l, Action::Destroying))
+            } else if l.transient {
+                self.condemn_locked(&mut t, link, &mut l);
+                *queued += 1;
                 let freed = l.settle();
-                let o = outcome(&l, Action::Condemned { freed });
-                drop(l);
                 if freed {
-                    Self::unlimbo_locked(&mut t, link);
+                    t.unpark(l.serial);
                 }
-                return o;
+                Step::Done(Summary::of(&l, Action::Condemned { freed }))
+            } else if l.zone_side_holds() > 0 {
+                Step::Done(Summary::of(&l, Action::Blocked))
+            } else {
+                l.busy = true;
+                Step::Return(l.linkid)
             }
-            if l.zone_side_holds() > 0 {
-                return outcome(&l, Action::Blocked);
-            }
-            l.busy = true;
-            l.linkid
         };
-
-        let res = self.tell(cx, up, &Notice::SetZone { link: id, zone: ZoneId::GLOBAL });
-
-        let mut t = self.table.write(cx);
-        let mut l = link.lock();
-        l.busy = false;
-        match res {
+        let id = match step {
+            Step::Done(s) => return s.into_outcome(),
+            Step::Return(id) => id,
+        };
+        let notice = Notice::SetZone { link: id, zone: ZoneId::GLOBAL };
+        let s = self.ask_then_commit(cx, link, zone, &notice, |t, l, res| match res {
             Ok(()) => {
                 let name = l.reserved.or(l.name);
-                let mut o = outcome(&l, Action::ReturnFailed(Errno::EINVAL));
-                Self::return_locked(&mut t, &mut l);
-                o.action = match name {
-                    Some(name) => Action::Returned { name },
-                    None => Action::ReturnFailed(Errno::EINVAL),
-                };
-                o
+                let mut s = Summary::of(l, Action::ReturnFailed(Errno::EINVAL));
+                Self::return_locked(t, l);
+                if let Some(name) = name {
+                    s.action = Action::Returned { name };
+                }
+                s
             }
-            Err(e) => outcome(&l, Action::ReturnFailed(e)),
-        }
+            Err(e) => Summary::of(l, Action::ReturnFailed(e)),
+        });
+        s.into_outcome()
     }
 
     /// Forced loan recovery for a zone stuck in `down`: reaches the end
     /// state of a halt without dlmgmtd. Kernel state changes at once; each
     /// notice dlmgmtd missed is appended to the outbox for
-    /// [`replay_outbox`](Registry::replay_outbox). With `force`, long holds
-    /// taken inside the dead zone itself are reclaimed (and reported);
-    /// holds taken from the global zone are never discarded, they only
-    /// delay a free. Re-invocable.
+    /// [`replay_outbox`](Registry::replay_outbox) (and a deferred replay
+    /// is asked for). With `force`, long holds taken inside the dead zone
+    /// itself are reclaimed (and reported); holds taken from the global
+    /// zone are never discarded, they only delay a free. Re-invocable.
     ///
-    /// Waits are bounded by `timeout_ms`: for the zone's gate (a halt or
-    /// move stuck in an upcall) and, afterwards and with no table lock
-    /// held, for temporary holds on the links it condemned to drain.
+    /// Every wait is bounded by one deadline, `timeout_ms` from the call:
+    /// for the zone's gate (a halt or move stuck in an upcall) and,
+    /// afterwards and with no table lock held, for temporary holds on the
+    /// links it condemned to drain.
     ///
     /// Errors: `EINVAL` global zone or bad id; `ENXIO`/`ESTALE` unknown
     /// zone; `EBUSY` the zone is running (halt it first); `ETIMEDOUT` the
@@ -151,9 +204,8 @@ impl Registry {
         if zone.id.is_global() {
             return Err(Errno::EINVAL);
         }
-        let _gate = self.gate.enter_timeout(&mut cx, zone.id, timeout_ms)?;
-        let mut report = TeardownReport { zone, links: Vec::new(), remaining: 0, queued: 0 };
-        let mut draining = Vec::new();
+        let deadline = Deadline::after_ms(timeout_ms);
+        let _gate = self.gate.enter_until(&mut cx, zone.id, &deadline)?;
         {
             let mut t = self.table.write(&mut cx);
             let z = t.zone_mut(zone)?;
@@ -161,84 +213,120 @@ impl Registry {
                 return Err(Errno::EBUSY);
             }
             z.state = ZoneState::Down;
-            let ids: Vec<_> = z.links.iter().copied().collect();
-            for id in ids {
-                let Some(link) = t.by_id.get(&id).cloned() else { continue };
-                let mut l = link.lock();
-                if l.state != LinkState::Active {
-                    report.links.push(outcome(&l, Action::Destroying));
-                    continue;
-                }
-                let reclaimed = if force { l.reclaim_zone_holds() } else { Vec::new() };
-                let mut o = if l.transient {
-                    self.condemn_locked(&mut t, &link, &mut l, &mut report.queued);
-                    let freed = l.settle();
-                    if !freed && l.tmp > 0 {
-                        draining.push((report.links.len(), link.clone()));
-                    }
-                    if freed {
-                        t.limbo.remove(&l.serial);
-                    }
-                    outcome(&l, Action::Condemned { freed })
-                } else if l.zone_side_holds() > 0 {
-                    outcome(&l, Action::Blocked)
-                } else {
-                    // Reported as it was in the zone, like a halt's return.
-                    let mut o = outcome(&l, Action::Blocked);
-                    Self::return_locked(&mut t, &mut l);
-                    self.outbox.push(Notice::SetZone { link: id, zone: ZoneId::GLOBAL }, l.serial);
-                    l.pending_notices += 1;
-                    report.queued += 1;
-                    o.action = match l.name {
-                        Some(name) => Action::ReturnQueued { name },
-                        None => Action::ReturnFailed(Errno::EINVAL),
-                    };
-                    o
-                };
-                o.reclaimed = reclaimed;
-                report.links.push(o);
+        }
+        let links = self.members(&mut cx, zone.id);
+        let mut report = TeardownReport {
+            zone,
+            links: Vec::with_capacity(links.len()),
+            remaining: 0,
+            queued: 0,
+        };
+        let mut draining = Vec::new();
+        for (_, link) in &links {
+            let (s, drain) = self.recover_one(&mut cx, link, force, &mut report.queued);
+            if drain {
+                draining.push((report.links.len(), link.clone()));
             }
-            if force {
-                // Links the halt already condemned are in limbo, not in the
-                // zone, yet the dead zone's own holds would keep them there
-                // for ever.
-                let held: Vec<_> = t
-                    .limbo
-                    .values()
-                    .filter(|link| link.lock().zone_holder == Some(zone))
-                    .cloned()
-                    .collect();
-                for link in held {
+            report.links.push(s.into_outcome());
+        }
+        if force {
+            // Links the halt already condemned are in limbo, not in the
+            // zone, yet the dead zone's own holds would keep them there for
+            // ever.
+            let held = self.collect(
+                &mut cx,
+                |t| t.limbo.len(),
+                |t, out| {
+                    let mine = |l: &&Arc<Link>| l.lock().zone_holder == Some(zone);
+                    out.extend(t.limbo.iter().map(|(_, l)| l).filter(mine).cloned());
+                },
+            );
+            for link in &held {
+                let s = {
+                    let mut t = self.table.write(&mut cx);
                     let mut l = link.lock();
                     let reclaimed = l.reclaim_zone_holds();
                     let freed = l.settle();
                     if freed {
-                        t.limbo.remove(&l.serial);
+                        t.unpark(l.serial);
                     }
-                    let mut o = outcome(&l, Action::Condemned { freed });
-                    o.reclaimed = reclaimed;
-                    report.links.push(o);
-                }
+                    let mut s = Summary::of(&l, Action::Condemned { freed });
+                    s.reclaimed = Some(reclaimed);
+                    s
+                };
+                report.links.push(s.into_outcome());
             }
-            report.remaining = t.zone(zone)?.links.len();
         }
+        report.remaining = self.table.read(&mut cx).zone(zone)?.count;
 
-        // Drains run with the gate right only. Once one wait times out the
-        // rest are not waited for: each wait is bounded, and only links
-        // that do drain in time are followed by another.
-        let mut timed_out = false;
+        // Drains run with the gate right only, to the one deadline: once
+        // it has passed, what has not drained is reported as it is.
         for (i, link) in draining {
             let mut l = link.lock_alone(&mut cx);
-            while l.tmp > 0 && !timed_out {
-                let (g, wake) = link.wait_drained(l, Drain::TimeoutMs(timeout_ms));
+            while l.tmp > 0 && !deadline.passed() {
+                let (g, wake) = link.wait_drained(l, Drain::Until(&deadline));
                 l = g;
-                timed_out = wake == Wake::TimedOut && l.tmp > 0;
+                if wake == Wake::TimedOut {
+                    break;
+                }
             }
+            let (tmp, delayed_by, freed) = (l.tmp, l.outside_holders(), l.state == LinkState::Freed);
+            drop(l);
             let o = &mut report.links[i];
-            o.tmp_holds = l.tmp;
-            o.delayed_by = l.outside_holders();
-            o.action = Action::Condemned { freed: l.state == LinkState::Freed };
+            o.tmp_holds = tmp;
+            o.delayed_by = delayed_by.to_vec();
+            o.action = Action::Condemned { freed };
+        }
+        if report.queued > 0 {
+            self.kick();
         }
         Ok(report)
+    }
+
+    /// One link of a recovery: the zone's gate is held, no lock is.
+    /// Returns its line, and whether its temporary holds are to be waited
+    /// for.
+    fn recover_one(
+        &self,
+        cx: &mut Unlocked,
+        link: &Arc<Link>,
+        force: bool,
+        queued: &mut usize,
+    ) -> (Summary, bool) {
+        let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN);
+        let mut l = link.lock();
+        if l.state != LinkState::Active {
+            return (Summary::of(&l, Action::Destroying), false);
+        }
+        let reclaimed = force.then(|| l.reclaim_zone_holds());
+        let mut drain = false;
+        let mut s = if l.transient {
+            self.condemn_locked(&mut t, link, &mut l);
+            *queued += 1;
+            let freed = l.settle();
+            drain = !freed && l.tmp > 0;
+            if freed {
+                t.unpark(l.serial);
+            }
+            Summary::of(&l, Action::Condemned { freed })
+        } else if l.zone_side_holds() > 0 {
+            Summary::of(&l, Action::Blocked)
+        } else {
+            // Reported as it was in the zone, like a halt's return.
+            let mut s = Summary::of(&l, Action::Blocked);
+            let from = l.zone.id;
+            Self::return_locked(&mut t, &mut l);
+            let n = Notice::SetZone { link: l.linkid, zone: ZoneId::GLOBAL };
+            self.outbox.push(n, l.serial, from);
+            l.pending_notices += 1;
+            *queued += 1;
+            s.action = match l.name {
+                Some(name) => Action::ReturnQueued { name },
+                None => Action::ReturnFailed(Errno::EINVAL),
+            };
+            s
+        };
+        s.reclaimed = reclaimed;
+        (s, drain)
     }
 }

@@ -2,7 +2,7 @@
 //! kinds and life-cycle states. Validation of bad input lives here, so
 //! every entry point rejects it the same way before touching any state.
 
-use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::fmt;
 
 use crate::errno::{Errno, KResult};
@@ -127,9 +127,10 @@ impl fmt::Display for LinkName {
 }
 
 /// A MAC (driver instance) name such as `vnic1001`: 1 to 255 bytes of
-/// `[A-Za-z0-9_.-]`.
+/// `[A-Za-z0-9_.-]`. Immutable and shared: a clone (the MAC index's key)
+/// costs a reference count, never an allocation.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MacName(Box<[u8]>);
+pub struct MacName(Arc<[u8]>);
 
 impl MacName {
     /// Validates `name` (without its NUL). Errors as for [`LinkName::new`].

@@ -4,24 +4,31 @@
 //! registry lock. Every public entry point makes one before it locks
 //! anything. Whatever may sleep for long needs `&mut Unlocked`:
 //!
-//! - taking the table lock ([`TableLock::read`], [`TableLock::write`]): the
-//!   guard borrows the proof for as long as it lives;
+//! - taking the table lock ([`TableLock::read`], [`TableLock::write`],
+//!   [`TableLock::write_room`]): the guard borrows the proof for as long
+//!   as it lives;
 //! - entering a zone gate (`ZoneGate::enter`), lock level 1, which must
 //!   never be waited for under the table lock;
-//! - a dlmgmtd upcall ([`upcall`]);
+//! - a dlmgmtd upcall (`Registry::upcall`);
 //! - a wait for temporary holds to drain (`Link::lock_alone`).
 //!
 //! So "no table lock is held across an upcall, a gate wait or a drain
 //! wait" is a borrow-check error to break, not a comment. Link locks are
 //! taken only inside table sections or through `Link::lock_alone`, are
-//! never nested, and debug host builds count them per thread:
-//! [`upcall`] asserts the count is zero.
+//! never nested, and debug host builds count them per thread: an upcall
+//! asserts the count is zero.
+//!
+//! The table writer is also a section that must not allocate
+//! ([`super::noalloc`]): [`TableLock::write_room`] grows the indexes and
+//! the outbox *before* it returns the guard, so the section's inserts and
+//! notices need no memory.
 
 use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
 
-use super::outbox::{Dlmgmt, Notice};
-use super::table::Table;
-use crate::errno::KResult;
+use super::noalloc::NoAlloc;
+use super::outbox::Outbox;
+use super::table::{Room, Table};
 use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Proof that this thread holds no registry lock. Not `Send`: it speaks
@@ -32,8 +39,8 @@ pub(crate) struct Unlocked {
 
 impl Unlocked {
     /// Made first thing by a public entry point, and nowhere else. The
-    /// few entry points that call others (`setzid`, `hold_by_mac`) hold
-    /// nothing when they do; internal helpers take `&mut Unlocked`.
+    /// few entry points that call others (`setzid`) hold nothing when they
+    /// do; internal helpers take `&mut Unlocked`.
     pub(crate) fn new() -> Unlocked {
         Unlocked { _not_send: PhantomData }
     }
@@ -43,6 +50,27 @@ impl Unlocked {
 /// a proof of [`Unlocked`], which the guard then borrows.
 pub(crate) struct TableLock {
     inner: RwLock<Table>,
+}
+
+/// The table lock held as writer: a section that must not allocate.
+pub(crate) struct TableWrite<'a> {
+    g: RwLockWriteGuard<'a, Table>,
+    // Dropped after the lock is released, so a reported allocation does
+    // not poison the lock.
+    _no_alloc: NoAlloc,
+}
+
+impl Deref for TableWrite<'_> {
+    type Target = Table;
+    fn deref(&self) -> &Table {
+        &self.g
+    }
+}
+
+impl DerefMut for TableWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Table {
+        &mut self.g
+    }
 }
 
 impl TableLock {
@@ -55,15 +83,37 @@ impl TableLock {
         self.inner.read()
     }
 
-    /// Exclusive access: every change to an index or a zone.
-    pub(crate) fn write<'a>(&'a self, _cx: &'a mut Unlocked) -> RwLockWriteGuard<'a, Table> {
-        self.inner.write()
+    /// Exclusive access for a section that inserts nothing new: removals,
+    /// state changes, replacing a value under an existing key.
+    pub(crate) fn write<'a>(&'a self, _cx: &'a mut Unlocked) -> TableWrite<'a> {
+        let g = self.inner.write();
+        TableWrite { g, _no_alloc: NoAlloc::enter("table writer") }
     }
-}
 
-/// Tells dlmgmtd about `notice`. The only place the registry calls the
-/// daemon; it may block for as long as the daemon likes.
-pub(crate) fn upcall(_cx: &mut Unlocked, up: &dyn Dlmgmt, notice: &Notice) -> KResult<()> {
-    super::link::held::assert_none();
-    up.deliver(notice)
+    /// Exclusive access with room for what the section may add: `room`
+    /// says, given the table, how many entries of each kind it may insert
+    /// and how many notices it may queue. Whatever is short is allocated
+    /// with no lock held, then adopted under the writer; the loop ends
+    /// when a writer section finds room, and returns that section.
+    pub(crate) fn write_room<'a>(
+        &'a self,
+        _cx: &'a mut Unlocked,
+        outbox: &Outbox,
+        room: impl Fn(&Table) -> Room,
+    ) -> TableWrite<'a> {
+        loop {
+            let g = self.inner.write();
+            let g = TableWrite { g, _no_alloc: NoAlloc::enter("table writer") };
+            let want = room(&g);
+            let Some(plan) = g.plan(&want, outbox) else {
+                return g;
+            };
+            drop(g);
+            // No lock held: this may sleep in kmem.
+            let fresh = plan.allocate();
+            let mut g = TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
+            let want = room(&g);
+            g.adopt(fresh, &want, outbox);
+        }
+    }
 }

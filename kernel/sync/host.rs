@@ -177,6 +177,32 @@ impl Condvar {
         (MutexGuard { inner, _not_send: PhantomData }, wake)
     }
 
+    /// Waits until woken or `deadline` passes (`cv_timedwait`). A wait
+    /// that is woken and waits again keeps the same deadline, so a bounded
+    /// operation stays bounded however often it is woken. Under loom and
+    /// shuttle time is not modelled and the deadline never passes.
+    pub fn wait_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: &Deadline,
+    ) -> (MutexGuard<'a, T>, Wake) {
+        #[cfg(not(any(loom, shuttle)))]
+        {
+            let left = deadline.at.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return (guard, Wake::TimedOut);
+            }
+            let (inner, res) = unpoison(self.inner.wait_timeout(guard.inner, left));
+            let wake = if res.timed_out() { Wake::TimedOut } else { Wake::Signalled };
+            (MutexGuard { inner, _not_send: PhantomData }, wake)
+        }
+        #[cfg(any(loom, shuttle))]
+        {
+            let _ = deadline;
+            (self.wait(guard), Wake::Signalled)
+        }
+    }
+
     /// Wakes one waiter (`cv_signal`).
     pub fn notify_one(&self) {
         self.inner.notify_one();
@@ -185,6 +211,42 @@ impl Condvar {
     /// Wakes every waiter (`cv_broadcast`).
     pub fn notify_all(&self) {
         self.inner.notify_all();
+    }
+}
+
+/// A point in time a bounded operation gives up at (an absolute `lbolt`
+/// in the kernel). Made once per operation, so waits that are woken and
+/// wait again stay within the one bound.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    #[cfg(not(any(loom, shuttle)))]
+    at: std::time::Instant,
+}
+
+impl Deadline {
+    /// `ms` milliseconds from now.
+    pub fn after_ms(ms: u64) -> Deadline {
+        #[cfg(not(any(loom, shuttle)))]
+        {
+            let now = std::time::Instant::now();
+            let at = now
+                .checked_add(core::time::Duration::from_millis(ms))
+                .unwrap_or(now + core::time::Duration::from_secs(1 << 32));
+            Deadline { at }
+        }
+        #[cfg(any(loom, shuttle))]
+        {
+            let _ = ms;
+            Deadline {}
+        }
+    }
+
+    /// Whether the deadline has passed (never, under loom and shuttle).
+    pub fn passed(&self) -> bool {
+        #[cfg(not(any(loom, shuttle)))]
+        return std::time::Instant::now() >= self.at;
+        #[cfg(any(loom, shuttle))]
+        false
     }
 }
 

@@ -41,6 +41,33 @@ pub mod atomic {
 /// counterpart, and portable code never calls it.
 pub mod signal {}
 
+/// A point in time a bounded operation gives up at: an absolute `lbolt`
+/// (`ddi_get_lbolt()` clock ticks), so waits that are woken and wait
+/// again stay within the one bound.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    lbolt: ffi::clock_t,
+}
+
+impl Deadline {
+    /// `ms` milliseconds from now, rounded up to whole clock ticks (and
+    /// clamped to [`MAX_WAIT_MS`]).
+    pub fn after_ms(ms: u64) -> Deadline {
+        let usec = ms.min(MAX_WAIT_MS) * 1000;
+        let usec = ffi::clock_t::try_from(usec).unwrap_or(ffi::clock_t::MAX);
+        // SAFETY: drv_usectohz is a pure conversion and ddi_get_lbolt
+        // reads the clock; both are callable from any context.
+        let (ticks, now) = unsafe { (ffi::drv_usectohz(usec), ffi::ddi_get_lbolt()) };
+        Deadline { lbolt: now.saturating_add(ticks) }
+    }
+
+    /// Whether the deadline has passed.
+    pub fn passed(&self) -> bool {
+        // SAFETY: as in `after_ms`.
+        unsafe { ffi::ddi_get_lbolt() >= self.lbolt }
+    }
+}
+
 /// The longest relative wait handed to `cv_reltimedwait`, in milliseconds
 /// (about 34 years). Longer requests are clamped so that the kernel's
 /// tick-to-nanosecond conversion cannot overflow.
@@ -345,6 +372,22 @@ impl Condvar {
                 ticks,
                 ffi::time_res_t::TR_CLOCK_TICK,
             )
+        };
+        let wake = if rc == -1 { Wake::TimedOut } else { Wake::Signalled };
+        (guard, wake)
+    }
+
+    /// Waits until woken or `deadline` (an absolute `lbolt`) passes
+    /// (`cv_timedwait`). Waiting again after a wake-up keeps the deadline.
+    pub fn wait_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: &Deadline,
+    ) -> (MutexGuard<'a, T>, Wake) {
+        // SAFETY: as in `wait`; `cv_timedwait` takes an absolute time in
+        // clock ticks and returns -1 once it has passed.
+        let rc = unsafe {
+            ffi::cv_timedwait(self.raw.as_ptr(), guard.mutex.raw.as_ptr(), deadline.lbolt)
         };
         let wake = if rc == -1 { Wake::TimedOut } else { Wake::Signalled };
         (guard, wake)

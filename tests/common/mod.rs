@@ -27,3 +27,9 @@ pub(crate) fn refused<T: std::fmt::Debug>(
     assert_eq!(checked(r, out).err(), Some(e));
     assert_eq!(&r.snapshot(), before, "a refused call changed the registry");
 }
+
+// Every binary that shares these helpers also checks that the registry
+// never allocates under its table writer, a gate or the outbox
+// (`dlszone::registry::noalloc`).
+#[global_allocator]
+static ALLOC: dlszone_ktest::CheckedAlloc = dlszone_ktest::CheckedAlloc;

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 
 use dlszone::errno::{Errno, KResult};
-use dlszone::registry::testing::FakeDlmgmt;
+use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Dlmgmt, Notice};
 
 pub(crate) struct ScriptedDaemon {

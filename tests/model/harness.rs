@@ -427,7 +427,7 @@ impl World {
                 };
                 match taken {
                     Taken::Tmp => {
-                        same("rele_tmp", self.model.rele_tmp(inc), self.reg.rele_tmp(&link))
+                        same("rele_tmp", self.model.rele_tmp(inc), self.reg.rele_tmp(link))
                     }
                     Taken::Long(z, k) => {
                         same("rele", self.model.rele(inc, z, k), self.reg.rele(&link, z, k))
@@ -443,9 +443,9 @@ impl World {
                 let Some((link, inc, _)) = self.handle(handle) else {
                     return Ok(("rele_tmp", None));
                 };
-                same("rele_tmp", self.model.rele_tmp(inc), self.reg.rele_tmp(&link))
+                same("rele_tmp", self.model.rele_tmp(inc), self.reg.rele_tmp(link))
             }
-            Call::Replay => same("replay_outbox", m.replay_outbox(), r.replay_outbox(d)),
+            Call::Replay => same("replay_outbox", m.replay_outbox(), r.replay_outbox()),
             Call::DaemonUp(up) => {
                 m.daemon.up = up;
                 d.fake.set_up(up);

@@ -17,7 +17,7 @@
 //!
 //! Bodies are plain `fn() -> Outcome` over `core`, `alloc` and the crate:
 //! no std, no threads, no `unsafe`. They use
-//! [`FakeDlmgmt`](crate::registry::testing::FakeDlmgmt) as dlmgmtd, so
+//! [`FakeDlmgmt`](crate::fake::FakeDlmgmt) as dlmgmtd, so
 //! they need neither dld nor mac nor a daemon. Each runs on the ktest
 //! caller's kernel stack with `ktest_lock` held, so bodies keep their
 //! frames small and never register or unregister ktest modules.
@@ -26,8 +26,16 @@
 //! test `foo_test`. `ktest` accepts 1 to 63 characters of
 //! `[A-Za-z0-9._]`; the table is checked against that at compile time.
 
+#![no_std]
+#![deny(unused_must_use)]
+
+extern crate alloc;
+#[cfg(not(kmod))]
+extern crate std;
+
 use core::ffi::CStr;
 
+pub mod fake;
 pub mod macros;
 pub mod outcome;
 mod table;
@@ -39,8 +47,12 @@ mod scenarios;
 #[cfg(any(test, dlszone_ktest_selffail))]
 mod selffail;
 
-#[cfg(all(kmod, feature = "ktest"))]
+#[cfg(kmod)]
 pub(crate) mod glue;
+#[cfg(kmod)]
+mod module;
+#[cfg(kmod)]
+pub(crate) use dlszone::ffi;
 #[cfg(not(kmod))]
 pub mod host;
 
@@ -120,3 +132,8 @@ pub fn suites() -> &'static [Suite] {
 pub fn test_count() -> usize {
     SUITES.iter().map(|s| s.tests.len()).sum()
 }
+
+#[cfg(not(kmod))]
+mod alloc_check;
+#[cfg(not(kmod))]
+pub use alloc_check::CheckedAlloc;

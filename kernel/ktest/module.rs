@@ -1,6 +1,6 @@
 //! Module linkage of `dlszone_ktest`, the loadable ktest module.
 //!
-//! Built only for the kernel with the `ktest` feature. It is a `misc`
+//! Built only for the kernel (`cfg(kmod)`). It is a `misc`
 //! module (`struct modlmisc` with `mod_miscops`), installed as
 //! `/usr/kernel/misc/ktest/amd64/dlszone_ktest`, where `ktest load dlszone`
 //! finds it.
@@ -8,7 +8,7 @@
 //! # Life cycle
 //!
 //! - `_init`: builds the module [`State`], which registers the test table
-//!   of [`crate::ktest`] with ktest (`ktest_create_module`,
+//!   of this crate with ktest (`ktest_create_module`,
 //!   `ktest_add_suite`, `ktest_add_test`, `ktest_register_module`; see
 //!   `kernel/ktest/glue.rs`), then `mod_install`. If `mod_install` fails,
 //!   the state is torn down again (`ktest_unregister_module`) and the
@@ -44,11 +44,11 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use static_assertions::const_assert;
 
-use super::linkage::{SyncCell, depends_on_is_valid, linkinfo_is_valid};
-use crate::errno::KResult;
+use dlszone::kmod::linkage::{SyncCell, depends_on_is_valid, linkinfo_is_valid};
+use dlszone::errno::KResult;
 use crate::ffi;
-use crate::ktest::glue::Registration;
-use crate::sync::Mutex;
+use crate::glue::Registration;
+use dlszone::sync::Mutex;
 
 /// What `modinfo` shows for the module.
 const LINKINFO: &CStr = c"dlszone ktest";
@@ -105,8 +105,8 @@ impl State {
     pub fn new() -> KResult<State> {
         let tests = Registration::register()?;
         let state = State { _tests: tests, info_calls: Mutex::new(0) };
-        let n = crate::ktest::test_count();
-        crate::knote!("dlszone_ktest: loaded, {n} tests registered");
+        let n = crate::test_count();
+        dlszone::knote!("dlszone_ktest: loaded, {n} tests registered");
         Ok(state)
     }
 }
@@ -114,7 +114,7 @@ impl State {
 impl Drop for State {
     fn drop(&mut self) {
         let calls = *self.info_calls.lock();
-        crate::knote!("dlszone_ktest: unloaded ({calls} _info calls)");
+        dlszone::knote!("dlszone_ktest: unloaded ({calls} _info calls)");
     }
 }
 

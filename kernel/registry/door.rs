@@ -1,0 +1,184 @@
+//! The registry's door to dlmgmtd, and the replay of what it missed.
+//!
+//! There is one dlmgmtd door in a kernel: dlmgmtd registers it with
+//! `DLDIOC_DOORSERVER` (`dls_mgmt_door_set`) when it starts and withdraws
+//! it when it exits. The registry owns it ([`Registry::set_door`],
+//! [`Registry::unset_door`]); every upcall goes through it, so every
+//! notice the registry queues can be delivered, and an upcall with no
+//! door fails with `EBADF`, as gate's does.
+//!
+//! Setting the door asks for a replay of the outbox through the
+//! registry's [`Defer`] hook, which runs it on another thread (a taskq in
+//! the kernel): dlmgmtd registers its door before it serves it, so the
+//! registering thread must never wait for an upcall.
+//!
+//! The door's own lock (level 5, a leaf) is held only to copy the handle;
+//! no upcall is made under any registry lock.
+
+use alloc::boxed::Box;
+
+use super::Registry;
+use super::outbox::{Entry, Notice};
+use super::types::ZoneId;
+use super::unlocked::Unlocked;
+use crate::errno::{Errno, KResult};
+use crate::sync::{Arc, Mutex};
+
+/// The door to dlmgmtd. In the kernel this is the door upcall with gate's
+/// retry rules (`EBADF` when the door was revoked); on the host a test
+/// double. Called with no registry lock held; it may block.
+pub trait Dlmgmt: Send + Sync {
+    /// Delivers one notice. Delivering the same notice twice must be
+    /// harmless (a replay after a lost reply does that).
+    fn deliver(&self, notice: &Notice) -> KResult<()>;
+}
+
+/// A daemon that is not there: every upcall fails with `EBADF`, as the
+/// kernel's door upcall does when dlmgmtd has not registered its door.
+pub struct NoDaemon;
+
+impl Dlmgmt for NoDaemon {
+    fn deliver(&self, _: &Notice) -> KResult<()> {
+        Err(Errno::EBADF)
+    }
+}
+
+/// Runs [`Registry::replay_outbox`] later on another thread: a taskq
+/// dispatch in the kernel, a thread (or a test's queue) on the host.
+pub trait Defer: Send + Sync {
+    /// Arranges for one replay of the outbox to run soon. Must not block
+    /// and must not run the replay on the calling thread.
+    fn replay_later(&self);
+}
+
+/// Lock level 5: the registered door, if any.
+pub(crate) struct DoorSlot {
+    door: Mutex<Option<Arc<dyn Dlmgmt>>>,
+    defer: Mutex<Option<Box<dyn Defer>>>,
+}
+
+impl DoorSlot {
+    pub(crate) fn new() -> DoorSlot {
+        DoorSlot { door: Mutex::new(None), defer: Mutex::new(None) }
+    }
+
+    fn current(&self) -> Option<Arc<dyn Dlmgmt>> {
+        self.door.lock().clone()
+    }
+}
+
+impl Registry {
+    /// Registers dlmgmtd's door (`dls_mgmt_door_set(B_TRUE)`), replacing
+    /// any earlier one, and asks the [`Defer`] hook for a replay of the
+    /// outbox. Never waits for dlmgmtd.
+    pub fn set_door(&self, door: Arc<dyn Dlmgmt>) {
+        let old = self.door.door.lock().replace(door);
+        // An old door's last reference may go here, with no lock held.
+        drop(old);
+        self.kick();
+    }
+
+    /// Withdraws the door (`dls_mgmt_door_set(B_FALSE)`): upcalls fail
+    /// with `EBADF` until a door is set again. An upcall already under
+    /// way finishes on the door it started with.
+    pub fn unset_door(&self) {
+        let old = self.door.door.lock().take();
+        drop(old);
+    }
+
+    /// Installs the hook that runs replays on another thread (a taskq in
+    /// the kernel). Without one, replays run only when
+    /// [`replay_outbox`](Self::replay_outbox) is called.
+    pub fn set_defer(&self, defer: Box<dyn Defer>) {
+        let old = self.door.defer.lock().replace(defer);
+        drop(old);
+    }
+
+    /// Asks for a replay on another thread, if a hook is installed.
+    pub(crate) fn kick(&self) {
+        let g = self.door.defer.lock();
+        if let Some(d) = g.as_ref() {
+            d.replay_later();
+        }
+    }
+
+    /// Tells dlmgmtd about `notice` through the door. The only place the
+    /// registry calls the daemon; it may block for as long as the daemon
+    /// likes, so it needs the proof that no registry lock is held.
+    pub(crate) fn upcall(&self, _cx: &mut Unlocked, notice: &Notice) -> KResult<()> {
+        super::link::held::assert_none();
+        match self.door.current() {
+            Some(d) => d.deliver(notice),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    /// Delivers queued notices in order, each exactly once; stops at the
+    /// first failure, keeping it and everything after it for next time.
+    /// Runs after dlmgmtd registers its door, after a halt or recovery
+    /// queued notices, and whenever called.
+    ///
+    /// Returns how many were delivered. Errors: `EALREADY` another replay
+    /// is running (it will deliver them); `EBADF` no door; or the
+    /// daemon's error.
+    pub fn replay_outbox(&self) -> KResult<usize> {
+        let mut cx = Unlocked::new();
+        self.replay(&mut cx)
+    }
+
+    /// One replayer at a time; no lock is held across a delivery. The
+    /// replayer gives its flag up in the same critical section in which
+    /// it finds the queue empty, so a notice queued by a caller that got
+    /// `EALREADY` is always seen by the replayer that refused it.
+    pub(crate) fn replay(&self, cx: &mut Unlocked) -> KResult<usize> {
+        if !self.outbox.try_claim() {
+            return Err(Errno::EALREADY);
+        }
+        self.deliver_claimed(cx)
+    }
+
+    /// The replayer's loop: delivers oldest first until nothing is left
+    /// to claim (giving the flag up) or a delivery fails (likewise).
+    pub(crate) fn deliver_claimed(&self, cx: &mut Unlocked) -> KResult<usize> {
+        let mut delivered = 0;
+        loop {
+            let Some(e) = self.outbox.next_or_finish() else {
+                return Ok(delivered);
+            };
+            if let Err(err) = self.deliver_entry(cx, &e) {
+                self.outbox.release();
+                return Err(err);
+            }
+            delivered += 1;
+        }
+    }
+
+    /// Delivers every notice about `zone` queued before `horizon` that
+    /// is still queued, oldest first: what a move into or out of `zone`
+    /// must not overtake (see `outbox.rs`). Stops at the first failure.
+    pub(crate) fn deliver_about(&self, cx: &mut Unlocked, zone: ZoneId, horizon: u64) -> KResult<()> {
+        while let Some(e) = self.outbox.claim_about(cx, zone, horizon) {
+            self.deliver_entry(cx, &e)?;
+        }
+        Ok(())
+    }
+
+    /// Upcalls one claimed notice; if dlmgmtd took it, drops it and clears
+    /// the link's pending count in one table section (so no reader sees
+    /// one without the other), otherwise leaves it queued.
+    fn deliver_entry(&self, cx: &mut Unlocked, e: &Entry) -> KResult<()> {
+        if let Err(err) = self.upcall(cx, &e.notice) {
+            self.outbox.settle(e.seq, false);
+            return Err(err);
+        }
+        let t = self.table.write(cx);
+        self.outbox.settle(e.seq, true);
+        if let Some(id) = t.by_id.get(&e.notice.link()) {
+            let mut l = id.link.lock();
+            if l.serial == e.serial {
+                l.pending_notices = l.pending_notices.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+}

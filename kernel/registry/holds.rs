@@ -1,0 +1,287 @@
+//! Holds as tokens (rule 5): a hold is a value that records its link, its
+//! kind and its holder's zone incarnation when it is taken, and a release
+//! consumes it.
+//!
+//! `dls_devnet_rele(dls_dl_handle_t)` carries no zone, and the releasing
+//! thread is often not in the holder's zone (the last close of a
+//! descriptor that moved, a taskq). So the provenance travels with the
+//! hold: the release needs nothing from its caller, and a double release
+//! cannot be written in Rust. C gets an opaque handle for the token.
+//!
+//! Holds never allocate, and take only the table lock as reader and the
+//! link's own lock: the stream-open and ioctl paths never wait behind an
+//! upcall or a writer's allocation.
+
+use core::ops::Deref;
+
+use alloc::vec::Vec;
+
+use super::hashtab::mac_hash;
+use super::link::{Link, Unmatched};
+use super::table::{NameSlot, Table};
+use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
+use super::unlocked::Unlocked;
+use super::{LinkRef, Registry, visible};
+use crate::errno::{Errno, KResult};
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
+
+/// A long hold (`dd_ref`): keeps the link from being destroyed and its
+/// memory alive. Give it back with [`Registry::rele`].
+#[must_use = "a hold is given back with Registry::rele"]
+#[derive(Debug)]
+pub struct Hold {
+    link: Arc<Link>,
+    kind: HoldKind,
+    holder: ZoneKey,
+}
+
+impl Hold {
+    /// Why the hold was taken.
+    pub fn kind(&self) -> HoldKind {
+        self.kind
+    }
+
+    /// The zone incarnation of the holder (`ZoneKey::GLOBAL` for the
+    /// global zone).
+    pub fn holder(&self) -> ZoneKey {
+        self.holder
+    }
+
+    /// Another reference to the link's memory, to look at it after the
+    /// hold is given back (it is no hold itself).
+    pub fn link_ref(&self) -> LinkRef {
+        self.link.clone()
+    }
+}
+
+impl Deref for Hold {
+    type Target = Link;
+    fn deref(&self) -> &Link {
+        &self.link
+    }
+}
+
+/// A temporary hold (`dd_tref`): short, anonymous, does not block a
+/// destroy (which waits for it). Give it back with
+/// [`Registry::rele_tmp`].
+#[must_use = "a temporary hold is given back with Registry::rele_tmp"]
+#[derive(Debug)]
+pub struct TmpHold {
+    link: Arc<Link>,
+}
+
+impl TmpHold {
+    /// Another reference to the link's memory (no hold itself).
+    pub fn link_ref(&self) -> LinkRef {
+        self.link.clone()
+    }
+}
+
+impl Deref for TmpHold {
+    type Target = Link;
+    fn deref(&self) -> &Link {
+        &self.link
+    }
+}
+
+impl Registry {
+    /// Takes a temporary hold (`dls_devnet_hold_tmp`). Takes only the
+    /// table lock as reader and the link's mutex; never allocates.
+    ///
+    /// Errors: `ENOENT` unknown, invisible, initializing or condemned;
+    /// `EINVAL` bad caller zone; `EOVERFLOW` counter saturated.
+    pub fn hold_tmp(&self, caller: ZoneId, linkid: LinkId) -> KResult<TmpHold> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        let t = self.table.read(&mut cx);
+        let link = t.link(linkid)?.clone();
+        let mut l = link.lock();
+        if l.state != LinkState::Active || !visible(caller, l.zone) {
+            return Err(Errno::ENOENT);
+        }
+        // The deliberately broken variant checks, unlocks, then counts: a
+        // destroy can condemn and free the link in between.
+        #[cfg(dlszone_broken = "early_unlock")]
+        let mut l = {
+            drop(l);
+            drop(t);
+            link.lock()
+        };
+        l.tmp = l.tmp.checked_add(1).ok_or(Errno::EOVERFLOW)?;
+        drop(l);
+        Ok(TmpHold { link })
+    }
+
+    /// Gives a temporary hold back. Safe on a condemned or detached link;
+    /// the last release of a detached link frees it.
+    ///
+    /// Errors: `ENOENT` the link has no temporary hold left (possible only
+    /// through a handle forged in C; counted in
+    /// [`bad_releases`](Self::bad_releases), nothing changes).
+    pub fn rele_tmp(&self, hold: TmpHold) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        let TmpHold { link } = hold;
+        let mut l = link.lock();
+        if l.tmp == 0 {
+            drop(l);
+            self.bad_releases.fetch_add(1, Ordering::Relaxed);
+            return Err(Errno::ENOENT);
+        }
+        l.tmp -= 1;
+        if l.tmp == 0 {
+            link.notify_drained(&l);
+        }
+        let free = l.settle();
+        let serial = l.serial;
+        drop(l);
+        if free {
+            self.table.write(&mut cx).unpark(serial);
+        }
+        Ok(())
+    }
+
+    /// Takes a long hold of `kind` on behalf of a holder in `caller`'s
+    /// zone. Never allocates.
+    ///
+    /// Errors: `EINVAL` the kind is the registry's own (existence, loan),
+    /// or a bad caller zone; `ENOENT` unknown, invisible, or not active;
+    /// `ENXIO` the caller's zone is halting; `EBUSY` a non-global caller
+    /// and the link is being returned from its zone; `EOVERFLOW`.
+    pub fn hold(&self, caller: ZoneId, linkid: LinkId, kind: HoldKind) -> KResult<Hold> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        kind.slot().ok_or(Errno::EINVAL)?;
+        let t = self.table.read(&mut cx);
+        Self::hold_locked(&t, caller, t.link(linkid)?, kind)
+    }
+
+    /// Takes a long hold by MAC name (`dls_devnet_hold_by_dev`): the
+    /// lookup and the hold are one table section, so a destroy and a
+    /// reuse of the id in between cannot hand back another link.
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad MAC name; otherwise as
+    /// [`hold`](Self::hold).
+    pub fn hold_by_mac(&self, caller: ZoneId, mac: &[u8], kind: HoldKind) -> KResult<Hold> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        kind.slot().ok_or(Errno::EINVAL)?;
+        MacName::check(mac)?;
+        let t = self.table.read(&mut cx);
+        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
+        Self::hold_locked(&t, caller, link.ok_or(Errno::ENOENT)?, kind)
+    }
+
+    /// Takes a long hold by name in `zone` (`dladm -z`), in one table
+    /// section: a rename racing it either happened before (the new name
+    /// finds the link) or after (the old one did). A non-global caller may
+    /// only name its own zone.
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad name or zone; `ENOENT` no such
+    /// visible link (also for another zone's names); otherwise as
+    /// [`hold`](Self::hold).
+    pub fn hold_by_name(
+        &self,
+        caller: ZoneId,
+        zone: ZoneId,
+        name: &[u8],
+        kind: HoldKind,
+    ) -> KResult<Hold> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        zone.validate()?;
+        kind.slot().ok_or(Errno::EINVAL)?;
+        let name = LinkName::new(name)?;
+        if !caller.is_global() && caller != zone {
+            return Err(Errno::ENOENT);
+        }
+        let t = self.table.read(&mut cx);
+        let Some(NameSlot::Link(id)) = t.by_name.get(&(zone, name)) else {
+            return Err(Errno::ENOENT);
+        };
+        Self::hold_locked(&t, caller, t.link(*id)?, kind)
+    }
+
+    /// The hold itself: table (reader) held, link not yet locked.
+    fn hold_locked(t: &Table, caller: ZoneId, link: &Arc<Link>, kind: HoldKind) -> KResult<Hold> {
+        let mut l = link.lock();
+        if l.state != LinkState::Active || !visible(caller, l.zone) {
+            return Err(Errno::ENOENT);
+        }
+        let holder = if caller.is_global() { ZoneKey::GLOBAL } else { t.running(caller)? };
+        if l.busy && holder != ZoneKey::GLOBAL {
+            // The link is on its way out of the caller's zone, dlmgmtd
+            // being asked: a hold taken now would be lost by the commit.
+            return Err(Errno::EBUSY);
+        }
+        l.take(kind, holder)?;
+        drop(l);
+        Ok(Hold { link: link.clone(), kind, holder })
+    }
+
+    /// Gives a long hold back, whichever thread or zone does it: the
+    /// token knows its holder. Safe on a condemned or detached link; the
+    /// last release frees it.
+    ///
+    /// Errors, each changing nothing: `ESTALE` forced recovery already
+    /// discarded this hold (its zone died holding it; counted in
+    /// [`late_releases`](Self::late_releases)); `ENOENT` the release
+    /// matches no hold at all (possible only through a handle forged in
+    /// C; counted in [`bad_releases`](Self::bad_releases)).
+    pub fn rele(&self, hold: Hold) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        let Hold { link, kind, holder } = hold;
+        let mut l = link.lock();
+        match l.drop_hold(kind, holder) {
+            Ok(()) => {}
+            Err(why) => {
+                drop(l);
+                let (count, e) = match why {
+                    Unmatched::Late => (&self.late_releases, Errno::ESTALE),
+                    Unmatched::Bad => (&self.bad_releases, Errno::ENOENT),
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        let free = l.settle();
+        let serial = l.serial;
+        drop(l);
+        if free {
+            self.table.write(&mut cx).unpark(serial);
+        }
+        Ok(())
+    }
+
+    /// Who holds a link: kind, holder zone, count. Global zone only.
+    ///
+    /// Errors: `EACCES` not the global zone; `ENOENT` unknown link.
+    pub fn holders(&self, caller: ZoneId, linkid: LinkId) -> KResult<Vec<Holder>> {
+        let mut cx = Unlocked::new();
+        if !caller.is_global() {
+            return Err(Errno::EACCES);
+        }
+        let list = {
+            let t = self.table.read(&mut cx);
+            let l = t.link(linkid)?.lock();
+            l.holders()
+        };
+        Ok(list.to_vec())
+    }
+
+    /// Releases that matched no hold, since the registry was made.
+    pub fn bad_releases(&self) -> u64 {
+        self.bad_releases.load(Ordering::Relaxed)
+    }
+
+    /// Releases of holds that forced recovery had already discarded.
+    pub fn late_releases(&self) -> u64 {
+        self.late_releases.load(Ordering::Relaxed)
+    }
+
+    /// Detached links still kept alive by holders.
+    pub fn pending_frees(&self) -> usize {
+        let mut cx = Unlocked::new();
+        self.table.read(&mut cx).limbo.len()
+    }
+}

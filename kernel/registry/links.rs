@@ -1,0 +1,379 @@
+//! A link's life (rules 1, 2, 4, 10): create, activate, rename, destroy,
+//! and the lookups and lists a zone may make.
+
+use alloc::vec::Vec;
+
+use super::hashtab::mac_hash;
+use super::link::{Drain, Link, LinkInner};
+use super::outbox::Notice;
+use super::table::{NameSlot, Room, Table};
+use super::types::{DrainWait, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey, ZoneState};
+use super::unlocked::Unlocked;
+use super::{Registry, visible};
+use crate::errno::{Errno, KResult};
+use crate::sync::{Arc, Wake};
+
+/// What one more condemned link needs: a limbo entry and a notice.
+pub(super) const CONDEMN: Room =
+    Room { ids: 0, macs: 0, names: 0, zones: 0, limbo: 1, notices: 1 };
+
+impl Registry {
+    /// Creates a link in `zone`, the zone creating it (which becomes its
+    /// owner for life). A link created outside the global zone is
+    /// transient.
+    ///
+    /// Errors: `EINVAL` bad id or name, `ENAMETOOLONG`; `ENOTSUP` a
+    /// persistent link from a non-global zone; `ENXIO` the zone is not
+    /// running; `EEXIST` the link id, MAC name or (zone, name) is taken.
+    pub fn create(
+        &self,
+        zone: ZoneId,
+        mac: &[u8],
+        linkid: LinkId,
+        name: &[u8],
+        persistent: bool,
+    ) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        zone.validate()?;
+        linkid.validate()?;
+        let name = LinkName::new(name)?;
+        let mac = MacName::new(mac)?;
+        if persistent && !zone.is_global() {
+            return Err(Errno::ENOTSUP);
+        }
+        // The record is built before any lock is taken; its zones are set
+        // once the zone's incarnation is known. Dropped (after the lock)
+        // if the create is refused.
+        let inner = LinkInner::new(linkid, Some(name), ZoneKey::GLOBAL, persistent, self.serial());
+        let link = Arc::new(Link::new(mac, inner));
+        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
+            ids: 1,
+            macs: 1,
+            names: 1,
+            ..Room::default()
+        });
+        let owner = t.running(zone)?;
+        if t.by_id.contains_key(&linkid) || t.by_mac.contains_key(link.mac()) {
+            return Err(Errno::EEXIST);
+        }
+        if !t.name_free(zone, name) {
+            return Err(Errno::EEXIST);
+        }
+        // dlmgmtd handed out this id again, so it has retired the old link
+        // of that id: notices still queued about that one are moot, and
+        // must not reach dlmgmtd as news about this one.
+        self.outbox.purge(linkid);
+        let mut l = link.lock();
+        l.owner = owner;
+        l.zone = owner;
+        // Links born outside the global zone never reach it.
+        l.transient = owner != ZoneKey::GLOBAL;
+        t.insert_link(&link, &l);
+        Ok(())
+    }
+
+    /// Records a global-zone physical link that attached before dlmgmtd
+    /// could give it an id (`softmac`). It stays invisible until
+    /// [`activate`](Self::activate).
+    ///
+    /// Errors: `EINVAL`, `ENAMETOOLONG` bad MAC name; `EEXIST` taken.
+    pub fn create_pending(&self, mac: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        let mac = MacName::new(mac)?;
+        let inner = LinkInner::new(LinkId::INVALID, None, ZoneKey::GLOBAL, true, self.serial());
+        let link = Arc::new(Link::new(mac, inner));
+        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
+            macs: 1,
+            ..Room::default()
+        });
+        if t.by_mac.contains_key(link.mac()) {
+            return Err(Errno::EEXIST);
+        }
+        t.insert_pending(&link);
+        Ok(())
+    }
+
+    /// Forgets a pending link whose device detached before dlmgmtd ever
+    /// gave it an id.
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad MAC name; `ENOENT` no such
+    /// link; `EBUSY` the link is not pending (destroy it by id).
+    pub fn destroy_pending(&self, mac: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        MacName::check(mac)?;
+        let mut t = self.table.write(&mut cx);
+        let link = t
+            .by_mac
+            .get_where(mac_hash(mac), |k| k.as_bytes() == mac)
+            .ok_or(Errno::ENOENT)?
+            .clone();
+        let mut l = link.lock();
+        if l.state != LinkState::Initializing {
+            return Err(Errno::EBUSY);
+        }
+        t.by_mac.remove(link.mac());
+        l.existence = false;
+        l.state = LinkState::Detached;
+        let _ = l.settle();
+        Ok(())
+    }
+
+    /// Gives a pending link its id and name (`dls_devnet_recreate`).
+    ///
+    /// Errors: `EINVAL` bad id/name or the link is not pending; `ENOENT`
+    /// unknown MAC name; `EEXIST` id or global-zone name taken.
+    pub fn activate(&self, mac: &[u8], linkid: LinkId, name: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        linkid.validate()?;
+        let name = LinkName::new(name)?;
+        MacName::check(mac)?;
+        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
+            ids: 1,
+            names: 1,
+            ..Room::default()
+        });
+        let link = t
+            .by_mac
+            .get_where(mac_hash(mac), |k| k.as_bytes() == mac)
+            .ok_or(Errno::ENOENT)?
+            .clone();
+        let mut l = link.lock();
+        if l.state != LinkState::Initializing {
+            return Err(Errno::EINVAL);
+        }
+        if t.by_id.contains_key(&linkid) || !t.name_free(ZoneId::GLOBAL, name) {
+            return Err(Errno::EEXIST);
+        }
+        self.outbox.purge(linkid);
+        l.linkid = linkid;
+        l.name = Some(name);
+        l.state = LinkState::Active;
+        t.insert_id(&link, &l);
+        Ok(())
+    }
+
+    /// Destroys a link (`dls_devnet_destroy`): condemns it so no new hold
+    /// succeeds, waits for temporary holds as `wait` says, then removes it
+    /// from every table. No table lock is held while waiting.
+    ///
+    /// Errors: `ENOENT` unknown or invisible; `EPERM` a non-global zone
+    /// destroying a link it does not own; `EBUSY` long holders other than
+    /// the existence hold remain (a lent link has its loan hold), a move
+    /// is in flight, or `NoWait` and temporary holds exist; `EINTR` the
+    /// `WaitSig` wait was interrupted (the link is left as it was).
+    ///
+    /// Exception (rule 10): a transient link whose zone is halting is torn
+    /// down whatever holds it, exactly as the halt would, and its notice
+    /// goes to dlmgmtd through a deferred replay.
+    pub fn destroy(&self, caller: ZoneId, linkid: LinkId, wait: DrainWait) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        linkid.validate()?;
+        let link = {
+            let mut t = self.table.write_room(&mut cx, &self.outbox, |_| CONDEMN);
+            let link = t.link(linkid)?.clone();
+            let mut l = link.lock();
+            if l.state != LinkState::Active || !visible(caller, l.zone) {
+                return Err(Errno::ENOENT);
+            }
+            if !caller.is_global() && l.owner.id != caller {
+                return Err(Errno::EPERM);
+            }
+            if l.busy {
+                return Err(Errno::EBUSY);
+            }
+            let zone_state = t.zones.get(&l.zone.id).map(|z| z.state);
+            if l.transient && zone_state != Some(ZoneState::Running) {
+                self.condemn_locked(&mut t, &link, &mut l);
+                if l.settle() {
+                    t.unpark(l.serial);
+                }
+                drop(l);
+                drop(t);
+                self.kick();
+                return Ok(());
+            }
+            if l.loan || l.holder_holds() > 0 {
+                return Err(Errno::EBUSY);
+            }
+            if wait == DrainWait::NoWait && l.tmp > 0 {
+                return Err(Errno::EBUSY);
+            }
+            l.state = LinkState::Condemned;
+            drop(l);
+            link
+        };
+
+        // Drain temporary holds with only the link's own mutex held: the
+        // guard comes from the proof, so no table lock can be held here.
+        let how = if wait == DrainWait::WaitSig { Drain::WaitSig } else { Drain::Wait };
+        let mut l = link.lock_alone(&mut cx);
+        while l.tmp > 0 {
+            let (g, wake) = link.wait_drained(l, how);
+            l = g;
+            if wake == Wake::Interrupted && l.tmp > 0 {
+                l.state = LinkState::Active;
+                return Err(Errno::EINTR);
+            }
+        }
+        drop(l);
+
+        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
+            limbo: 1,
+            ..Room::default()
+        });
+        let mut l = link.lock();
+        t.unhash(&link, &l);
+        l.state = LinkState::Detached;
+        l.existence = false;
+        if !l.settle() {
+            // A holder took no new hold (condemned), but a release could
+            // not have raced the unhash: anything left is a long hold that
+            // the EBUSY check above excluded. Park it to be safe.
+            t.park(l.serial, &link);
+        }
+        Ok(())
+    }
+
+    /// Condemns and detaches a transient link at once (teardown): no new
+    /// hold, unreachable by name or id, the registry's own holds dropped,
+    /// memory kept (in limbo) until the last holder lets go, and dlmgmtd's
+    /// notice queued. Table and link locked; needs [`CONDEMN`] room.
+    pub(super) fn condemn_locked(&self, t: &mut Table, link: &Arc<Link>, l: &mut LinkInner) {
+        t.unhash(link, l);
+        let zone = l.zone.id;
+        l.state = LinkState::Detached;
+        l.existence = false;
+        l.loan = false;
+        l.reserved = None;
+        t.park(l.serial, link);
+        self.outbox.push(Notice::LinkGone { link: l.linkid, zone }, l.serial, zone);
+    }
+
+    /// Renames a link inside its current zone. A lent link may be renamed
+    /// inside the borrowing zone; its reserved owner-zone name is untouched.
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad name; `ENOENT` unknown or
+    /// invisible; `EBUSY` open streams or other holders, or a move in
+    /// flight; `EEXIST` the name is taken or reserved in that zone.
+    pub fn rename(&self, caller: ZoneId, linkid: LinkId, name: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        linkid.validate()?;
+        let name = LinkName::new(name)?;
+        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
+            names: 1,
+            ..Room::default()
+        });
+        let link = t.link(linkid)?.clone();
+        let mut l = link.lock();
+        if l.state != LinkState::Active || !visible(caller, l.zone) {
+            return Err(Errno::ENOENT);
+        }
+        if l.busy || l.holder_holds() > 0 {
+            return Err(Errno::EBUSY);
+        }
+        let zone = l.zone.id;
+        if l.name == Some(name) {
+            return Ok(());
+        }
+        if !t.name_free(zone, name) {
+            return Err(Errno::EEXIST);
+        }
+        t.rename(zone, linkid, l.name, name);
+        l.name = Some(name);
+        Ok(())
+    }
+
+    /// Looks a link up by name in `zone` (`dladm -z`); a non-global
+    /// caller may only name its own zone.
+    ///
+    /// Errors: `ENOENT` no such visible link (also for another zone's
+    /// names, as if they did not exist); `EINVAL` bad name or zone id.
+    pub fn lookup(&self, caller: ZoneId, zone: ZoneId, name: &[u8]) -> KResult<LinkId> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        zone.validate()?;
+        let name = LinkName::new(name)?;
+        if !caller.is_global() && caller != zone {
+            return Err(Errno::ENOENT);
+        }
+        let t = self.table.read(&mut cx);
+        match t.by_name.get(&(zone, name)) {
+            Some(NameSlot::Link(id)) => {
+                let l = t.link(*id)?.lock();
+                if l.state == LinkState::Active { Ok(*id) } else { Err(Errno::ENOENT) }
+            }
+            _ => Err(Errno::ENOENT),
+        }
+    }
+
+    /// Looks a link up by MAC name (`dls_devnet_macname2linkid`). Never
+    /// allocates.
+    pub fn lookup_mac(&self, caller: ZoneId, mac: &[u8]) -> KResult<LinkId> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        MacName::check(mac)?;
+        let t = self.table.read(&mut cx);
+        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
+        let l = link.ok_or(Errno::ENOENT)?.lock();
+        if l.state != LinkState::Active || !visible(caller, l.zone) {
+            return Err(Errno::ENOENT);
+        }
+        Ok(l.linkid)
+    }
+
+    /// The links a caller may enumerate: those in `zone` (a non-global
+    /// caller may only name its own), or with `None` every link the caller
+    /// can see. Sorted by id.
+    ///
+    /// Errors: `ENOENT` a non-global caller naming another zone.
+    pub fn list(&self, caller: ZoneId, zone: Option<ZoneId>) -> KResult<Vec<LinkId>> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        let zone = match (caller.is_global(), zone) {
+            (true, z) => z,
+            (false, None) => Some(caller),
+            (false, Some(z)) if z == caller => Some(z),
+            (false, Some(_)) => return Err(Errno::ENOENT),
+        };
+        let active = |l: &Arc<Link>| l.lock().state == LinkState::Active;
+        let mut ids = self.collect(
+            &mut cx,
+            |t| match zone {
+                Some(z) => t.zones.get(&z).map_or(0, |e| e.count),
+                None => t.by_id.len(),
+            },
+            |t, out| match zone {
+                Some(z) => out.extend(t.zone_links(z).filter(|(_, l)| active(l)).map(|(id, _)| id)),
+                None => out.extend(
+                    t.by_id.iter().filter(|(_, e)| active(&e.link)).map(|(id, _)| *id),
+                ),
+            },
+        );
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Copies what `fill` yields under the table lock (as reader) into a
+    /// vector allocated with no lock held: `count` bounds how many items
+    /// `fill` may yield, and the copy is retried if the table grew past
+    /// the room made.
+    pub(super) fn collect<T>(
+        &self,
+        cx: &mut Unlocked,
+        count: impl Fn(&Table) -> usize,
+        fill: impl Fn(&Table, &mut Vec<T>),
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        loop {
+            let n = count(&self.table.read(cx));
+            out.reserve(n);
+            let t = self.table.read(cx);
+            if count(&t) <= out.capacity() {
+                fill(&t, &mut out);
+                return out;
+            }
+        }
+    }
+}
