@@ -24,46 +24,29 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dlszone::errno::KResult;
+use dlszone::registry::{LinkId, Registry, ZoneId, ZoneKey};
 use dlszone_ktest::fake::FakeDlmgmt;
-use dlszone::registry::{Dlmgmt, LinkId, Notice, Registry, ZoneId, ZoneKey};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 
-/// dlmgmtd answering after a fixed delay (a door upcall's round trip).
-struct Slow {
-    inner: FakeDlmgmt,
-    latency: Duration,
-}
-
-impl Dlmgmt for Slow {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        if !self.latency.is_zero() {
-            thread::sleep(self.latency);
-        }
-        self.inner.deliver(n)
-    }
-}
-
-fn slow(latency_us: u64) -> Slow {
-    Slow { inner: FakeDlmgmt::up(), latency: Duration::from_micros(latency_us) }
+/// dlmgmtd answering after a fixed delay (a door round trip), as `r`'s
+/// door.
+fn slow(r: &Registry, latency_us: u64) -> std::sync::Arc<FakeDlmgmt> {
+    let d = FakeDlmgmt::shared();
+    d.set_latency_us(latency_us);
+    r.set_door(d.clone());
+    d
 }
 
 /// Zone `z` of incarnation `generation` holding four links: two lent
 /// from the global zone and two of its own (transient), or, with
 /// `lent_only`, four lent ones.
-fn populate_zone(
-    r: &Registry,
-    up: &dyn Dlmgmt,
-    z: i32,
-    generation: u64,
-    lent_only: bool,
-) -> ZoneKey {
+fn populate_zone(r: &Registry, z: i32, generation: u64, lent_only: bool) -> ZoneKey {
     let k = ZoneKey::new(z, generation * 10_000 + z as u64);
     r.zone_boot(k).unwrap();
     for i in 0..4u32 {
         if i < 2 || lent_only {
-            r.lend(GZ, LinkId(50_000 + 4 * z as u32 + i), k.id, false, up).unwrap();
+            r.lend(GZ, LinkId(50_000 + 4 * z as u32 + i), k.id, false).unwrap();
         } else {
             let own = LinkId(100_000 + 4 * z as u32 + i);
             let (mac, name) = (format!("z{z}v{i}"), format!("zl{i}x0"));
@@ -100,12 +83,12 @@ fn tmp_hold_under_churn(c: &mut Criterion) {
         let churn = {
             let (r, stop, halts) = (r.clone(), stop.clone(), halts.clone());
             thread::spawn(move || {
-                let up = slow(20);
+                let _up = slow(&r, 20);
                 let mut generation = 1;
                 while !stop.load(Ordering::Relaxed) {
                     for z in 1..=8 {
-                        let k = populate_zone(&r, &up, z, generation, false);
-                        assert!(r.zone_halt(k, &up).unwrap().is_clean());
+                        let k = populate_zone(&r, z, generation, false);
+                        assert!(r.zone_halt(k).unwrap().is_clean());
                         r.zone_destroy(k).unwrap();
                         halts.fetch_add(1, Ordering::Relaxed);
                     }
@@ -127,7 +110,7 @@ fn tmp_hold_under_churn(c: &mut Criterion) {
                         s.spawn(move || {
                             for _ in 0..per {
                                 let h = r.hold_tmp(GZ, LinkId(1 + t)).unwrap();
-                                r.rele_tmp(black_box(&h)).unwrap();
+                                r.rele_tmp(black_box(h)).unwrap();
                             }
                         });
                     }
@@ -154,26 +137,25 @@ const HALT_THREADS: i32 = 8;
 /// returns the wall time of the halts alone.
 fn halt_all(parallel: bool, lent_only: bool, latency_us: u64) -> Duration {
     let r = Registry::new();
-    let up = slow(0);
+    let up = slow(&r, 0);
     gz_links(&r, HALT_ZONES);
-    let keys: Vec<ZoneKey> =
-        (1..=HALT_ZONES).map(|z| populate_zone(&r, &up, z, 1, lent_only)).collect();
-    let up = slow(latency_us);
+    let keys: Vec<ZoneKey> = (1..=HALT_ZONES).map(|z| populate_zone(&r, z, 1, lent_only)).collect();
+    up.set_latency_us(latency_us);
     let start = Instant::now();
     if parallel {
         thread::scope(|s| {
             for w in 0..HALT_THREADS {
-                let (r, up, keys) = (&r, &up, &keys);
+                let (r, keys) = (&r, &keys);
                 s.spawn(move || {
                     for k in keys.iter().filter(|k| k.id.0 % HALT_THREADS == w) {
-                        assert!(r.zone_halt(*k, up).unwrap().is_clean());
+                        assert!(r.zone_halt(*k).unwrap().is_clean());
                     }
                 });
             }
         });
     } else {
         for k in &keys {
-            assert!(r.zone_halt(*k, &up).unwrap().is_clean());
+            assert!(r.zone_halt(*k).unwrap().is_clean());
         }
     }
     // Halts deliver transient links' notices through the outbox, by one

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Action, HoldKind, LinkId, LinkOutcome, Registry, ZoneId, ZoneKey};
+use dlszone_ktest::fake::FakeDlmgmt;
 
 /// Counts live heap bytes, so memory per link is measured, not estimated.
 struct Counting;
@@ -221,7 +221,7 @@ fn lend_return(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(f.links), f, |b, f| {
             b.iter_custom(|iters| {
                 // A fresh daemon per sample keeps its log short.
-                let d = FakeDlmgmt::up();
+                f.reg.set_door(FakeDlmgmt::shared());
                 let start = Instant::now();
                 for _ in 0..iters {
                     f.reg.lend(ZoneId::GLOBAL, LEND_ID, to, false).unwrap();
@@ -240,12 +240,12 @@ fn lend_return(c: &mut Criterion) {
 /// incarnation, and destroying the halted one, are not timed.
 fn halt(c: &mut Criterion) {
     /// Gives a fresh incarnation of the halt zone its 8 links.
-    fn populate(reg: &Registry, zone: ZoneId, d: &FakeDlmgmt) {
+    fn populate(reg: &Registry, zone: ZoneId) {
         for j in 0..4 {
             let (mac, name) = (format!("hvnic{j}"), format!("h{j}"));
             let id = LinkId(HALT_TRANSIENT + j);
             reg.create(zone, mac.as_bytes(), id, name.as_bytes(), false).unwrap();
-            reg.lend(ZoneId::GLOBAL, LinkId(HALT_LENT + j), zone, false, d).unwrap();
+            reg.lend(ZoneId::GLOBAL, LinkId(HALT_LENT + j), zone, false).unwrap();
         }
     }
 
@@ -255,7 +255,7 @@ fn halt(c: &mut Criterion) {
         let mut zone = zone_key(HALT_ZONE);
         g.bench_with_input(BenchmarkId::from_parameter(f.links), f, |b, f| {
             b.iter_custom(|iters| {
-                let d = FakeDlmgmt::up();
+                f.reg.set_door(FakeDlmgmt::shared());
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
                     populate(&f.reg, zone.id);

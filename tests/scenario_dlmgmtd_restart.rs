@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dlszone::errno::{Errno, KResult};
-use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Action, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState};
+use dlszone_ktest::fake::FakeDlmgmt;
 
 mod common;
 use common::checked;

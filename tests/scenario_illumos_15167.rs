@@ -25,11 +25,11 @@
 use std::sync::Arc;
 
 use dlszone::errno::Errno;
-use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId, ZoneKey,
     ZoneState,
 };
+use dlszone_ktest::fake::FakeDlmgmt;
 
 mod common;
 use common::{checked, name};

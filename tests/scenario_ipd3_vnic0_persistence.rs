@@ -26,8 +26,8 @@
 //! allocated. Fixing the file's key is userland work (see `docs/ipd3.md`).
 
 use dlszone::errno::Errno;
-use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{Action, DrainWait, LinkId, Registry, ZoneId, ZoneKey};
+use dlszone_ktest::fake::FakeDlmgmt;
 
 mod common;
 use common::{checked, name, refused};

@@ -22,10 +22,10 @@
 use std::sync::Arc;
 
 use dlszone::errno::Errno;
-use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId, ZoneKey,
 };
+use dlszone_ktest::fake::FakeDlmgmt;
 
 mod common;
 use common::{checked, name};

@@ -21,12 +21,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dlszone::errno::{Errno, KResult};
-use dlszone_ktest::fake::FakeDlmgmt;
+use dlszone::errno::Errno;
 use dlszone::registry::{
-    Action, Dlmgmt, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId,
-    ZoneKey, ZoneState,
+    Action, DrainWait, HoldKind, Holder, LinkId, LinkState, Notice, Registry, ZoneId, ZoneKey,
+    ZoneState,
 };
+use dlszone_ktest::fake::FakeDlmgmt;
 
 mod common;
 use common::{checked, name};

@@ -21,15 +21,13 @@
 //! replay delivers every notice once, in order, and a second replay
 //! delivers nothing.
 
-use std::cell::Cell;
-
 use std::sync::Arc;
 
-use dlszone::errno::{Errno, KResult};
-use dlszone_ktest::fake::FakeDlmgmt;
+use dlszone::errno::Errno;
 use dlszone::registry::{
-    Action, Dlmgmt, HoldKind, Holder, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState,
+    Action, HoldKind, Holder, LinkId, Notice, Registry, ZoneId, ZoneKey, ZoneState,
 };
+use dlszone_ktest::fake::FakeDlmgmt;
 
 mod common;
 use common::{checked, name};

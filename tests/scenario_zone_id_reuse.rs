@@ -19,10 +19,10 @@
 use std::sync::Arc;
 
 use dlszone::errno::Errno;
-use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, HoldKind, Holder, LinkId, LinkState, Registry, ZoneId, ZoneKey, ZoneState,
 };
+use dlszone_ktest::fake::FakeDlmgmt;
 
 mod common;
 use common::{checked, refused};

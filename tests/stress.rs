@@ -18,8 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use dlszone::errno::{Errno, KResult};
+use dlszone::registry::{DrainWait, HoldKind, LinkId, Registry, ZoneId, ZoneKey};
 use dlszone_ktest::fake::FakeDlmgmt;
-use dlszone::registry::{Dlmgmt, DrainWait, HoldKind, LinkId, Notice, Registry, ZoneId, ZoneKey};
 
 const GZ: ZoneId = ZoneId::GLOBAL;
 const ZONES: i32 = 200;
@@ -42,26 +42,6 @@ impl Dice {
     }
 }
 
-/// dlmgmtd that fails 10% of upcalls and stalls in 5% of them.
-struct Flaky {
-    inner: FakeDlmgmt,
-    dice: Dice,
-    failures: AtomicU64,
-}
-
-impl Dlmgmt for Flaky {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        if self.dice.pct(10) {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            return Err(if self.dice.pct(50) { Errno::EBADF } else { Errno::EINTR });
-        }
-        if self.dice.pct(5) {
-            thread::sleep(Duration::from_micros(self.dice.next() % 300));
-        }
-        self.inner.deliver(n)
-    }
-}
-
 /// The two global-zone links lent into zone `z`, and its two own links.
 fn gz_link(z: i32, i: u32) -> LinkId {
     LinkId(10_000 + 2 * z as u32 + i)
@@ -76,7 +56,7 @@ fn zone_key(round: u32, z: i32) -> ZoneKey {
 
 /// Retries an upcall-backed move until dlmgmtd takes it. `EAGAIN` means
 /// an older notice about the link is still queued: replay, then retry.
-fn until_ok(r: &Registry, up: &Flaky, mut f: impl FnMut() -> KResult<()>) {
+fn until_ok(r: &Registry, mut f: impl FnMut() -> KResult<()>) {
     for _ in 0..1_000 {
         match f() {
             Ok(()) => return,
@@ -93,7 +73,7 @@ fn until_ok(r: &Registry, up: &Flaky, mut f: impl FnMut() -> KResult<()>) {
 
 /// One worker's round over its zones, phase by phase, so that workers are
 /// in different phases at once.
-fn worker_round(r: &Registry, up: &Flaky, round: u32, zones: &[i32]) {
+fn worker_round(r: &Registry, round: u32, zones: &[i32]) {
     for &z in zones {
         let k = zone_key(round, z);
         r.zone_boot(k).unwrap();
@@ -105,7 +85,7 @@ fn worker_round(r: &Registry, up: &Flaky, round: u32, zones: &[i32]) {
     }
     for &z in zones {
         for i in 0..2 {
-            until_ok(r, up, || r.lend(GZ, gz_link(z, i), ZoneId(z), false, up));
+            until_ok(r, || r.lend(GZ, gz_link(z, i), ZoneId(z), false));
         }
         // Renames inside the zone, of a lent link and of its own.
         // Refused while a global-zone thread holds the link: retry.
@@ -127,7 +107,7 @@ fn worker_round(r: &Registry, up: &Flaky, round: u32, zones: &[i32]) {
         // A global-zone snoop of the zone's own link stays open across
         // the halt (OS-8627): the halt must not wait for it, nor break it.
         let snoop = r.hold(GZ, own_link(z, 0), HoldKind::Stream).unwrap();
-        let report = r.zone_halt(k, up).unwrap();
+        let report = r.zone_halt(k).unwrap();
         if !report.is_clean() {
             // dlmgmtd refused some return: recover without it.
             let rec = r.zone_recover(k, true, 5_000).unwrap();
@@ -182,11 +162,10 @@ fn chaos(r: Arc<Registry>, stop: Arc<AtomicBool>, seed: u64) -> thread::JoinHand
 
 fn run(rounds: u32, deadline: Duration) {
     let r = Arc::new(Registry::new());
-    let up = Arc::new(Flaky {
-        inner: FakeDlmgmt::up(),
-        dice: Dice(AtomicU64::new(7)),
-        failures: AtomicU64::new(0),
-    });
+    // dlmgmtd fails 10% of upcalls and stalls up to 300 us in 5% of them.
+    let up = FakeDlmgmt::shared();
+    up.flaky(7, 10, 5, 300);
+    r.set_door(up.clone());
     for z in 1..=ZONES {
         for i in 0..2 {
             let mac = format!("gvnic{z}x{i}");
@@ -197,10 +176,10 @@ fn run(rounds: u32, deadline: Duration) {
     let stop = Arc::new(AtomicBool::new(false));
     let chaos: Vec<_> = (0..3).map(|s| chaos(r.clone(), stop.clone(), s)).collect();
     let replayer = {
-        let (r, up, stop) = (r.clone(), up.clone(), stop.clone());
+        let (r, stop) = (r.clone(), stop.clone());
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let _ = r.replay_outbox(&*up);
+                let _ = r.replay_outbox();
                 thread::sleep(Duration::from_micros(200));
             }
         })
@@ -209,11 +188,11 @@ fn run(rounds: u32, deadline: Duration) {
     let start = Instant::now();
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
-            let (r, up) = (r.clone(), up.clone());
+            let r = r.clone();
             thread::spawn(move || {
                 let zones: Vec<i32> = (1..=ZONES).filter(|z| z % WORKERS == w).collect();
                 for round in 1..=rounds {
-                    worker_round(&r, &up, round, &zones);
+                    worker_round(&r, round, &zones);
                 }
             })
         })
@@ -235,10 +214,11 @@ fn run(rounds: u32, deadline: Duration) {
     eprintln!(
         "stress: {rounds} rounds x {ZONES} zones x 4 links in {:?}; {ops} chaos ops; {} failed upcalls",
         start.elapsed(),
-        up.failures.load(Ordering::Relaxed)
+        up.calls() - up.log().len() as u64
     );
 
     // At rest: deliver what is queued, with a daemon that no longer fails.
+    up.flaky(7, 0, 0, 0);
     while !r.outbox().is_empty() {
         let _ = r.replay_outbox();
     }
@@ -258,9 +238,9 @@ fn run(rounds: u32, deadline: Duration) {
             assert_eq!(h.tmp_holds(), 1);
             assert!(h.holders().iter().all(|x| x.kind == HoldKind::Existence));
             r.rele_tmp(h).unwrap();
-            assert_eq!(up.inner.zone_of(id), Some(GZ));
+            assert_eq!(up.zone_of(id), Some(GZ));
             assert_eq!(r.hold_tmp(GZ, own_link(z, i)).err(), Some(Errno::ENOENT));
-            assert_eq!(up.inner.zone_of(own_link(z, i)), None);
+            assert_eq!(up.zone_of(own_link(z, i)), None);
         }
     }
     assert_eq!(r.list(GZ, None).unwrap().len(), 2 * ZONES as usize);
@@ -293,22 +273,6 @@ fn wait_for<T>(t: &thread::JoinHandle<T>, limit: Duration) -> bool {
     true
 }
 
-/// dlmgmtd that blocks every upcall until released.
-struct Wedged {
-    open: std::sync::Mutex<bool>,
-    cv: std::sync::Condvar,
-}
-
-impl Dlmgmt for Wedged {
-    fn deliver(&self, _: &Notice) -> KResult<()> {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.cv.wait(open).unwrap();
-        }
-        Ok(())
-    }
-}
-
 /// A forced recovery's wait for a zone gate held by a wedged upcall ends
 /// with `ETIMEDOUT` in about its timeout, however busy other zones' gates
 /// are (their releases must not re-arm it).
@@ -320,23 +284,25 @@ fn recovery_gate_wait_is_bounded_under_other_zones_traffic() {
     r.zone_boot(z2).unwrap();
     r.create(GZ, b"vnic1", LinkId(1), b"net1", false).unwrap();
     r.create(GZ, b"vnic2", LinkId(2), b"net2", false).unwrap();
-    let wedged = Arc::new(Wedged { open: std::sync::Mutex::new(false), cv: Default::default() });
+    // dlmgmtd wedges on link 1 and answers the rest.
+    let d = FakeDlmgmt::shared();
+    d.wedge_link(LinkId(1));
+    r.set_door(d.clone());
     // A lend into Z1 wedged in its upcall holds Z1's gate.
     let lend = {
-        let (r, w) = (r.clone(), wedged.clone());
-        thread::spawn(move || r.lend(GZ, LinkId(1), z1.id, false, &*w))
+        let r = r.clone();
+        thread::spawn(move || r.lend(GZ, LinkId(1), z1.id, false))
     };
     // Z2's gate is entered and left continuously.
     let stop = Arc::new(AtomicBool::new(false));
     let churn = {
         let (r, stop) = (r.clone(), stop.clone());
         thread::spawn(move || {
-            let up = FakeDlmgmt::up();
             let start = Instant::now();
             // Bounded, so that a wait re-armed for ever fails, not hangs.
             while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(3) {
-                r.lend(GZ, LinkId(2), z2.id, false, &up).unwrap();
-                r.give_back(GZ, LinkId(2), &up).unwrap();
+                r.lend(GZ, LinkId(2), z2.id, false).unwrap();
+                r.give_back(GZ, LinkId(2)).unwrap();
             }
         })
     };
@@ -348,8 +314,7 @@ fn recovery_gate_wait_is_bounded_under_other_zones_traffic() {
     // Z2's moves must not be waiting for Z1's wedged upcall either; fail
     // rather than hang if they are.
     let churned = wait_for(&churn, Duration::from_secs(10));
-    *wedged.open.lock().unwrap() = true;
-    wedged.cv.notify_all();
+    d.unwedge();
     assert!(churned, "moves of Z2 waited for Z1's wedged upcall");
     churn.join().unwrap();
     lend.join().unwrap().unwrap();
@@ -370,10 +335,12 @@ fn nothing_else_waits_behind_a_wedged_upcall() {
     r.zone_boot(z2).unwrap();
     r.create(GZ, b"vnic1", LinkId(1), b"net1", false).unwrap();
     r.create(z2.id, b"vnic2", LinkId(2), b"net2", false).unwrap();
-    let wedged = Arc::new(Wedged { open: std::sync::Mutex::new(false), cv: Default::default() });
+    let d = FakeDlmgmt::shared();
+    d.wedge_link(LinkId(1));
+    r.set_door(d.clone());
     let lend = {
-        let (r, w) = (r.clone(), wedged.clone());
-        thread::spawn(move || r.lend(GZ, LinkId(1), z1.id, false, &*w))
+        let r = r.clone();
+        thread::spawn(move || r.lend(GZ, LinkId(1), z1.id, false))
     };
     // Renaming to its own name changes nothing, and is refused once the
     // lend is in its upcall.
@@ -396,34 +363,17 @@ fn nothing_else_waits_behind_a_wedged_upcall() {
             r.create(GZ, b"vnic3", LinkId(3), b"net3", false).unwrap();
             r.destroy(GZ, LinkId(3), DrainWait::Wait).unwrap();
             assert_eq!(r.destroy(GZ, LinkId(1), DrainWait::NoWait), Err(Errno::EBUSY));
-            assert!(r.zone_halt(z2, &FakeDlmgmt::up()).unwrap().is_clean());
+            assert!(r.zone_halt(z2).unwrap().is_clean());
             assert_eq!(r.zone_recover(z1, true, 50).err(), Some(Errno::ETIMEDOUT));
         })
     };
     let done = wait_for(&others, Duration::from_secs(10));
-    *wedged.open.lock().unwrap() = true;
-    wedged.cv.notify_all();
+    d.unwedge();
     assert!(done, "an operation waited behind the upcall");
     others.join().unwrap();
     lend.join().unwrap().unwrap();
     assert_eq!(r.lookup(GZ, z1.id, b"net1"), Ok(LinkId(1)));
     r.check_invariants().unwrap();
-}
-
-/// dlmgmtd that wedges the upcalls about one link and answers the rest.
-struct WedgedFor {
-    link: LinkId,
-    inner: Wedged,
-    up: FakeDlmgmt,
-}
-
-impl Dlmgmt for WedgedFor {
-    fn deliver(&self, n: &Notice) -> KResult<()> {
-        if n.link() == self.link {
-            self.inner.deliver(n)?;
-        }
-        self.up.deliver(n)
-    }
 }
 
 /// Halts of different zones run in parallel: one wedged in its upcall
@@ -433,19 +383,18 @@ impl Dlmgmt for WedgedFor {
 fn halts_of_different_zones_do_not_wait_for_each_other() {
     let r = Arc::new(Registry::new());
     let (z1, z2) = (ZoneKey::new(1, 1), ZoneKey::new(2, 2));
-    let up = Arc::new(WedgedFor {
-        link: LinkId(1),
-        inner: Wedged { open: std::sync::Mutex::new(false), cv: Default::default() },
-        up: FakeDlmgmt::up(),
-    });
+    let d = FakeDlmgmt::shared();
+    r.set_door(d.clone());
     for (z, id, mac, name) in [(z1, 1, &b"vnic1"[..], &b"net1"[..]), (z2, 2, b"vnic2", b"net2")] {
         r.zone_boot(z).unwrap();
         r.create(GZ, mac, LinkId(id), name, false).unwrap();
-        r.lend(GZ, LinkId(id), z.id, false, &up.up).unwrap();
+        r.lend(GZ, LinkId(id), z.id, false).unwrap();
     }
+    // dlmgmtd now wedges on link 1 and answers the rest.
+    d.wedge_link(LinkId(1));
     let halt1 = {
-        let (r, up) = (r.clone(), up.clone());
-        thread::spawn(move || r.zone_halt(z1, &*up))
+        let r = r.clone();
+        thread::spawn(move || r.zone_halt(z1))
     };
     // Until Z1's halt is in its upcall: its link is then mid-move, and a
     // rename to its own name (otherwise a no-op) is refused.
@@ -455,16 +404,75 @@ fn halts_of_different_zones_do_not_wait_for_each_other() {
         thread::yield_now();
     }
     let halt2 = {
-        let (r, up) = (r.clone(), up.clone());
-        thread::spawn(move || r.zone_halt(z2, &*up))
+        let r = r.clone();
+        thread::spawn(move || r.zone_halt(z2))
     };
     let done = wait_for(&halt2, Duration::from_secs(10));
     let z2_home = r.lookup(GZ, GZ, b"net2");
-    *up.inner.open.lock().unwrap() = true;
-    up.inner.cv.notify_all();
+    d.unwedge();
     assert!(done, "the halt of Z2 waited for Z1's wedged upcall");
     assert!(halt2.join().unwrap().unwrap().is_clean());
     assert_eq!(z2_home, Ok(LinkId(2)));
     assert!(halt1.join().unwrap().unwrap().is_clean());
+    r.check_invariants().unwrap();
+}
+
+/// The experiment behind the reshape: dlmgmtd hangs delivering a queued
+/// notice about zone 1 (a replay is wedged in it). Queued notices are
+/// normal, yet nothing about another zone may wait for that delivery:
+/// a lend into zone 3 and its return, the halt of zone 3 (whose lent link
+/// goes home through dlmgmtd), holds and lookups all finish while it
+/// hangs. (The broken variant `dlszone_broken="global_channel"` puts the
+/// old queue-wide right back, and fails this test.)
+#[test]
+fn a_wedged_delivery_about_one_zone_stalls_no_other_zone() {
+    let r = Arc::new(Registry::new());
+    let d = FakeDlmgmt::shared();
+    r.set_door(d.clone());
+    let (z1, z3) = (ZoneKey::new(1, 1), ZoneKey::new(3, 3));
+    r.zone_boot(z1).unwrap();
+    r.zone_boot(z3).unwrap();
+    r.create(z1.id, b"vnic1", LinkId(1), b"net1", false).unwrap();
+    r.create(GZ, b"vnic2", LinkId(2), b"net2", false).unwrap();
+    r.create(GZ, b"vnic3", LinkId(3), b"net3", false).unwrap();
+    r.lend(GZ, LinkId(3), z3.id, false).unwrap();
+    // Zone 1 halts while dlmgmtd is down: its link's LinkGone is queued.
+    d.set_up(false);
+    assert_eq!(r.zone_halt(z1).unwrap().queued, 1);
+    d.set_up(true);
+    // dlmgmtd comes back and hangs on that notice.
+    d.wedge_link(LinkId(1));
+    let replay = {
+        let r = r.clone();
+        thread::spawn(move || r.replay_outbox())
+    };
+    let start = Instant::now();
+    while d.wedged() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the replay never reached dlmgmtd");
+        thread::yield_now();
+    }
+    let others = {
+        let r = r.clone();
+        thread::spawn(move || {
+            r.lend(GZ, LinkId(2), z3.id, false).unwrap();
+            let h = r.hold(z3.id, LinkId(2), HoldKind::Stream).unwrap();
+            let t = r.hold_tmp(GZ, LinkId(3)).unwrap();
+            r.rele_tmp(t).unwrap();
+            r.rele(h).unwrap();
+            r.give_back(GZ, LinkId(2)).unwrap();
+            assert_eq!(r.lookup(GZ, z3.id, b"net3"), Ok(LinkId(3)));
+            let halt = r.zone_halt(z3).unwrap();
+            assert!(halt.is_clean(), "{halt:?}");
+            assert_eq!(r.lookup(GZ, GZ, b"net3"), Ok(LinkId(3)));
+        })
+    };
+    let done = wait_for(&others, Duration::from_secs(10));
+    d.unwedge();
+    assert!(done, "another zone's operation waited for the wedged delivery");
+    others.join().unwrap();
+    assert_eq!(replay.join().unwrap(), Ok(1));
+    assert!(r.outbox().is_empty());
+    assert_eq!(d.zone_of(LinkId(1)), None);
+    assert_eq!((d.zone_of(LinkId(2)), d.zone_of(LinkId(3))), (Some(GZ), Some(GZ)));
     r.check_invariants().unwrap();
 }

@@ -21,9 +21,11 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use alloc::sync::Arc;
 use dlszone::errno::{Errno, KResult};
 use dlszone::registry::{Dlmgmt, LinkId, Notice, ZoneId};
-use dlszone::sync::{Arc, Condvar, Mutex};
+
+use dlszone::sync::{Condvar, Mutex};
 
 /// What the next upcalls do.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +59,9 @@ struct FakeState {
     zones: BTreeMap<LinkId, ZoneId>,
     #[cfg(not(kmod))]
     dice: Option<Dice>,
+    /// Every upcall takes this long (a door round trip). Host only.
+    #[cfg(not(kmod))]
+    latency_us: u64,
 }
 
 /// A hook run at the start of each upcall.
@@ -88,6 +93,8 @@ impl FakeDlmgmt {
                 zones: BTreeMap::new(),
                 #[cfg(not(kmod))]
                 dice: None,
+                #[cfg(not(kmod))]
+                latency_us: 0,
             }),
             wedge_cv: Condvar::new(),
             hook: Mutex::new(None),
@@ -173,10 +180,18 @@ impl FakeDlmgmt {
 
     /// Fails `fail_pct` percent of upcalls (with `EBADF` or `EINTR`) and
     /// stalls up to `stall_us` microseconds in `stall_pct` percent of the
-    /// others, from a fixed `seed`. Host only.
+    /// others (with `stall_us` 0: yields, a scheduling point for the
+    /// model checkers), from a fixed `seed`. Host only.
     #[cfg(not(kmod))]
     pub fn flaky(&self, seed: u64, fail_pct: u64, stall_pct: u64, stall_us: u64) {
         self.state.lock().dice = Some(Dice { x: seed | 1, fail_pct, stall_pct, stall_us });
+    }
+
+    /// Makes every upcall take `us` microseconds, as a door round trip
+    /// does. Host only.
+    #[cfg(not(kmod))]
+    pub fn set_latency_us(&self, us: u64) {
+        self.state.lock().latency_us = us;
     }
 
     /// Every notice taken, in order.
@@ -214,6 +229,13 @@ impl Dlmgmt for FakeDlmgmt {
         if let Some(h) = hook {
             h(notice);
         }
+        #[cfg(not(kmod))]
+        {
+            let us = self.state.lock().latency_us;
+            if us > 0 {
+                std::thread::sleep(core::time::Duration::from_micros(us));
+            }
+        }
         let mut s = self.state.lock();
         s.calls += 1;
         let blocks = |w: Wedge| w == Wedge::All || w == Wedge::Link(notice.link());
@@ -233,7 +255,11 @@ impl Dlmgmt for FakeDlmgmt {
                 Roll::Fail(e) => return Err(e),
                 Roll::Stall(us) => {
                     drop(s);
-                    std::thread::sleep(core::time::Duration::from_micros(us));
+                    if us == 0 {
+                        dlszone::sync::yield_now();
+                    } else {
+                        std::thread::sleep(core::time::Duration::from_micros(us));
+                    }
                     s = self.state.lock();
                 }
                 Roll::Pass => {}
@@ -305,8 +331,8 @@ impl Dice {
         if self.next() % 100 < self.fail_pct {
             return Roll::Fail(if self.next() % 2 == 0 { Errno::EBADF } else { Errno::EINTR });
         }
-        if self.next() % 100 < self.stall_pct && self.stall_us > 0 {
-            return Roll::Stall(self.next() % self.stall_us);
+        if self.next() % 100 < self.stall_pct {
+            return Roll::Stall(self.next().checked_rem(self.stall_us).unwrap_or(0));
         }
         Roll::Pass
     }

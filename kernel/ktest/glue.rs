@@ -33,8 +33,8 @@ use core::ffi::c_int;
 use core::ptr;
 
 use super::{MODULE, Outcome, Verdict};
-use dlszone::errno::{Errno, KResult};
 use crate::ffi;
+use dlszone::errno::{Errno, KResult};
 
 /// What ktest calls to run one test (`ktest_fn_t` without the `Option`).
 pub(crate) type Entry = unsafe extern "C" fn(*mut ffi::ktest_ctx_hdl_t);

@@ -50,7 +50,7 @@ mod selffail;
 #[cfg(kmod)]
 pub(crate) mod glue;
 #[cfg(kmod)]
-mod module;
+pub mod module;
 #[cfg(kmod)]
 pub(crate) use dlszone::ffi;
 #[cfg(not(kmod))]

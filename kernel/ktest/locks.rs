@@ -4,9 +4,9 @@
 use alloc::vec;
 
 use crate::Outcome;
+use crate::{kt_assert, kt_assert_eq, kt_assert3u, kt_pass};
 use dlszone::sync::atomic::{AtomicU64, Ordering};
 use dlszone::sync::{Arc, Condvar, Mutex, RwLock, Wake};
-use crate::{kt_assert, kt_assert_eq, kt_assert3u, kt_pass};
 
 /// How many timed waits a body allows before concluding the timeout
 /// never fires: a wait may wake spuriously, but not forever.

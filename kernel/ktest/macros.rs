@@ -305,8 +305,8 @@ macro_rules! kt_eok {
 
 #[cfg(test)]
 mod tests {
-    use dlszone::errno::{Errno, KResult};
     use crate::{MSG_LEN, Outcome, Verdict};
+    use dlszone::errno::{Errno, KResult};
 
     /// The line of this file carrying the marker comment `// @<tag>`.
     fn at(tag: &str) -> u32 {

@@ -44,10 +44,10 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use static_assertions::const_assert;
 
-use dlszone::kmod::linkage::{SyncCell, depends_on_is_valid, linkinfo_is_valid};
-use dlszone::errno::KResult;
 use crate::ffi;
 use crate::glue::Registration;
+use dlszone::errno::KResult;
+use dlszone::kmod::linkage::{SyncCell, depends_on_is_valid, linkinfo_is_valid};
 use dlszone::sync::Mutex;
 
 /// What `modinfo` shows for the module.

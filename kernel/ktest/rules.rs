@@ -5,14 +5,14 @@
 
 use alloc::vec;
 
-use dlszone::errno::Errno;
 use crate::Outcome;
 use crate::fake::FakeDlmgmt;
+use crate::{kt_assert, kt_assert_eq, kt_assert_err, kt_assert3u, kt_ok, kt_pass};
+use alloc::sync::Arc;
+use dlszone::errno::Errno;
 use dlszone::registry::{
     Action, DrainWait, HoldKind, Holder, LinkId, LinkState, Registry, ZoneId, ZoneKey, ZoneState,
 };
-use dlszone::sync::Arc;
-use crate::{kt_assert, kt_assert_eq, kt_assert_err, kt_assert3u, kt_ok, kt_pass};
 
 pub(super) const GZ: ZoneId = ZoneId::GLOBAL;
 pub(super) const Z1: ZoneKey = ZoneKey::new(1, 101);

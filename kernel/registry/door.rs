@@ -16,13 +16,17 @@
 //! no upcall is made under any registry lock.
 
 use alloc::boxed::Box;
+// The door's reference count is no synchronisation the model checkers
+// need to explore (and their `Arc` cannot hold a trait object), so the
+// door is shared through `alloc`'s `Arc` in every build.
+use alloc::sync::Arc;
 
 use super::Registry;
 use super::outbox::{Entry, Notice};
 use super::types::ZoneId;
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
-use crate::sync::{Arc, Mutex};
+use crate::sync::Mutex;
 
 /// The door to dlmgmtd. In the kernel this is the door upcall with gate's
 /// retry rules (`EBADF` when the door was revoked); on the host a test
@@ -156,7 +160,12 @@ impl Registry {
     /// Delivers every notice about `zone` queued before `horizon` that
     /// is still queued, oldest first: what a move into or out of `zone`
     /// must not overtake (see `outbox.rs`). Stops at the first failure.
-    pub(crate) fn deliver_about(&self, cx: &mut Unlocked, zone: ZoneId, horizon: u64) -> KResult<()> {
+    pub(crate) fn deliver_about(
+        &self,
+        cx: &mut Unlocked,
+        zone: ZoneId,
+        horizon: u64,
+    ) -> KResult<()> {
         while let Some(e) = self.outbox.claim_about(cx, zone, horizon) {
             self.deliver_entry(cx, &e)?;
         }

@@ -87,7 +87,12 @@ impl ZoneGate {
         self.enter_inner(cx, zone, Wait::Until(deadline))
     }
 
-    fn enter_inner(&self, _cx: &mut Unlocked, zone: ZoneId, how: Wait<'_>) -> KResult<GateGuard<'_>> {
+    fn enter_inner(
+        &self,
+        _cx: &mut Unlocked,
+        zone: ZoneId,
+        how: Wait<'_>,
+    ) -> KResult<GateGuard<'_>> {
         // Allocated before locking: the gate's mutex never waits for memory.
         let mine = Arc::new(Condvar::new());
         loop {

@@ -14,8 +14,7 @@ use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Wake};
 
 /// What one more condemned link needs: a limbo entry and a notice.
-pub(super) const CONDEMN: Room =
-    Room { ids: 0, macs: 0, names: 0, zones: 0, limbo: 1, notices: 1 };
+pub(super) const CONDEMN: Room = Room { ids: 0, macs: 0, names: 0, zones: 0, limbo: 1, notices: 1 };
 
 impl Registry {
     /// Creates a link in `zone`, the zone creating it (which becomes its
@@ -53,6 +52,10 @@ impl Registry {
             ..Room::default()
         });
         let owner = t.running(zone)?;
+        // The deliberately broken variant allocates under the writer, so
+        // that the host tests' allocation check can show it bites.
+        #[cfg(dlszone_broken = "alloc_under_writer")]
+        let _grown: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(64);
         if t.by_id.contains_key(&linkid) || t.by_mac.contains_key(link.mac()) {
             return Err(Errno::EEXIST);
         }
@@ -82,10 +85,8 @@ impl Registry {
         let mac = MacName::new(mac)?;
         let inner = LinkInner::new(LinkId::INVALID, None, ZoneKey::GLOBAL, true, self.serial());
         let link = Arc::new(Link::new(mac, inner));
-        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
-            macs: 1,
-            ..Room::default()
-        });
+        let mut t =
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { macs: 1, ..Room::default() });
         if t.by_mac.contains_key(link.mac()) {
             return Err(Errno::EEXIST);
         }
@@ -218,10 +219,8 @@ impl Registry {
         }
         drop(l);
 
-        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
-            limbo: 1,
-            ..Room::default()
-        });
+        let mut t =
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { limbo: 1, ..Room::default() });
         let mut l = link.lock();
         t.unhash(&link, &l);
         l.state = LinkState::Detached;
@@ -261,10 +260,8 @@ impl Registry {
         caller.validate()?;
         linkid.validate()?;
         let name = LinkName::new(name)?;
-        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
-            names: 1,
-            ..Room::default()
-        });
+        let mut t =
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { names: 1, ..Room::default() });
         let link = t.link(linkid)?.clone();
         let mut l = link.lock();
         if l.state != LinkState::Active || !visible(caller, l.zone) {
@@ -346,9 +343,9 @@ impl Registry {
             },
             |t, out| match zone {
                 Some(z) => out.extend(t.zone_links(z).filter(|(_, l)| active(l)).map(|(id, _)| id)),
-                None => out.extend(
-                    t.by_id.iter().filter(|(_, e)| active(&e.link)).map(|(id, _)| *id),
-                ),
+                None => {
+                    out.extend(t.by_id.iter().filter(|(_, e)| active(&e.link)).map(|(id, _)| *id))
+                }
             },
         );
         ids.sort_unstable();

@@ -5,12 +5,12 @@
 //! (2) with no lock held, ask dlmgmtd; (3) in a new writer section,
 //! commit or roll back (`docs/locking.md`).
 
+use super::Registry;
 use super::link::{Link, LinkInner};
 use super::outbox::Notice;
 use super::table::{NameSlot, Room, Table};
 use super::types::{LinkId, LinkState, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
-use super::Registry;
 use crate::errno::{Errno, KResult};
 use crate::sync::Arc;
 
@@ -57,10 +57,9 @@ impl Registry {
         }
         let _gate = self.gate.enter(&mut cx, to);
         let (link, name, to_key) = {
-            let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
-                names: 1,
-                ..Room::default()
-            });
+            let mut t = self
+                .table
+                .write_room(&mut cx, &self.outbox, |_| Room { names: 1, ..Room::default() });
             let link = t.link(linkid)?.clone();
             let mut l = link.lock();
             if l.state != LinkState::Active {

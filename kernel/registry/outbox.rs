@@ -145,7 +145,11 @@ impl core::ops::DerefMut for Guard<'_> {
 impl Outbox {
     pub(crate) fn new() -> Outbox {
         Outbox {
-            state: Mutex::new(OutboxState { queue: VecDeque::new(), next_seq: 1, replaying: false }),
+            state: Mutex::new(OutboxState {
+                queue: VecDeque::new(),
+                next_seq: 1,
+                replaying: false,
+            }),
             settled: Condvar::new(),
         }
     }
@@ -248,7 +252,12 @@ impl Outbox {
     /// `None` once there is none. Waits while the oldest such notice is
     /// being delivered by another thread (a delivery about this very
     /// zone, so only this zone's moves wait for it).
-    pub(crate) fn claim_about(&self, _cx: &mut Unlocked, zone: ZoneId, horizon: u64) -> Option<Entry> {
+    pub(crate) fn claim_about(
+        &self,
+        _cx: &mut Unlocked,
+        zone: ZoneId,
+        horizon: u64,
+    ) -> Option<Entry> {
         let mut s = self.lock();
         loop {
             let e = s.queue.iter_mut().find(|e| e.seq < horizon && e.about(zone))?;

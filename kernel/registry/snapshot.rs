@@ -45,7 +45,8 @@ pub struct Snapshot {
 }
 
 pub(crate) fn take(t: &Table) -> Snapshot {
-    let mut zones: Vec<(ZoneKey, ZoneState)> = t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
+    let mut zones: Vec<(ZoneKey, ZoneState)> =
+        t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
     zones.sort_unstable();
     let mut links: Vec<LinkSnapshot> = t
         .by_mac

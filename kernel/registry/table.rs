@@ -335,7 +335,13 @@ impl Table {
     }
 
     /// Renames link `id` inside `zone`. Needs room for one name.
-    pub(crate) fn rename(&mut self, zone: ZoneId, id: LinkId, old: Option<LinkName>, new: LinkName) {
+    pub(crate) fn rename(
+        &mut self,
+        zone: ZoneId,
+        id: LinkId,
+        old: Option<LinkName>,
+        new: LinkName,
+    ) {
         if let Some(old) = old {
             self.by_name.remove(&(zone, old));
         }

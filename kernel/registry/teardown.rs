@@ -8,13 +8,13 @@
 
 use alloc::vec::Vec;
 
+use super::Registry;
 use super::link::{Drain, HolderList, Link, LinkInner};
 use super::links::CONDEMN;
 use super::outbox::Notice;
 use super::report::{Action, LinkOutcome, TeardownReport};
 use super::types::{LinkId, LinkName, LinkState, ZoneId, ZoneKey, ZoneState};
 use super::unlocked::Unlocked;
-use super::Registry;
 use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Deadline, Wake};
 
@@ -54,6 +54,8 @@ impl Summary {
 }
 
 /// The first phase of a link's halt: done, or ask dlmgmtd about a return.
+/// A stack temporary: boxing the summary would allocate under the writer.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Done(Summary),
     Return(LinkId),
@@ -70,8 +72,8 @@ impl Registry {
     /// that link in the zone: the zone ends `Down` with `remaining > 0`,
     /// "stuck", until this is re-run or [`zone_recover`] is used.
     /// Idempotent; never leaves a link half-moved. Once done, it tries to
-    /// deliver the notices it queued (best effort, skipped if another
-    /// replay is running).
+    /// deliver the notices queued about this zone (best effort; it never
+    /// delivers, nor waits for, another zone's).
     ///
     /// Errors: `EINVAL` the global zone or a bad id; `ENXIO` unknown zone;
     /// `ESTALE` the id names a later incarnation.
@@ -108,12 +110,13 @@ impl Registry {
             z.state = ZoneState::Down;
             report.remaining = z.count;
         }
-        // The zone is done with; a replay may deliver other zones' notices
-        // and need not keep this zone's gate.
         drop(gate);
         if report.queued > 0 {
-            // Best effort: what dlmgmtd cannot take now waits in order.
-            let _ = self.replay(&mut cx);
+            // Best effort, and only this zone's notices: a dlmgmtd hung on
+            // another zone's notice must not keep this halt from returning.
+            // What it cannot take now waits, in order, for a replay.
+            let horizon = self.outbox.horizon();
+            let _ = self.deliver_about(&mut cx, zone.id, horizon);
         }
         Ok(report)
     }
@@ -233,15 +236,17 @@ impl Registry {
             // Links the halt already condemned are in limbo, not in the
             // zone, yet the dead zone's own holds would keep them there for
             // ever.
-            let held = self.collect(
+            let mut held = self.collect(
                 &mut cx,
                 |t| t.limbo.len(),
                 |t, out| {
-                    let mine = |l: &&Arc<Link>| l.lock().zone_holder == Some(zone);
-                    out.extend(t.limbo.iter().map(|(_, l)| l).filter(mine).cloned());
+                    let mine = |(_, l): &(&u64, &Arc<Link>)| l.lock().zone_holder == Some(zone);
+                    out.extend(t.limbo.iter().filter(mine).map(|(s, l)| (*s, l.clone())));
                 },
             );
-            for link in &held {
+            // In the order the links were made, as a report should be.
+            held.sort_unstable_by_key(|(serial, _)| *serial);
+            for (_, link) in &held {
                 let s = {
                     let mut t = self.table.write(&mut cx);
                     let mut l = link.lock();
@@ -270,7 +275,8 @@ impl Registry {
                     break;
                 }
             }
-            let (tmp, delayed_by, freed) = (l.tmp, l.outside_holders(), l.state == LinkState::Freed);
+            let (tmp, delayed_by, freed) =
+                (l.tmp, l.outside_holders(), l.state == LinkState::Freed);
             drop(l);
             let o = &mut report.links[i];
             o.tmp_holds = tmp;

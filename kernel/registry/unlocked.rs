@@ -111,7 +111,8 @@ impl TableLock {
             drop(g);
             // No lock held: this may sleep in kmem.
             let fresh = plan.allocate();
-            let mut g = TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
+            let mut g =
+                TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
             let want = room(&g);
             g.adopt(fresh, &want, outbox);
         }

@@ -16,10 +16,8 @@ impl Registry {
     pub fn zone_boot(&self, zone: ZoneKey) -> KResult<()> {
         let mut cx = Unlocked::new();
         zone.id.validate()?;
-        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
-            zones: 1,
-            ..Room::default()
-        });
+        let mut t =
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { zones: 1, ..Room::default() });
         if t.zones.contains_key(&zone.id) {
             return Err(Errno::EEXIST);
         }

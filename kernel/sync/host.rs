@@ -250,6 +250,17 @@ impl Deadline {
     }
 }
 
+/// Lets another thread run (a scheduling point under loom and shuttle).
+/// Host test code only; the kernel facade has no counterpart.
+pub fn yield_now() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(shuttle)]
+    shuttle::thread::yield_now();
+    #[cfg(not(any(loom, shuttle)))]
+    std::thread::yield_now();
+}
+
 /// Host stand-in for pending signals, so interruptible waits can be tested.
 pub mod signal {
     #[cfg(not(any(loom, shuttle)))]

@@ -9,13 +9,15 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 
 use dlszone::errno::Errno;
+use std::sync::Arc;
+
 use dlszone::registry::{
-    Action, DrainWait, HoldKind, LinkId, LinkRef, Registry, TeardownReport, ZoneId, ZoneKey,
+    Action, DrainWait, Hold, LinkId, LinkRef, Registry, TeardownReport, TmpHold, ZoneId, ZoneKey,
     ZoneState,
 };
 use dlszone::sync::signal;
+use dlszone_ktest::fake::FakeDlmgmt;
 
-use crate::daemon::ScriptedDaemon;
 use crate::ops::{Bytes, Call, KeySel, LinkArg, MacArg, Op, Zone, ZoneArg};
 use crate::reference::{Inc, Model, Quirks, Res};
 
@@ -47,25 +49,35 @@ impl fmt::Display for Failure {
     }
 }
 
-/// How a handle was obtained, hence what releasing it means.
-#[derive(Clone, Copy, Debug)]
-enum Taken {
-    Tmp,
-    /// A long hold and the incarnation of the zone that took it.
-    Long(ZoneKey, HoldKind),
+/// A hold the test keeps: the token a release consumes.
+#[derive(Debug)]
+enum Token {
+    Tmp(TmpHold),
+    /// A long hold; the token knows its kind and holder.
+    Long(Hold),
 }
 
-/// A link reference the test keeps, with the model record it points at.
+impl Token {
+    fn what(&self) -> String {
+        match self {
+            Token::Tmp(_) => "Tmp".into(),
+            Token::Long(h) => format!("Long({:?}, {:?})", h.holder(), h.kind()),
+        }
+    }
+}
+
+/// A hold the test keeps, with the model record it points at, and a
+/// reference to the link's memory that outlives the hold.
 struct Handle {
     link: LinkRef,
     inc: Inc,
-    taken: Taken,
+    token: Token,
 }
 
 struct World {
     reg: Registry,
     model: Model,
-    daemon: ScriptedDaemon,
+    daemon: Arc<FakeDlmgmt>,
     handles: Vec<Handle>,
     next_uniqid: u64,
     /// Whether to record `notes`.
@@ -96,28 +108,35 @@ fn same<T: PartialEq + Debug>(
     eq(want, got, || what.to_string()).map(|()| tag)
 }
 
-/// Compares a call that returns a handle: errnos must match, and on
-/// success the handle must be the link the model means.
+/// Compares a call that returns a hold: errnos must match, and on
+/// success the hold must be on the link the model means.
 fn same_ref(
     what: &'static str,
     want: Res<Inc>,
-    got: Result<LinkRef, Errno>,
-) -> Result<(Tag, Option<(LinkRef, Inc)>), String> {
+    got: Result<Token, Errno>,
+) -> Result<(Tag, Option<(Token, Inc)>), String> {
     match (want, got) {
-        (Ok(inc), Ok(link)) => Ok(((what, None), Some((link, inc)))),
+        (Ok(inc), Ok(tok)) => Ok(((what, None), Some((tok, inc)))),
         (Err(w), Err(g)) if w == g => Ok(((what, Some(w)), None)),
         (w, g) => {
-            Err(format!("{what}: model says {w:?}, registry gave {:?}", g.map(|l| l.linkid())))
+            let g = g.map(|t| match t {
+                Token::Tmp(h) => h.linkid(),
+                Token::Long(h) => h.linkid(),
+            });
+            Err(format!("{what}: model says {w:?}, registry gave {g:?}"))
         }
     }
 }
 
 impl World {
     fn new(quirks: Quirks) -> World {
+        let reg = Registry::new();
+        let daemon = FakeDlmgmt::shared();
+        reg.set_door(daemon.clone());
         World {
-            reg: Registry::new(),
+            reg,
             model: Model::new(quirks),
-            daemon: ScriptedDaemon::new(),
+            daemon,
             handles: Vec::new(),
             next_uniqid: 100,
             counting: false,
@@ -161,20 +180,32 @@ impl World {
         }
     }
 
-    /// Handle `i` (modulo how many there are), if any.
-    fn handle(&self, i: usize) -> Option<(LinkRef, Inc, Taken)> {
-        let h = self.handles.get(i.checked_rem(self.handles.len())?)?;
-        Some((h.link.clone(), h.inc, h.taken))
+    /// Takes handle `i` (modulo how many there are) out of the list, if
+    /// any: releasing it consumes it.
+    fn take_handle(&mut self, i: usize) -> Option<Handle> {
+        let i = i.checked_rem(self.handles.len())?;
+        Some(self.handles.remove(i))
     }
 
+    /// Keeps a hold the registry gave `caller`, after checking it is on
+    /// the link the model means and, for a long hold, that its token names
+    /// the holder the model would charge.
     fn keep(
         &mut self,
-        (tag, got): (Tag, Option<(LinkRef, Inc)>),
-        taken: Taken,
+        caller: Zone,
+        (tag, got): (Tag, Option<(Token, Inc)>),
     ) -> Result<Tag, String> {
-        if let Some((link, inc)) = got {
+        if let Some((token, inc)) = got {
+            let link = match &token {
+                Token::Tmp(h) => h.link_ref(),
+                Token::Long(h) => {
+                    let want = self.model.holder_key(caller.id());
+                    eq(want, h.holder(), || "hold token's holder".into())?;
+                    h.link_ref()
+                }
+            };
             eq(LinkId(self.model.links[inc].id), link.linkid(), || "handle's link id".into())?;
-            self.handles.push(Handle { link, inc, taken });
+            self.handles.push(Handle { link, inc, token });
         }
         Ok(tag)
     }
@@ -297,15 +328,14 @@ impl World {
             Op::HoldByMac { caller, mac, kind } => {
                 Call::HoldByMac { caller: z(caller), mac: self.mac_arg(mac), kind }
             }
+            Op::HoldByName { caller, zone, name, kind } => {
+                Call::HoldByName { caller: z(caller), zone: z(zone), name, kind }
+            }
             Op::HoldTmp { caller, id } => {
                 let caller = z(caller);
                 Call::HoldTmp { caller, id: self.link_arg(caller, id) }
             }
             Op::Release { handle } => Call::Release { handle },
-            Op::ReleaseAs { handle, caller, kind } => {
-                Call::ReleaseAs { handle, caller: z(caller), kind }
-            }
-            Op::ReleaseTmp { handle } => Call::ReleaseTmp { handle },
             Op::Replay => Call::Replay,
             Op::DaemonUp(up) => Call::DaemonUp(up),
             Op::FailNext(e) => Call::FailNext(e),
@@ -314,7 +344,7 @@ impl World {
     }
 
     fn apply(&mut self, op: &Call) -> Result<Tag, String> {
-        let (m, r, d) = (&mut self.model, &self.reg, &self.daemon);
+        let (m, r, d) = (&mut self.model, &self.reg, &*self.daemon);
         match *op {
             Call::Boot { zone } => {
                 let key = ZoneKey::new(zone.0, self.next_uniqid);
@@ -324,7 +354,7 @@ impl World {
             Call::Halt { zone, key } => {
                 let key = self.key(zone, key);
                 let want = self.model.zone_halt(key);
-                let got = self.reg.zone_halt(key, &self.daemon);
+                let got = self.reg.zone_halt(key);
                 self.note_report("zone_halt", &got);
                 same("zone_halt", want, got)
             }
@@ -373,15 +403,15 @@ impl World {
             Call::Lend { caller, id, to, transient } => same(
                 "lend",
                 m.lend(caller.id(), id, to.id(), transient),
-                r.lend(caller.id(), id, to.id(), transient, d),
+                r.lend(caller.id(), id, to.id(), transient),
             ),
             Call::GiveBack { caller, id } => {
-                same("give_back", m.give_back(caller.id(), id), r.give_back(caller.id(), id, d))
+                same("give_back", m.give_back(caller.id(), id), r.give_back(caller.id(), id))
             }
             Call::SetZid { caller, id, to, transient } => same(
                 "setzid",
                 m.setzid(caller.id(), id, to.id(), transient),
-                r.setzid(caller.id(), id, to.id(), transient, d),
+                r.setzid(caller.id(), id, to.id(), transient),
             ),
             Call::Lookup { caller, zone, name } => same(
                 "lookup",
@@ -402,63 +432,55 @@ impl World {
             }
             Call::Hold { caller, id, kind } => {
                 let want = m.hold(caller.id(), id, kind);
-                let got = same_ref("hold", want, r.hold(caller.id(), id, kind))?;
-                {
-                    let holder = self.model.holder_key(caller.id());
-                    self.keep(got, Taken::Long(holder, kind))
-                }
+                let got = r.hold(caller.id(), id, kind).map(Token::Long);
+                let got = same_ref("hold", want, got)?;
+                self.keep(caller, got)
             }
             Call::HoldByMac { caller, mac, kind } => {
                 let want = m.hold_by_mac(caller.id(), mac.0, kind);
-                let got = same_ref("hold_by_mac", want, r.hold_by_mac(caller.id(), mac.0, kind))?;
-                {
-                    let holder = self.model.holder_key(caller.id());
-                    self.keep(got, Taken::Long(holder, kind))
-                }
+                let got = r.hold_by_mac(caller.id(), mac.0, kind).map(Token::Long);
+                let got = same_ref("hold_by_mac", want, got)?;
+                self.keep(caller, got)
+            }
+            Call::HoldByName { caller, zone, name, kind } => {
+                let want = m.hold_by_name(caller.id(), zone.id(), name.0, kind);
+                let got = r.hold_by_name(caller.id(), zone.id(), name.0, kind).map(Token::Long);
+                let got = same_ref("hold_by_name", want, got)?;
+                self.keep(caller, got)
             }
             Call::HoldTmp { caller, id } => {
                 let want = m.hold_tmp(caller.id(), id);
-                let got = same_ref("hold_tmp", want, r.hold_tmp(caller.id(), id))?;
-                self.keep(got, Taken::Tmp)
+                let got = same_ref("hold_tmp", want, r.hold_tmp(caller.id(), id).map(Token::Tmp))?;
+                self.keep(caller, got)
             }
             Call::Release { handle } => {
-                let Some((link, inc, taken)) = self.handle(handle) else {
+                let Some(h) = self.take_handle(handle) else {
                     return Ok(("release", None));
                 };
-                match taken {
-                    Taken::Tmp => {
-                        same("rele_tmp", self.model.rele_tmp(inc), self.reg.rele_tmp(link))
+                match h.token {
+                    Token::Tmp(t) => {
+                        same("rele_tmp", self.model.rele_tmp(h.inc), self.reg.rele_tmp(t))
                     }
-                    Taken::Long(z, k) => {
-                        same("rele", self.model.rele(inc, z, k), self.reg.rele(&link, z, k))
+                    Token::Long(t) => {
+                        let want = self.model.rele(h.inc, t.holder(), t.kind());
+                        same("rele", want, self.reg.rele(t))
                     }
                 }
-            }
-            Call::ReleaseAs { handle, caller, kind } => {
-                let Some((link, inc, _)) = self.handle(handle) else { return Ok(("rele", None)) };
-                let z = self.model.holder_key(caller.id());
-                same("rele", self.model.rele(inc, z, kind), self.reg.rele(&link, z, kind))
-            }
-            Call::ReleaseTmp { handle } => {
-                let Some((link, inc, _)) = self.handle(handle) else {
-                    return Ok(("rele_tmp", None));
-                };
-                same("rele_tmp", self.model.rele_tmp(inc), self.reg.rele_tmp(link))
             }
             Call::Replay => same("replay_outbox", m.replay_outbox(), r.replay_outbox()),
             Call::DaemonUp(up) => {
                 m.daemon.up = up;
-                d.fake.set_up(up);
+                d.set_up(up);
                 Ok(("dlmgmtd up/down", None))
             }
             Call::FailNext(e) => {
-                m.daemon.fail_next = Some(e);
-                d.fake.fail_next(e);
+                m.daemon.script = Some((0, e));
+                d.fail_next(e);
                 Ok(("dlmgmtd fail_next", None))
             }
             Call::FailAfter(n, e) => {
-                m.daemon.countdown = Some((n, e));
-                d.fail_after(n, e);
+                m.daemon.script = Some((n, e));
+                d.fail_after(u32::from(n), e);
                 Ok(("dlmgmtd fail_after", None))
             }
         }
@@ -482,16 +504,17 @@ impl World {
         }
         eq(m.outbox(), r.outbox(), || "outbox".into())?;
         eq(m.bad_releases, r.bad_releases(), || "bad_releases".into())?;
+        eq(m.late_releases, r.late_releases(), || "late_releases".into())?;
         eq(m.pending_frees(), r.pending_frees(), || "pending_frees".into())?;
-        eq(&m.daemon.log, &self.daemon.fake.log(), || "dlmgmtd log".into())?;
+        eq(&m.daemon.log, &self.daemon.log(), || "dlmgmtd log".into())?;
         for id in (1..=5).map(LinkId) {
-            let told = self.daemon.fake.zone_of(id);
+            let told = self.daemon.zone_of(id);
             eq(m.daemon.zones.get(&id).copied(), told, || format!("dlmgmtd's zone of {id:?}"))?;
         }
         for (i, h) in self.handles.iter().enumerate() {
             let l = &m.links[h.inc];
             let what =
-                |field: &str| format!("handle {i} ({:?} of link {}): {field}", h.taken, l.id);
+                |field: &str| format!("handle {i} ({} of link {}): {field}", h.token.what(), l.id);
             eq(l.state(), h.link.state(), || what("state"))?;
             eq(l.tmp, h.link.tmp_holds(), || what("tmp holds"))?;
             eq(l.holders(), h.link.holders(), || what("holders"))?;

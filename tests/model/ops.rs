@@ -168,22 +168,19 @@ pub(crate) enum Call {
         mac: Bytes,
         kind: HoldKind,
     },
+    HoldByName {
+        caller: Zone,
+        zone: Zone,
+        name: Bytes,
+        kind: HoldKind,
+    },
     HoldTmp {
         caller: Zone,
         id: LinkId,
     },
-    /// The release that matches how handle `handle` was taken.
+    /// The release of hold `handle` (a token: a release consumes it, so
+    /// it cannot be released twice, nor as another kind or holder).
     Release {
-        handle: usize,
-    },
-    /// A long-hold release with arbitrary caller and kind.
-    ReleaseAs {
-        handle: usize,
-        caller: Zone,
-        kind: HoldKind,
-    },
-    /// A temporary-hold release on any handle.
-    ReleaseTmp {
         handle: usize,
     },
     Replay,
@@ -251,10 +248,9 @@ pub(crate) enum Op {
     Holders { caller: ZoneArg, id: LinkArg },
     Hold { caller: ZoneArg, id: LinkArg, kind: HoldKind },
     HoldByMac { caller: ZoneArg, mac: MacArg, kind: HoldKind },
+    HoldByName { caller: ZoneArg, zone: ZoneArg, name: Bytes, kind: HoldKind },
     HoldTmp { caller: ZoneArg, id: LinkArg },
     Release { handle: usize },
-    ReleaseAs { handle: usize, caller: ZoneArg, kind: HoldKind },
-    ReleaseTmp { handle: usize },
     Replay,
     DaemonUp(bool),
     FailNext(Errno),
@@ -358,7 +354,7 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => target_zone().prop_map(|zone| Op::Boot { zone }),
         5 => (target_zone(), key()).prop_map(|(zone, key)| Op::Halt { zone, key }),
-        5 => (halted_zone(), key(), any::<bool>())
+        8 => (halted_zone(), key(), prop::bool::weighted(0.7))
             .prop_map(|(zone, key, force)| Op::Recover { zone, key, force }),
         2 => (halted_zone(), key()).prop_map(|(zone, key)| Op::DestroyZone { zone, key }),
         10 => (caller(), new_mac(), new_id(), name(), prop::bool::weighted(0.2)).prop_map(
@@ -383,11 +379,10 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
         8 => (caller(), link(), kind()).prop_map(|(caller, id, kind)| Op::Hold { caller, id, kind }),
         2 => (caller(), some_mac(), kind())
             .prop_map(|(caller, mac, kind)| Op::HoldByMac { caller, mac, kind }),
+        3 => (caller(), target_zone(), name(), kind())
+            .prop_map(|(caller, zone, name, kind)| Op::HoldByName { caller, zone, name, kind }),
         5 => (caller(), link()).prop_map(|(caller, id)| Op::HoldTmp { caller, id }),
-        8 => (0..64usize).prop_map(|handle| Op::Release { handle }),
-        2 => (0..64usize, caller(), kind())
-            .prop_map(|(handle, caller, kind)| Op::ReleaseAs { handle, caller, kind }),
-        2 => (0..64usize).prop_map(|handle| Op::ReleaseTmp { handle }),
+        10 => (0..64usize).prop_map(|handle| Op::Release { handle }),
         4 => Just(Op::Replay),
         4 => prop::bool::weighted(0.6).prop_map(Op::DaemonUp),
         2 => daemon_error().prop_map(Op::FailNext),

@@ -33,8 +33,8 @@ const CALLER_KINDS: [HoldKind; 3] = [HoldKind::Stream, HoldKind::DevNet, HoldKin
 pub(crate) struct Quirks {
     /// Destroy forgets that a lent link carries the loan hold.
     pub(crate) loan_hold_ignored: bool,
-    /// A release matching no hold "succeeds".
-    pub(crate) unmatched_release_ok: bool,
+    /// The release of a hold that forced recovery reclaimed "succeeds".
+    pub(crate) late_release_ok: bool,
     /// Link names are global, not per zone.
     pub(crate) global_names: bool,
     /// Forced recovery reclaims nothing.
@@ -47,6 +47,8 @@ pub(crate) struct Quirks {
     pub(crate) tmp_blocks_rename: bool,
     /// A lend does not wait for dlmgmtd to see a queued notice.
     pub(crate) lend_ignores_outbox: bool,
+    /// A move does not deliver the older notices about its zone first.
+    pub(crate) moves_skip_zone_notices: bool,
 }
 
 /// Where a link record is in its life.
@@ -85,6 +87,9 @@ pub(crate) struct MLink {
     pub(crate) tmp: u32,
     /// `SetZone` notices about this record still in the outbox.
     pub(crate) pending: u32,
+    /// Zone holds forced recovery discarded whose holders have not
+    /// released them yet.
+    pub(crate) reclaimed: u32,
     /// dlmgmtd last heard about this link id from an older incarnation
     /// (see [`Model::tell`]).
     pub(crate) told_stale: bool,
@@ -159,32 +164,29 @@ impl MLink {
     }
 }
 
-/// dlmgmtd as the test scripts it: the registry's `FakeDlmgmt` behind a
-/// countdown that arms its `fail_next` after a number of upcalls.
+/// dlmgmtd as the test scripts it (the scriptable `FakeDlmgmt`): up or
+/// down, and the upcall after the next `n` taken ones failing once.
 #[derive(Clone, Debug)]
 pub(crate) struct MDaemon {
     pub(crate) up: bool,
-    pub(crate) fail_next: Option<Errno>,
-    pub(crate) countdown: Option<(u8, Errno)>,
+    /// `(n, e)`: let `n` more upcalls through, fail the next with `e`.
+    pub(crate) script: Option<(u8, Errno)>,
     pub(crate) log: Vec<Notice>,
     pub(crate) zones: BTreeMap<LinkId, ZoneId>,
 }
 
 impl MDaemon {
     fn deliver(&mut self, n: Notice) -> Res<()> {
-        match self.countdown {
-            Some((0, e)) => {
-                self.fail_next = Some(e);
-                self.countdown = None;
-            }
-            Some((k, e)) => self.countdown = Some((k - 1, e)),
-            None => {}
-        }
         if !self.up {
             return Err(Errno::EBADF);
         }
-        if let Some(e) = self.fail_next.take() {
-            return Err(e);
+        match self.script {
+            Some((0, e)) => {
+                self.script = None;
+                return Err(e);
+            }
+            Some((k, e)) => self.script = Some((k - 1, e)),
+            None => {}
         }
         self.log.push(n);
         match n {
@@ -204,10 +206,12 @@ impl MDaemon {
 pub(crate) struct Model {
     pub(crate) zones: BTreeMap<i32, (ZoneKey, ZoneState)>,
     pub(crate) links: Vec<MLink>,
-    /// Notices for dlmgmtd, oldest first, each with the record it is about.
-    pub(crate) outbox: VecDeque<(Notice, Inc)>,
+    /// Notices for dlmgmtd, oldest first, each with the record it is about
+    /// and the zones it changes names in (where the link was, where it is).
+    pub(crate) outbox: VecDeque<(Notice, Inc, [ZoneId; 2])>,
     pub(crate) daemon: MDaemon,
     pub(crate) bad_releases: u64,
+    pub(crate) late_releases: u64,
     pub(crate) quirks: Quirks,
 }
 
@@ -275,14 +279,9 @@ impl Model {
             zones,
             links: Vec::new(),
             outbox: VecDeque::new(),
-            daemon: MDaemon {
-                up: true,
-                fail_next: None,
-                countdown: None,
-                log: Vec::new(),
-                zones: BTreeMap::new(),
-            },
+            daemon: MDaemon { up: true, script: None, log: Vec::new(), zones: BTreeMap::new() },
             bad_releases: 0,
+            late_releases: 0,
             quirks,
         }
     }
@@ -380,11 +379,31 @@ impl Model {
         Ok(())
     }
 
-    /// A move's own upcall: everything queued goes out first, in order,
-    /// and a failure there refuses the move.
-    fn tell_direct(&mut self, i: Inc, n: Notice) -> Res<()> {
-        self.replay_outbox()?;
+    /// A move into or out of `zone`: the older notices about that zone
+    /// still queued go out first, oldest first, and a failure there
+    /// refuses the move; then the move's own upcall.
+    fn tell_direct(&mut self, i: Inc, zone: ZoneId, n: Notice) -> Res<()> {
+        if !self.quirks.moves_skip_zone_notices {
+            self.deliver_about(zone)?;
+        }
         self.tell(i, n)
+    }
+
+    /// Delivers the queued notices about non-global `zone`, oldest first,
+    /// stopping at the first failure.
+    fn deliver_about(&mut self, zone: ZoneId) -> Res<()> {
+        while !zone.is_global() {
+            let Some(k) = self.outbox.iter().position(|(_, _, zs)| zs.contains(&zone)) else {
+                break;
+            };
+            let (queued, inc, _) = self.outbox[k];
+            self.tell(inc, queued)?;
+            self.outbox.remove(k);
+            if matches!(queued, Notice::SetZone { .. }) {
+                self.links[inc].pending -= 1;
+            }
+        }
+        Ok(())
     }
 
     /// Frees a detached record nobody holds any more.
@@ -405,8 +424,9 @@ impl Model {
         l.existence = false;
         l.loan = false;
         l.reserved = None;
-        let n = Notice::LinkGone { link: LinkId(l.id), zone: l.zone.id };
-        self.outbox.push_back((n, i));
+        let zone = l.zone.id;
+        let n = Notice::LinkGone { link: LinkId(l.id), zone };
+        self.outbox.push_back((n, i, [zone, zone]));
         self.settle(i)
     }
 
@@ -427,6 +447,7 @@ impl Model {
         }
         let l = &mut self.links[i];
         let out = l.zone_holders();
+        l.reclaimed += l.zone_holds();
         l.zh = [0; 3];
         l.zone_holder = None;
         out
@@ -477,7 +498,7 @@ impl Model {
                 r.links.push(outcome(l, Action::Blocked));
             } else {
                 let n = Notice::SetZone { link: LinkId(l.id), zone: ZoneId::GLOBAL };
-                match self.tell_direct(i, n) {
+                match self.tell_direct(i, key.id, n) {
                     Ok(()) => {
                         let l = &self.links[i];
                         let name = lname(l.reserved.or(l.name).expect("active links are named"));
@@ -491,7 +512,7 @@ impl Model {
         self.set_zone_state(key.id, ZoneState::Down);
         r.remaining = self.links_in(key.id).len();
         if r.queued > 0 {
-            let _ = self.replay_outbox();
+            let _ = self.deliver_about(key.id);
         }
         Ok(r)
     }
@@ -517,12 +538,13 @@ impl Model {
             } else {
                 // The report line names the link as it was in the zone.
                 let mut o = outcome(&self.links[i], Action::Blocked);
+                let from = self.links[i].zone.id;
                 self.return_home(i);
                 let l = &mut self.links[i];
                 l.pending += 1;
                 let n = Notice::SetZone { link: LinkId(l.id), zone: ZoneId::GLOBAL };
                 o.action = Action::ReturnQueued { name: lname(l.name.expect("named")) };
-                self.outbox.push_back((n, i));
+                self.outbox.push_back((n, i, [from, ZoneId::GLOBAL]));
                 r.queued += 1;
                 o
             };
@@ -575,6 +597,7 @@ impl Model {
             zone_holder: None,
             tmp: 0,
             pending: 0,
+            reclaimed: 0,
             told_stale: false,
         });
     }
@@ -602,7 +625,7 @@ impl Model {
             return Err(Errno::EEXIST);
         }
         // A reused id retires queued notices about the id's earlier link.
-        self.outbox.retain(|(n, _)| n.link() != id);
+        self.outbox.retain(|(n, _, _)| n.link() != id);
         self.new_link(id.0, mac, Some(name), owner, persistent);
         Ok(())
     }
@@ -643,7 +666,7 @@ impl Model {
         if self.active(id).is_some() || self.name_taken(ZoneId::GLOBAL, name) {
             return Err(Errno::EEXIST);
         }
-        self.outbox.retain(|(n, _)| n.link() != id);
+        self.outbox.retain(|(n, _, _)| n.link() != id);
         let l = &mut self.links[i];
         l.id = id.0;
         l.name = Some(name);
@@ -793,46 +816,68 @@ impl Model {
         Ok(i)
     }
 
+    pub(crate) fn hold_by_name(
+        &mut self,
+        caller: ZoneId,
+        zone: ZoneId,
+        name: &'static [u8],
+        kind: HoldKind,
+    ) -> Res<Inc> {
+        zone_ok(caller)?;
+        zone_ok(zone)?;
+        slot(kind)?;
+        name_ok(name)?;
+        let id = self.lookup(caller, zone, name)?;
+        self.hold(caller, id, kind)
+    }
+
     pub(crate) fn hold_by_mac(
         &mut self,
         caller: ZoneId,
         mac: &'static [u8],
         kind: HoldKind,
     ) -> Res<Inc> {
+        // One step in the registry: the kind is checked before the lookup.
+        zone_ok(caller)?;
+        slot(kind)?;
         let id = self.lookup_mac(caller, mac)?;
         self.hold(caller, id, kind)
     }
 
+    /// The release of a hold token: its record, its holder and its kind.
     pub(crate) fn rele(&mut self, i: Inc, holder: ZoneKey, kind: HoldKind) -> Res<()> {
-        let res = self.try_rele(i, holder, kind);
-        if res.is_err() {
-            self.bad_releases += 1;
-        }
-        res
-    }
-
-    fn try_rele(&mut self, i: Inc, holder: ZoneKey, kind: HoldKind) -> Res<()> {
         let s = slot(kind)?;
-        let lenient = self.quirks.unmatched_release_ok;
+        let late_ok = self.quirks.late_release_ok;
         let l = &mut self.links[i];
         let row = if holder == ZoneKey::GLOBAL {
-            &mut l.gz
+            Some(&mut l.gz)
         } else if l.zone_holder == Some(holder) {
-            &mut l.zh
-        } else if lenient {
-            return Ok(());
+            Some(&mut l.zh)
         } else {
-            return Err(Errno::ENOENT);
+            None
         };
-        if row[s] == 0 {
-            return if lenient { Ok(()) } else { Err(Errno::ENOENT) };
+        match row {
+            Some(row) if row[s] > 0 => {
+                row[s] -= 1;
+                if l.zone_holds() == 0 {
+                    l.zone_holder = None;
+                }
+                self.settle(i);
+                Ok(())
+            }
+            _ if holder != ZoneKey::GLOBAL && l.reclaimed > 0 => {
+                l.reclaimed -= 1;
+                if late_ok {
+                    return Ok(());
+                }
+                self.late_releases += 1;
+                Err(Errno::ESTALE)
+            }
+            _ => {
+                self.bad_releases += 1;
+                Err(Errno::ENOENT)
+            }
         }
-        row[s] -= 1;
-        if l.zone_holds() == 0 {
-            l.zone_holder = None;
-        }
-        self.settle(i);
-        Ok(())
     }
 
     pub(crate) fn holders(&self, caller: ZoneId, id: LinkId) -> Res<Vec<Holder>> {
@@ -880,7 +925,7 @@ impl Model {
         if self.name_taken(to, name) {
             return Err(Errno::EEXIST);
         }
-        self.tell_direct(i, Notice::SetZone { link: id, zone: to })?;
+        self.tell_direct(i, to, Notice::SetZone { link: id, zone: to })?;
         let l = &mut self.links[i];
         l.zone = to_key;
         l.loan = true;
@@ -903,7 +948,8 @@ impl Model {
         if l.zone_holds() > 0 {
             return Err(Errno::EBUSY);
         }
-        self.tell_direct(i, Notice::SetZone { link: id, zone: ZoneId::GLOBAL })?;
+        let from = l.zone.id;
+        self.tell_direct(i, from, Notice::SetZone { link: id, zone: ZoneId::GLOBAL })?;
         self.return_home(i);
         Ok(())
     }
@@ -932,7 +978,7 @@ impl Model {
             } else {
                 self.outbox.front()
             };
-            let Some(&(n, inc)) = next else { return Ok(delivered) };
+            let Some(&(n, inc, _)) = next else { return Ok(delivered) };
             self.tell(inc, n)?;
             if self.quirks.replay_newest_first {
                 self.outbox.pop_back();
@@ -947,7 +993,7 @@ impl Model {
     }
 
     pub(crate) fn outbox(&self) -> Vec<Notice> {
-        self.outbox.iter().map(|(n, _)| *n).collect()
+        self.outbox.iter().map(|(n, _, _)| *n).collect()
     }
 
     pub(crate) fn pending_frees(&self) -> usize {
