@@ -22,4 +22,5 @@ pub(crate) mod ffi;
 pub mod kmod;
 pub mod ktest;
 pub mod registry;
+pub mod sort;
 pub mod sync;

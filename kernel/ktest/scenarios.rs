@@ -22,7 +22,7 @@ macro_rules! names_unique {
         let s = $r.snapshot();
         let mut seen: Vec<_> =
             s.links.iter().filter_map(|l| l.name.map(|n| (l.zone.id, n))).collect();
-        seen.sort_unstable();
+        $crate::sort::sort_unstable(&mut seen);
         if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
             kt_fail!("duplicate name {} in zone {:?}", w[0].1, w[0].0);
         }

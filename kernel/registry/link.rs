@@ -383,7 +383,7 @@ impl LinkInner {
             }
         }
         v.extend(self.zone_holders());
-        v.sort_unstable();
+        crate::sort::sort_unstable(&mut v);
         v
     }
 

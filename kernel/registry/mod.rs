@@ -485,7 +485,7 @@ impl Registry {
             None => {
                 // The id index is a hash table: sort into id order.
                 let mut ids: Vec<LinkId> = t.by_id.keys().copied().collect();
-                ids.sort_unstable();
+                crate::sort::sort_unstable(&mut ids);
                 ids
             }
         };

@@ -65,7 +65,7 @@ pub(crate) fn take(t: &Table) -> Snapshot {
             }
         })
         .collect();
-    links.sort_unstable_by(|a, b| (a.linkid, &a.mac).cmp(&(b.linkid, &b.mac)));
+    crate::sort::sort_unstable_by(&mut links, |a, b| (a.linkid, &a.mac).cmp(&(b.linkid, &b.mac)));
     Snapshot { zones, links }
 }
 
