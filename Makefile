@@ -1,8 +1,8 @@
 # dlszone: build, test and lint entry points. See README.md and docs/build.md.
 #
 #   make          check the toolchain (installing it on Debian when root),
-#                 build the kernel artifacts into build/amd64/, run the
-#                 object gates
+#                 build the kernel objects into build/amd64/, run the
+#                 object gates on each
 #   make test     host tests (what CI runs)
 #   make soak     long random and model-checking runs (not for CI)
 #   make bench    benchmarks (docs/performance.md)
@@ -18,7 +18,8 @@
 #   NIGHTLY           rustup toolchain for KERNEL_TOOLCHAIN=rustup (nightly)
 #   KLD               gnu: GNU ld -r + objcopy (Linux default);
 #                     illumos: illumos ld -r -ztype=kmod -N... (illumos default)
-#   OBJDUMP, READELF, OBJCOPY, GNU_LD   GNU binutils (g-prefixed on illumos)
+#   OBJDUMP, READELF, OBJCOPY, GNU_LD, CXXFILT   GNU binutils (g-prefixed
+#                     on illumos)
 #   ILLUMOS_GATE      an illumos-gate checkout: bindgen reads its headers
 #   DESTDIR           staging root for `make install`
 #   KRUSTFLAGS        extra rustc flags for the kernel build, e.g.
@@ -43,22 +44,45 @@ OBJDUMP ?= $(GNU_PREFIX)objdump
 READELF ?= $(GNU_PREFIX)readelf
 OBJCOPY ?= $(GNU_PREFIX)objcopy
 GNU_LD ?= $(GNU_PREFIX)ld
+CXXFILT ?= $(GNU_PREFIX)c++filt
 NIGHTLY ?= nightly
 PYTHON ?= python3
 
 KTARGET := x86_64-unknown-illumos-kernel
 KTARGET_JSON := targets/$(KTARGET).json
 KTARGET_DIR := target/kernel
-# The ktest module links the dlszone-ktest crate (kernel/ktest) with the
-# core; the core is also built alone, as the object for misc/dls will be,
-# and checked to carry no test code.
-KLIB := $(KTARGET_DIR)/$(KTARGET)/release/libdlszone_ktest.a
-CORE_LIB := $(KTARGET_DIR)/$(KTARGET)/release/libdlszone.a
+# cargo's output directory for the kernel target. The core is also built
+# alone, as the object for misc/dls will link it, and checked to carry no
+# test code (kmod-core, gates-core).
+KOUT := $(KTARGET_DIR)/$(KTARGET)/release
+CORE_LIB := $(KOUT)/libdlszone.a
 BUILD_DIR := build/amd64
 KTEST_MODULE := $(BUILD_DIR)/dlszone_ktest
-KTEST_EXPORTS := tools/dlszone_ktest.exports
-KTEST_DEPENDS := drv/ktest
 ALLOWLIST := tools/kernel-symbols.allow
+
+# ---- Kernel objects --------------------------------------------------------
+# One stanza per object in build/amd64/; the rules below are generated for
+# each name in KOBJS (kmod-<name> compiles and links it, gates-<name> runs
+# every object gate on it). See docs/build.md.
+#
+#   <name>_CRATE     the workspace package built as its staticlib
+#   <name>_KIND      module: loadable, with _init/_fini/_info/_depends_on;
+#                    object: linked into another module (no linkage)
+#   <name>_EXPORTS   the exact list of globals it defines (both linkers)
+#   <name>_DEPENDS   modules krtld loads before it (modules only)
+#   <name>_STACK     stack budget of its entry points, bytes
+#                    (docs/build.md, "Stack budget")
+#   <name>_ROOTS     regexes (mangled names) of functions C calls through
+#                    pointers, entry points besides the exports
+KOBJS := dlszone_ktest
+
+dlszone_ktest_CRATE := dlszone-ktest
+dlszone_ktest_KIND := module
+dlszone_ktest_EXPORTS := tools/dlszone_ktest.exports
+dlszone_ktest_DEPENDS := drv/ktest
+dlszone_ktest_STACK := 4096
+# The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test).
+dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry
 
 # How cargo is run for the kernel target.
 ifeq ($(KERNEL_TOOLCHAIN),debian)
@@ -73,24 +97,36 @@ endif
 
 # Everything the kernel build needs on the command line: build-std and the
 # target stay out of any .cargo/config.toml so host builds never see them.
+# Codegen flags that are not target-spec fields (docs/build.md, "Compile"):
+#   -Zretpoline-external-thunk  every indirect call and jump goes through
+#                               the kernel's __x86_indirect_thunk_<reg>
+#   -Cjump-tables=no            switches become compare chains, not
+#                               indirect jumps through a table
+#   -Zemit-stack-sizes          each function's frame size, for the stack
+#                               gate (.stack_sizes, never loaded)
+# The -Z flags are target modifiers: build-std compiles core, alloc and
+# compiler_builtins with them too, as it must.
+KCODEGEN := -C force-unwind-tables=no -Zretpoline-external-thunk -C jump-tables=no \
+	-Zemit-stack-sizes
 KCARGO_ENV := CARGO_TARGET_DIR=$(KTARGET_DIR) \
 	CARGO_PROFILE_RELEASE_DEBUG=0 \
 	CARGO_PROFILE_RELEASE_PANIC=abort \
-	RUSTFLAGS="-C force-unwind-tables=no $(KRUSTFLAGS)"
+	RUSTFLAGS="$(KCODEGEN) $(KRUSTFLAGS)"
 KCARGO_ARGS := --release --lib \
 	-Zbuild-std=core,alloc -Zjson-target-spec --target $(KTARGET_JSON)
+# Clippy checks the kernel cfg of the core and of every object's crate.
+KCLIPPY_CRATES := $(sort dlszone $(foreach o,$(KOBJS),$($(o)_CRATE)))
 
-GATES := $(PYTHON) tools/kobj-gates --allow $(ALLOWLIST) --objdump $(OBJDUMP)
-ifeq ($(KLD),gnu)
-KTEST_GATES := $(GATES) --exports $(KTEST_EXPORTS)
-else
-KTEST_GATES := $(GATES)
-endif
+GATES := $(PYTHON) tools/kobj-gates --allow $(ALLOWLIST) --objdump $(OBJDUMP) \
+	--cxxfilt $(CXXFILT)
+LINK_ENV := LD=$(if $(filter illumos,$(KLD)),/usr/bin/ld,$(GNU_LD)) OBJCOPY=$(OBJCOPY) \
+	READELF=$(READELF)
 
 # illumos install locations (ktest(8) loads <name>_ktest from here).
 KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench lint \
+	$(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) \
 	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only
 
 all: toolchain kmod gates
@@ -105,25 +141,47 @@ lint-toolchain:
 	@tools/ensure-deps lint
 
 # cargo decides what to rebuild; the link step always reruns (it is fast).
-kmod: toolchain
-	$(KCARGO_ENV) $(KCARGO) rustc -p dlszone $(KCARGO_ARGS) --crate-type staticlib
-	$(KCARGO_ENV) $(KCARGO) rustc -p dlszone-ktest $(KCARGO_ARGS) --crate-type staticlib
-	LD=$(if $(filter illumos,$(KLD)),/usr/bin/ld,$(GNU_LD)) OBJCOPY=$(OBJCOPY) READELF=$(READELF) \
-		tools/link-kmod --linker $(KLD) \
-		--exports $(KTEST_EXPORTS) --depends "$(KTEST_DEPENDS)" \
-		--out $(KTEST_MODULE) $(KLIB)
+# Each object's staticlib is copied out of cargo's output before the next
+# object's build replaces it, so the kmod rules run one after another
+# (each depends on the previous one) even under make -j.
+#
+# $(1): object name; $(2): the previous object's kmod rule, if any.
+define KOBJ_RULES
+kmod-$(1): toolchain $(2)
+	$$(KCARGO_ENV) $$(KCARGO) rustc -p $$($(1)_CRATE) $$(KCARGO_ARGS) --crate-type staticlib
+	cp $$(KOUT)/$$(subst -,_,lib$$($(1)_CRATE)).a $$(KTARGET_DIR)/$(1).a
+	$$(LINK_ENV) tools/link-kmod --linker $$(KLD) --kind $$($(1)_KIND) \
+		--exports $$($(1)_EXPORTS) $$(if $$($(1)_DEPENDS),--depends "$$($(1)_DEPENDS)") \
+		--out $$(BUILD_DIR)/$(1) $$(KTARGET_DIR)/$(1).a
 
-gates: kmod
-	$(KTEST_GATES) $(KTEST_MODULE)
+gates-$(1): kmod-$(1)
+	$$(GATES) --exports $$($(1)_EXPORTS) $$(if $$(filter object,$$($(1)_KIND)),--no-linkage) \
+		--stack-budget $$($(1)_STACK) $$(foreach r,$$($(1)_ROOTS),--stack-root '$$(r)') \
+		$$(BUILD_DIR)/$(1)
+	@echo "readelf relocation types in $$(BUILD_DIR)/$(1):"
+	@$$(READELF) -rW $$(BUILD_DIR)/$(1) | awk '/R_X86_64_/ { print "  " $$$$3 }' | sort | uniq -c
+	@echo "undefined symbols (all in $$(ALLOWLIST)):"
+	@$$(READELF) -sW $$(BUILD_DIR)/$(1) | awk '$$$$7 == "UND" && $$$$8 != "" { print $$$$8 }' | \
+		sort | xargs -n 8 echo " "
+endef
+KOBJ_PREV :=
+$(foreach o,$(KOBJS),$(eval $(call KOBJ_RULES,$(o),$(KOBJ_PREV)))$(eval KOBJ_PREV := kmod-$(o)))
+
+# The core alone (the registry, the door protocol, the kernel wrappers),
+# as the object for misc/dls links it: it must carry no test code. The
+# check must also flag the ktest library, or it proves nothing.
+kmod-core: toolchain $(KOBJS:%=kmod-%)
+	$(KCARGO_ENV) $(KCARGO) rustc -p dlszone $(KCARGO_ARGS) --crate-type staticlib
+
+gates-core: kmod-core
 	$(PYTHON) tools/no-test-code --readelf $(READELF) $(CORE_LIB)
-	@# The check bites: the ktest library is test code through and through.
-	@if $(PYTHON) tools/no-test-code --readelf $(READELF) $(KLIB) >/dev/null; then \
+	@if $(PYTHON) tools/no-test-code --readelf $(READELF) $(KTARGET_DIR)/dlszone_ktest.a \
+		>/dev/null; then \
 		echo "no-test-code: the ktest library passed: the check does not bite" >&2; exit 1; fi
-	@echo "readelf relocation types in $(KTEST_MODULE):"
-	@$(READELF) -rW $(KTEST_MODULE) | awk '/R_X86_64_/ { print "  " $$3 }' | sort | uniq -c
-	@echo "undefined symbols (all in $(ALLOWLIST)):"
-	@$(READELF) -sW $(KTEST_MODULE) | awk '$$7 == "UND" && $$8 != "" { print $$8 }' | sort | \
-		xargs -n 8 echo " "
+
+kmod: $(KOBJS:%=kmod-%) kmod-core
+
+gates: $(KOBJS:%=gates-%) gates-core
 
 # Later issues append their host test steps here.
 # Host tests: unit, rule, scenario, model-based (10,000 random sequences),
@@ -182,7 +240,7 @@ clippy-host:
 # The kernel cfg (cfg(kmod)) only exists when building for the kernel
 # target, so clippy runs through the same build-std invocation.
 clippy-kernel:
-	$(KCARGO_ENV) $(KCARGO) clippy -p dlszone -p dlszone-ktest $(KCARGO_ARGS) -- -D warnings
+	$(KCARGO_ENV) $(KCARGO) clippy $(KCLIPPY_CRATES:%=-p %) $(KCARGO_ARGS) -- -D warnings
 
 clean:
 	rm -rf build target

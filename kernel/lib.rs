@@ -21,4 +21,5 @@ pub mod errno;
 pub mod ffi;
 pub mod kmod;
 pub mod registry;
+pub mod sort;
 pub mod sync;

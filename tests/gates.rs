@@ -7,6 +7,11 @@
 //! A few defects `as` cannot produce (wrong ELF class, type, machine,
 //! SHT_REL) are made by patching the good object's bytes.
 //!
+//! The illumos link (`tools/link-kmod --linker illumos`) cannot run here:
+//! its tests check the commands and mapfile it would use, and apply the
+//! mapfile's symbol scoping to a fixture with GNU objcopy to run the
+//! exports gate on the result.
+//!
 //! Needs python3 and GNU binutils (`as`, `ld`, `objcopy`, `readelf`,
 //! `objdump`), which `make` installs on Debian.
 
@@ -92,7 +97,19 @@ fn good_fixture_passes_every_gate() {
     let obj = assemble("good", &dir);
     let r = gates(&obj, &[]);
     assert_eq!(r.code, Some(0), "{}", r.text);
-    assert!(r.text.contains("all 14 gates passed"), "{}", r.text);
+    assert!(r.text.contains("all 15 gates passed"), "{}", r.text);
+    let r = gates(&obj, &["--stack-budget", "4096"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert!(r.text.contains("all 16 gates passed"), "{}", r.text);
+    // fixture_helper: %rbp, 16 bytes of locals and the return address,
+    // plus 16 for the thunk of its indirect call, which can reach no
+    // function (the only address-taken one is itself, an entry point).
+    assert!(r.text.contains("stack: budget 4096 bytes, 4 entry points, worst 48 "), "{}", r.text);
+    assert!(
+        r.text.contains("     32  fixture_helper\n             16  <indirect, no target>"),
+        "{}",
+        r.text
+    );
 }
 
 #[test]
@@ -112,9 +129,9 @@ fn good_fixture_passes_after_link_kmod() {
         .arg(&lib));
     assert!(out.status.success(), "link-kmod: {}", String::from_utf8_lossy(&out.stderr));
     let exports = exports.to_str().expect("utf-8 path");
-    let r = gates(&module, &["--exports", exports]);
+    let r = gates(&module, &["--exports", exports, "--stack-budget", "4096"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
-    assert!(r.text.contains("all 15 gates passed"), "{}", r.text);
+    assert!(r.text.contains("all 17 gates passed"), "{}", r.text);
 }
 
 #[test]
@@ -303,4 +320,229 @@ fn not_an_elf_file_fails() {
     let junk = dir.join("junk.o");
     std::fs::write(&junk, b"this is not an object file").expect("write");
     assert_fails(&junk, &[], &["[elf-header] not an ELF file"]);
+}
+
+#[test]
+fn indirect_branches_fail() {
+    bad_fixture(
+        "bad_indirect",
+        &[
+            "[indirect-branch] `call   *%rax`",
+            "in calls_through_register: indirect call not through a retpoline thunk",
+            "`jmp    *(%rax,%rdi,8)`",
+            "in jumps_through_table: indirect jump",
+            "`call   *0x8(%rdi)`",
+            "in calls_through_memory",
+        ],
+    );
+}
+
+#[test]
+fn thunks_other_than_the_kernels_fail() {
+    bad_fixture(
+        "bad_thunk",
+        &[
+            "[indirect-branch] __llvm_retpoline_r11 is defined in the module",
+            "[indirect-branch] __x86_indirect_thunk_rsp: not a retpoline thunk illumos defines",
+            "[undefined] __x86_indirect_thunk_rsp",
+        ],
+    );
+}
+
+#[test]
+fn stack_over_budget_fails() {
+    let dir = scratch("bad_stack");
+    let obj = assemble("bad_stack", &dir);
+    let budget = ["--stack-budget", "4096", "--stack-root", "declared_entry"];
+    assert_fails(
+        &obj,
+        &budget,
+        &[
+            // A frame read from the prologue: 8 (%rbp) + 8 (%rbx) + 0x1400
+            // + 8 (return address), under _init's 16.
+            "[stack] _init: worst path 5160 bytes, over the budget of 4096",
+            " 5144  big_frame",
+            // A probe loop of 0x10000 and a sub of 0x28, reached by a tail
+            // jump, which reuses _fini's frame.
+            "[stack] _fini: worst path 65592 bytes",
+            "65592  probed_frame  [tail]",
+            // The address-taken function an indirect call can reach.
+            "[stack] _info: worst path 6176 bytes",
+            " 6160  callback  [indirect]",
+            // A frame .stack_sizes records, for a --stack-root entry.
+            "[stack] declared_entry: worst path 8200 bytes",
+            "[stack] recursion: recurses -> recurses",
+        ],
+    );
+    // Within a budget large enough for the deepest path, only the
+    // recursion is left.
+    let r = gates(&obj, &["--stack-budget", "65592", "--stack-root", "declared_entry"]);
+    assert_eq!(r.code, Some(1), "{}", r.text);
+    assert!(!r.text.contains("over the budget"), "{}", r.text);
+    assert!(r.text.contains("[stack] recursion: recurses -> recurses"), "{}", r.text);
+    // A --stack-root that names nothing is an error, not a silent pass.
+    let r = gates(&obj, &["--stack-budget", "100000", "--stack-root", "no_such_function"]);
+    assert!(r.text.contains("--stack-root 'no_such_function' matches no function"), "{}", r.text);
+}
+
+/// Archives the good fixture as `lib.a` in `dir`.
+fn good_archive(dir: &Path) -> PathBuf {
+    let obj = assemble("good", dir);
+    let lib = dir.join("libgood.a");
+    let out = run(Command::new("ar").arg("rcs").arg(&lib).arg(&obj));
+    assert!(out.status.success(), "ar: {}", String::from_utf8_lossy(&out.stderr));
+    lib
+}
+
+/// What `link-kmod --dry-run` prints: one command per line, as words.
+fn dry_run(args: &[&str], out: &Path, lib: &Path) -> (bool, Vec<Vec<String>>, String) {
+    let o = run(Command::new(root().join("tools/link-kmod"))
+        .args(args)
+        .arg("--dry-run")
+        .arg("--out")
+        .arg(out)
+        .arg(lib));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let cmds = stdout.lines().map(|l| l.split_whitespace().map(String::from).collect()).collect();
+    (o.status.success(), cmds, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The names a version-2 mapfile's SYMBOL_SCOPE keeps global, and
+/// whether it reduces everything else (`local: *;` or `eliminate: *;`).
+fn mapfile_scope(text: &str) -> (Vec<String>, bool) {
+    let body: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(body.first(), Some(&"$mapfile_version 2"), "first directive:\n{text}");
+    assert_eq!(body.get(1), Some(&"SYMBOL_SCOPE {"), "{text}");
+    assert_eq!(body.last(), Some(&"};"), "{text}");
+    let (mut globals, mut rest_reduced, mut scope) = (Vec::new(), false, "");
+    for line in &body[2..body.len() - 1] {
+        match *line {
+            "global:" | "local:" | "eliminate:" => scope = line,
+            sym => {
+                let name = sym.strip_suffix(';').expect("one symbol per line, ';'-terminated");
+                match (scope, name) {
+                    ("global:", n) => globals.push(n.to_string()),
+                    ("local:" | "eliminate:", "*") => rest_reduced = true,
+                    (s, n) => panic!("unexpected {n} in scope {s}:\n{text}"),
+                }
+            }
+        }
+    }
+    (globals, rest_reduced)
+}
+
+fn exports_list(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read exports")
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn illumos_link_runs_ld_with_the_mapfile_and_dependencies() {
+    let dir = scratch("illumos-module");
+    let lib = good_archive(&dir);
+    let exports = root().join("tools/dlszone_ktest.exports");
+    let out = dir.join("dlszone_ktest");
+    let mapfile = dir.join("dlszone_ktest.mapfile");
+    let exports_s = exports.to_str().expect("utf-8 path");
+    let (ok, cmds, err) = dry_run(
+        &["--linker", "illumos", "--exports", exports_s, "--depends", "drv/ktest misc/dls"],
+        &out,
+        &lib,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(cmds.len(), 3, "{cmds:?}");
+    // 1: the unwind tables and .stack_sizes leave a copy of the archive.
+    let strip = &cmds[0];
+    for sec in [".eh_frame", ".rela.eh_frame", ".stack_sizes", ".rela.stack_sizes"] {
+        assert!(strip.contains(&format!("--remove-section={sec}")), "{strip:?}");
+    }
+    assert_eq!(strip[strip.len() - 2], lib.to_str().unwrap(), "{strip:?}");
+    let copy = strip.last().unwrap().clone();
+    // 2: ld makes a kernel module from it, with the mapfile applied.
+    let ld = &cmds[1];
+    let at = |flag: &str| ld.iter().position(|w| w == flag);
+    let pair = |a: &str, b: &str| ld.windows(2).any(|w| w[0] == a && w[1] == b);
+    assert!(pair("-z", "type=kmod"), "{ld:?}");
+    assert!(
+        pair("-B", "reduce"),
+        "mapfile scoping needs -B reduce on a relocatable output: {ld:?}"
+    );
+    assert!(pair("-z", "ignore"), "unreferenced sections are dropped: {ld:?}");
+    assert!(pair("-z", "allextract"), "{ld:?}");
+    assert!(pair("-M", mapfile.to_str().unwrap()), "{ld:?}");
+    assert!(pair("-N", "drv/ktest") && pair("-N", "misc/dls"), "{ld:?}");
+    assert!(at("-r").is_none(), "-z type=kmod already makes a relocatable module: {ld:?}");
+    assert_eq!(ld.last(), Some(&copy), "{ld:?}");
+    // 3: the result replaces the output.
+    assert_eq!(cmds[2][0], "mv", "{cmds:?}");
+    assert_eq!(cmds[2].last().unwrap(), out.to_str().unwrap());
+    // The mapfile keeps exactly the exports global and reduces the rest.
+    let text = std::fs::read_to_string(&mapfile).expect("mapfile written by --dry-run");
+    let (globals, rest_reduced) = mapfile_scope(&text);
+    assert_eq!(globals, exports_list(&exports), "{text}");
+    assert!(rest_reduced, "every other global must be reduced:\n{text}");
+}
+
+#[test]
+fn illumos_link_of_an_object_has_no_linkage_or_dependencies() {
+    let dir = scratch("illumos-object");
+    let lib = good_archive(&dir);
+    let exports = dir.join("object.exports");
+    std::fs::write(&exports, "# an object's C interface\nfixture_helper\n").expect("write");
+    let exports = exports.to_str().unwrap();
+    let out = dir.join("object.o");
+    let (ok, cmds, err) =
+        dry_run(&["--linker", "illumos", "--kind", "object", "--exports", exports], &out, &lib);
+    assert!(ok, "{err}");
+    let ld = &cmds[1];
+    assert!(ld.contains(&"-r".to_string()) && !ld.contains(&"type=kmod".to_string()), "{ld:?}");
+    assert!(!ld.contains(&"-N".to_string()), "{ld:?}");
+    let (globals, rest_reduced) =
+        mapfile_scope(&std::fs::read_to_string(dir.join("object.o.mapfile")).expect("mapfile"));
+    assert_eq!((globals, rest_reduced), (vec!["fixture_helper".to_string()], true));
+    // An object declares no dependencies: the module linking it does.
+    let (ok, _, err) = dry_run(
+        &["--linker", "illumos", "--kind", "object", "--exports", exports, "--depends", "misc/mac"],
+        &out,
+        &lib,
+    );
+    assert!(!ok && err.contains("--kind object takes no --depends"), "{err}");
+}
+
+#[test]
+fn exports_gate_holds_for_the_mapfile_scoping() {
+    // Apply the scoping the illumos mapfile asks for (its global names stay
+    // global, every other global becomes local) to the good fixture with
+    // GNU objcopy, as -B reduce would, and run the exports gate on it.
+    let dir = scratch("mapfile-scope");
+    let lib = good_archive(&dir);
+    let obj = dir.join("good.o");
+    let exports = root().join("tools/dlszone_ktest.exports");
+    let exports_s = exports.to_str().unwrap();
+    let out = dir.join("dlszone_ktest");
+    let (ok, _, err) = dry_run(&["--linker", "illumos", "--exports", exports_s], &out, &lib);
+    assert!(ok, "{err}");
+    let (globals, rest_reduced) =
+        mapfile_scope(&std::fs::read_to_string(dir.join("dlszone_ktest.mapfile")).unwrap());
+    assert!(rest_reduced);
+    let keep = dir.join("keep");
+    std::fs::write(&keep, globals.join("\n") + "\n").expect("write");
+    let scoped = dir.join("scoped.o");
+    let o = run(Command::new("objcopy")
+        .arg(format!("--keep-global-symbols={}", keep.display()))
+        .arg(&obj)
+        .arg(&scoped));
+    assert!(o.status.success(), "objcopy: {}", String::from_utf8_lossy(&o.stderr));
+    let r = gates(&scoped, &["--exports", exports_s]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    // Without the reduction, the fixture's extra global would be exported.
+    assert_fails(&obj, &["--exports", exports_s], &["[exports] fixture_helper is exported"]);
 }

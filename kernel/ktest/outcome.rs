@@ -5,13 +5,14 @@
 //! and "two results" (ktest's ERROR "multiple results") cannot happen:
 //! the type system enforces ktest's one-result rule.
 
+use alloc::boxed::Box;
 use core::ffi::CStr;
 use core::fmt;
 
 use dlszone::kmod::logbuf::LogBuf;
 
-/// Bytes of message a result carries, NUL included. ktest keeps 4096, but
-/// the outcome lives on the test thread's kernel stack, so it is kept
+/// Bytes of message a result carries, NUL included. ktest keeps 4096; a
+/// body's message rarely needs more than a line or two, so it is kept
 /// small; longer text is cut and marked with `...`.
 pub const MSG_LEN: usize = 512;
 
@@ -51,22 +52,36 @@ impl Verdict {
 }
 
 /// One test's result.
+///
+/// Small (24 bytes) because every test entry holds one on the kernel
+/// stack of the thread running the test: the message of a result that
+/// has one lives on the heap.
 pub struct Outcome {
     verdict: Verdict,
     line: u32,
-    msg: Msg,
+    msg: Option<Box<Msg>>,
 }
 
 impl Outcome {
-    /// A result with a message formatted from `args` (never allocates,
-    /// never panics; cut to [`MSG_LEN`]).
+    /// A result with a message formatted from `args` (never panics; cut
+    /// to [`MSG_LEN`]). The message buffer is allocated (with `KM_SLEEP`
+    /// in the kernel, where bodies run in process context).
+    ///
+    /// Never inlined: every failing assertion of a body builds its
+    /// message here, so formatting costs the body's frame nothing at each
+    /// assertion site (inlined, it put test bodies at 1.2 to 2 KiB).
+    #[cold]
+    #[inline(never)]
     pub fn new(verdict: Verdict, line: u32, args: fmt::Arguments<'_>) -> Outcome {
-        Outcome { verdict, line, msg: Msg::format(args) }
+        let mut msg = Box::new(Msg::new());
+        // A full buffer stops the formatter; what fitted is kept, marked.
+        let _ = fmt::write(&mut *msg, args);
+        Outcome { verdict, line, msg: Some(msg) }
     }
 
     /// A pass at `line`, with no message.
     pub fn pass(line: u32) -> Outcome {
-        Outcome { verdict: Verdict::Pass, line, msg: Msg::new() }
+        Outcome { verdict: Verdict::Pass, line, msg: None }
     }
 
     /// The verdict.
@@ -81,12 +96,15 @@ impl Outcome {
 
     /// The message (empty for a pass).
     pub fn msg(&self) -> &str {
-        self.msg.as_str()
+        self.msg.as_deref().map_or("", Msg::as_str)
     }
 
     /// The message, NUL-terminated, for a `"%s"` argument.
     pub fn msg_cstr(&mut self) -> &CStr {
-        self.msg.as_cstr()
+        match self.msg.as_deref_mut() {
+            Some(m) => m.as_cstr(),
+            None => c"",
+        }
     }
 }
 

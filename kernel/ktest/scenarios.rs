@@ -23,7 +23,7 @@ macro_rules! names_unique {
         let s = $r.snapshot();
         let mut seen: Vec<_> =
             s.links.iter().filter_map(|l| l.name.map(|n| (l.zone.id, n))).collect();
-        seen.sort_unstable();
+        dlszone::sort::sort_unstable(&mut seen);
         if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
             kt_fail!("duplicate name {} in zone {:?}", w[0].1, w[0].0);
         }
@@ -249,8 +249,6 @@ pub(super) fn stuck_down_zone_recovers() -> Outcome {
     kt_pass!()
 }
 
-/// A dlmgmtd that takes `budget` notices, then fails like a daemon that
-/// died mid-replay.
 /// Builds a stuck zone 1 with `n` lent links and recovers it, leaving
 /// `n` SetZone notices (and one LinkGone) queued.
 macro_rules! queued_recovery {

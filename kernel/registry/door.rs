@@ -160,6 +160,7 @@ impl Registry {
     /// Delivers every notice about `zone` queued before `horizon` that
     /// is still queued, oldest first: what a move into or out of `zone`
     /// must not overtake (see `outbox.rs`). Stops at the first failure.
+    #[inline(never)]
     pub(crate) fn deliver_about(
         &self,
         cx: &mut Unlocked,
@@ -175,6 +176,7 @@ impl Registry {
     /// Upcalls one claimed notice; if dlmgmtd took it, drops it and clears
     /// the link's pending count in one table section (so no reader sees
     /// one without the other), otherwise leaves it queued.
+    #[inline(never)]
     fn deliver_entry(&self, cx: &mut Unlocked, e: &Entry) -> KResult<()> {
         if let Err(err) = self.upcall(cx, &e.notice) {
             self.outbox.settle(e.seq, false);

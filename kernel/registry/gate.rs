@@ -87,6 +87,7 @@ impl ZoneGate {
         self.enter_inner(cx, zone, Wait::Until(deadline))
     }
 
+    #[inline(never)]
     fn enter_inner(
         &self,
         _cx: &mut Unlocked,

@@ -13,6 +13,7 @@ use crate::sync::{Condvar, Deadline, Mutex, MutexGuard, Wake};
 use super::unlocked::Unlocked;
 
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneKey};
+use alloc::vec::Vec;
 
 /// Number of holder kinds counted per row.
 const KINDS: usize = HoldKind::HOLDER_KINDS.len();
@@ -117,7 +118,7 @@ impl Link {
     }
 
     /// Who holds the link (long holds, including the registry's own).
-    pub fn holders(&self) -> alloc::vec::Vec<Holder> {
+    pub fn holders(&self) -> Vec<Holder> {
         let h = self.lock().holders();
         h.to_vec()
     }
@@ -380,52 +381,28 @@ impl LinkInner {
     /// Forgets every hold taken from inside the zone (forced recovery of
     /// a dead zone) and says which they were. Their holders' releases,
     /// when they come, are late.
-    pub(crate) fn reclaim_zone_holds(&mut self) -> HolderList {
-        let out = self.zone_holders();
+    pub(crate) fn reclaim_zone_holds(&mut self) -> HoldCounts {
+        let out = HoldCounts { zone: self.zone_holder, zh: self.zone_holds, ..HoldCounts::NONE };
         self.reclaimed = self.reclaimed.saturating_add(self.zone_holds.iter().sum());
         self.zone_holds = [0; KINDS];
         self.zone_holder = None;
         out
     }
 
-    fn zone_holders(&self) -> HolderList {
-        let mut v = HolderList::new();
-        if let Some(z) = self.zone_holder {
-            for (kind, &count) in HoldKind::HOLDER_KINDS.iter().zip(self.zone_holds.iter()) {
-                if count > 0 {
-                    v.push(Holder { kind: *kind, zone: z, count });
-                }
-            }
+    /// Every long hold, the registry's own included.
+    pub(crate) fn holders(&self) -> HoldCounts {
+        HoldCounts {
+            existence: self.existence.then_some(self.owner),
+            loan: self.loan,
+            gz: self.gz_holds,
+            zone: self.zone_holder,
+            zh: self.zone_holds,
         }
-        v
-    }
-
-    /// Every long hold, the registry's own included, in a fixed order.
-    pub(crate) fn holders(&self) -> HolderList {
-        let mut v = HolderList::new();
-        if self.existence {
-            v.push(Holder { kind: HoldKind::Existence, zone: self.owner, count: 1 });
-        }
-        if self.loan {
-            v.push(Holder { kind: HoldKind::Loan, zone: ZoneKey::GLOBAL, count: 1 });
-        }
-        for (kind, &count) in HoldKind::HOLDER_KINDS.iter().zip(self.gz_holds.iter()) {
-            if count > 0 {
-                v.push(Holder { kind: *kind, zone: ZoneKey::GLOBAL, count });
-            }
-        }
-        for h in self.zone_holders().iter() {
-            v.push(*h);
-        }
-        v.sort();
-        v
     }
 
     /// Holders other than the registry's own (those that delay a free).
-    pub(crate) fn outside_holders(&self) -> HolderList {
-        let mut v = self.holders();
-        v.retain(|h| !matches!(h.kind, HoldKind::Existence | HoldKind::Loan));
-        v
+    pub(crate) fn outside_holders(&self) -> HoldCounts {
+        HoldCounts { existence: None, loan: false, ..self.holders() }
     }
 }
 
@@ -438,59 +415,45 @@ pub(crate) enum Unmatched {
     Bad,
 }
 
-/// Most distinct long holders a link can have: existence, loan, and each
-/// holder kind from the global zone and from the link's zone.
-const MAX_HOLDERS: usize = 2 + 2 * KINDS;
-
-/// A link's long holders, kept inline: built under the link's lock, which
-/// is never held across an allocation (`docs/locking.md`).
-#[derive(Clone, Copy)]
-pub(crate) struct HolderList {
-    len: usize,
-    items: [Holder; MAX_HOLDERS],
+/// A link's long holds as counts, copied out under the link's lock (which
+/// is never held across an allocation, `docs/locking.md`) and turned into
+/// the [`Holder`] list callers see only after it is dropped.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HoldCounts {
+    /// The existence hold, with the owner zone that took it.
+    existence: Option<ZoneKey>,
+    loan: bool,
+    gz: [u32; KINDS],
+    /// The zone whose holds `zh` counts.
+    zone: Option<ZoneKey>,
+    zh: [u32; KINDS],
 }
 
-impl HolderList {
-    fn new() -> HolderList {
-        let none = Holder { kind: HoldKind::Existence, zone: ZoneKey::GLOBAL, count: 0 };
-        HolderList { len: 0, items: [none; MAX_HOLDERS] }
-    }
+impl HoldCounts {
+    /// No hold at all.
+    pub(crate) const NONE: HoldCounts =
+        HoldCounts { existence: None, loan: false, gz: [0; KINDS], zone: None, zh: [0; KINDS] };
 
-    fn push(&mut self, h: Holder) {
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = h;
-            self.len += 1;
+    /// The holds as `holders()` lists them: kind, zone, count, sorted.
+    /// Allocates: call with no lock held.
+    pub(crate) fn to_vec(self) -> Vec<Holder> {
+        let mut v = Vec::new();
+        if let Some(owner) = self.existence {
+            v.push(Holder { kind: HoldKind::Existence, zone: owner, count: 1 });
         }
-    }
-
-    fn sort(&mut self) {
-        // At most eight entries: an insertion sort, no recursion.
-        let v = &mut self.items[..self.len];
-        for i in 1..v.len() {
-            let mut j = i;
-            while j > 0 && v[j - 1] > v[j] {
-                v.swap(j - 1, j);
-                j -= 1;
+        if self.loan {
+            v.push(Holder { kind: HoldKind::Loan, zone: ZoneKey::GLOBAL, count: 1 });
+        }
+        let rows = [(Some(ZoneKey::GLOBAL), &self.gz), (self.zone, &self.zh)];
+        for (zone, counts) in rows {
+            let Some(zone) = zone else { continue };
+            for (kind, &count) in HoldKind::HOLDER_KINDS.iter().zip(counts.iter()) {
+                if count > 0 {
+                    v.push(Holder { kind: *kind, zone, count });
+                }
             }
         }
-    }
-
-    fn retain(&mut self, keep: impl Fn(&Holder) -> bool) {
-        let mut n = 0;
-        for i in 0..self.len {
-            let h = self.items[i];
-            if keep(&h) {
-                self.items[n] = h;
-                n += 1;
-            }
-        }
-        self.len = n;
-    }
-}
-
-impl core::ops::Deref for HolderList {
-    type Target = [Holder];
-    fn deref(&self) -> &[Holder] {
-        &self.items[..self.len]
+        crate::sort::sort_unstable(&mut v);
+        v
     }
 }

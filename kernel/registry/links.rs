@@ -348,7 +348,7 @@ impl Registry {
                 }
             },
         );
-        ids.sort_unstable();
+        crate::sort::sort_unstable(&mut ids);
         Ok(ids)
     }
 

@@ -47,7 +47,7 @@ pub struct Snapshot {
 pub(crate) fn take(t: &Table) -> Snapshot {
     let mut zones: Vec<(ZoneKey, ZoneState)> =
         t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
-    zones.sort_unstable();
+    crate::sort::sort_unstable(&mut zones);
     let mut links: Vec<LinkSnapshot> = t
         .by_mac
         .iter()
@@ -67,7 +67,7 @@ pub(crate) fn take(t: &Table) -> Snapshot {
             }
         })
         .collect();
-    links.sort_unstable_by(|a, b| (a.linkid, &a.mac).cmp(&(b.linkid, &b.mac)));
+    crate::sort::sort_unstable_by(&mut links, |a, b| (a.linkid, &a.mac).cmp(&(b.linkid, &b.mac)));
     Snapshot { zones, links }
 }
 

@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 
 use super::Registry;
-use super::link::{Drain, HolderList, Link, LinkInner};
+use super::link::{Drain, HoldCounts, Link, LinkInner};
 use super::links::CONDEMN;
 use super::outbox::Notice;
 use super::report::{Action, LinkOutcome, TeardownReport};
@@ -23,9 +23,8 @@ struct Summary {
     link: LinkId,
     name: Option<LinkName>,
     action: Action,
-    delayed_by: HolderList,
+    delayed_by: HoldCounts,
     tmp_holds: u32,
-    reclaimed: Option<HolderList>,
 }
 
 impl Summary {
@@ -36,26 +35,25 @@ impl Summary {
             action,
             delayed_by: l.outside_holders(),
             tmp_holds: l.tmp,
-            reclaimed: None,
         }
     }
 
-    /// The report line; allocates, so only with no lock held.
-    fn into_outcome(self) -> LinkOutcome {
+    /// The report line, with the holds forced recovery reclaimed (if
+    /// any); allocates, so only with no lock held.
+    #[inline(never)]
+    fn into_outcome(self, reclaimed: Option<HoldCounts>) -> LinkOutcome {
         LinkOutcome {
             link: self.link,
             name: self.name,
             action: self.action,
             delayed_by: self.delayed_by.to_vec(),
             tmp_holds: self.tmp_holds,
-            reclaimed: self.reclaimed.map(|r| r.to_vec()).unwrap_or_default(),
+            reclaimed: reclaimed.map(|r| r.to_vec()).unwrap_or_default(),
         }
     }
 }
 
 /// The first phase of a link's halt: done, or ask dlmgmtd about a return.
-/// A stack temporary: boxing the summary would allocate under the writer.
-#[allow(clippy::large_enum_variant)]
 enum Step {
     Done(Summary),
     Return(LinkId),
@@ -122,17 +120,20 @@ impl Registry {
     }
 
     /// The links in a zone whose gate the caller holds, in id order.
+    #[inline(never)]
     fn members(&self, cx: &mut Unlocked, zone: ZoneId) -> Vec<(LinkId, Arc<Link>)> {
         let mut links = self.collect(
             cx,
             |t| t.zones.get(&zone).map_or(0, |z| z.count),
             |t, out| out.extend(t.zone_links(zone).map(|(id, l)| (id, l.clone()))),
         );
-        links.sort_unstable_by_key(|(id, _)| *id);
+        crate::sort::sort_unstable_by(&mut links, |a, b| a.0.cmp(&b.0));
         links
     }
 
-    /// One link of a halt: the zone's gate is held, no lock is.
+    /// One link of a halt: the zone's gate is held, no lock is. Out of
+    /// line, so its frame is not added to the caller's for every link.
+    #[inline(never)]
     fn halt_one(
         &self,
         cx: &mut Unlocked,
@@ -161,7 +162,7 @@ impl Registry {
             }
         };
         let id = match step {
-            Step::Done(s) => return s.into_outcome(),
+            Step::Done(s) => return s.into_outcome(None),
             Step::Return(id) => id,
         };
         let notice = Notice::SetZone { link: id, zone: ZoneId::GLOBAL };
@@ -177,7 +178,7 @@ impl Registry {
             }
             Err(e) => Summary::of(l, Action::ReturnFailed(e)),
         });
-        s.into_outcome()
+        s.into_outcome(None)
     }
 
     /// Forced loan recovery for a zone stuck in `down`: reaches the end
@@ -226,50 +227,68 @@ impl Registry {
         };
         let mut draining = Vec::new();
         for (_, link) in &links {
-            let (s, drain) = self.recover_one(&mut cx, link, force, &mut report.queued);
-            if drain {
-                draining.push((report.links.len(), link.clone()));
+            if self.recover_one(&mut cx, link, force, &mut report) {
+                draining.push((report.links.len() - 1, link.clone()));
             }
-            report.links.push(s.into_outcome());
         }
         if force {
-            // Links the halt already condemned are in limbo, not in the
-            // zone, yet the dead zone's own holds would keep them there for
-            // ever.
-            let mut held = self.collect(
-                &mut cx,
-                |t| t.limbo.len(),
-                |t, out| {
-                    let mine = |(_, l): &(&u64, &Arc<Link>)| l.lock().zone_holder == Some(zone);
-                    out.extend(t.limbo.iter().filter(mine).map(|(s, l)| (*s, l.clone())));
-                },
-            );
-            // In the order the links were made, as a report should be.
-            held.sort_unstable_by_key(|(serial, _)| *serial);
-            for (_, link) in &held {
-                let s = {
-                    let mut t = self.table.write(&mut cx);
-                    let mut l = link.lock();
-                    let reclaimed = l.reclaim_zone_holds();
-                    let freed = l.settle();
-                    if freed {
-                        t.unpark(l.serial);
-                    }
-                    let mut s = Summary::of(&l, Action::Condemned { freed });
-                    s.reclaimed = Some(reclaimed);
-                    s
-                };
-                report.links.push(s.into_outcome());
-            }
+            self.reclaim_limbo(&mut cx, zone, &mut report);
         }
         report.remaining = self.table.read(&mut cx).zone(zone)?.count;
 
-        // Drains run with the gate right only, to the one deadline: once
-        // it has passed, what has not drained is reported as it is.
+        self.drain_condemned(&mut cx, draining, &deadline, &mut report);
+        if report.queued > 0 {
+            self.kick();
+        }
+        Ok(report)
+    }
+
+    /// Forced recovery's second part: links the halt already condemned
+    /// are in limbo, not in the zone, yet the dead zone's own holds would
+    /// keep them there for ever. Reclaims those holds, in the order the
+    /// links were made, and reports each link.
+    #[inline(never)]
+    fn reclaim_limbo(&self, cx: &mut Unlocked, zone: ZoneKey, report: &mut TeardownReport) {
+        let mut held = self.collect(
+            cx,
+            |t| t.limbo.len(),
+            |t, out| {
+                let mine = |(_, l): &(&u64, &Arc<Link>)| l.lock().zone_holder == Some(zone);
+                out.extend(t.limbo.iter().filter(mine).map(|(s, l)| (*s, l.clone())));
+            },
+        );
+        crate::sort::sort_unstable_by(&mut held, |a, b| a.0.cmp(&b.0));
+        for (_, link) in &held {
+            let s = {
+                let mut t = self.table.write(cx);
+                let mut l = link.lock();
+                let reclaimed = l.reclaim_zone_holds();
+                let freed = l.settle();
+                if freed {
+                    t.unpark(l.serial);
+                }
+                (Summary::of(&l, Action::Condemned { freed }), reclaimed)
+            };
+            report.links.push(s.0.into_outcome(Some(s.1)));
+        }
+    }
+
+    /// Forced recovery's last part: waits, with the gate right only and to
+    /// the one deadline, for temporary holds on the links it condemned.
+    /// Once the deadline has passed, what has not drained is reported as
+    /// it is.
+    #[inline(never)]
+    fn drain_condemned(
+        &self,
+        cx: &mut Unlocked,
+        draining: Vec<(usize, Arc<Link>)>,
+        deadline: &Deadline,
+        report: &mut TeardownReport,
+    ) {
         for (i, link) in draining {
-            let mut l = link.lock_alone(&mut cx);
+            let mut l = link.lock_alone(cx);
             while l.tmp > 0 && !deadline.passed() {
-                let (g, wake) = link.wait_drained(l, Drain::Until(&deadline));
+                let (g, wake) = link.wait_drained(l, Drain::Until(deadline));
                 l = g;
                 if wake == Wake::TimedOut {
                     break;
@@ -278,61 +297,63 @@ impl Registry {
             let (tmp, delayed_by, freed) =
                 (l.tmp, l.outside_holders(), l.state == LinkState::Freed);
             drop(l);
-            let o = &mut report.links[i];
-            o.tmp_holds = tmp;
-            o.delayed_by = delayed_by.to_vec();
-            o.action = Action::Condemned { freed };
+            if let Some(o) = report.links.get_mut(i) {
+                o.tmp_holds = tmp;
+                o.delayed_by = delayed_by.to_vec();
+                o.action = Action::Condemned { freed };
+            }
         }
-        if report.queued > 0 {
-            self.kick();
-        }
-        Ok(report)
     }
 
     /// One link of a recovery: the zone's gate is held, no lock is.
-    /// Returns its line, and whether its temporary holds are to be waited
-    /// for.
+    /// Appends its line to the report and says whether its temporary
+    /// holds are to be waited for. Out of line, as `halt_one`.
+    #[inline(never)]
     fn recover_one(
         &self,
         cx: &mut Unlocked,
         link: &Arc<Link>,
         force: bool,
-        queued: &mut usize,
-    ) -> (Summary, bool) {
-        let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN);
-        let mut l = link.lock();
-        if l.state != LinkState::Active {
-            return (Summary::of(&l, Action::Destroying), false);
-        }
-        let reclaimed = force.then(|| l.reclaim_zone_holds());
-        let mut drain = false;
-        let mut s = if l.transient {
-            self.condemn_locked(&mut t, link, &mut l);
-            *queued += 1;
-            let freed = l.settle();
-            drain = !freed && l.tmp > 0;
-            if freed {
-                t.unpark(l.serial);
+        report: &mut TeardownReport,
+    ) -> bool {
+        let (s, reclaimed, drain) = {
+            let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN);
+            let mut l = link.lock();
+            if l.state != LinkState::Active {
+                (Summary::of(&l, Action::Destroying), None, false)
+            } else {
+                let reclaimed = force.then(|| l.reclaim_zone_holds());
+                let mut drain = false;
+                let s = if l.transient {
+                    self.condemn_locked(&mut t, link, &mut l);
+                    report.queued += 1;
+                    let freed = l.settle();
+                    drain = !freed && l.tmp > 0;
+                    if freed {
+                        t.unpark(l.serial);
+                    }
+                    Summary::of(&l, Action::Condemned { freed })
+                } else if l.zone_side_holds() > 0 {
+                    Summary::of(&l, Action::Blocked)
+                } else {
+                    // Reported as it was in the zone, like a halt's return.
+                    let mut s = Summary::of(&l, Action::Blocked);
+                    let from = l.zone.id;
+                    Self::return_locked(&mut t, &mut l);
+                    let n = Notice::SetZone { link: l.linkid, zone: ZoneId::GLOBAL };
+                    self.outbox.push(n, l.serial, from);
+                    l.pending_notices += 1;
+                    report.queued += 1;
+                    s.action = match l.name {
+                        Some(name) => Action::ReturnQueued { name },
+                        None => Action::ReturnFailed(Errno::EINVAL),
+                    };
+                    s
+                };
+                (s, reclaimed, drain)
             }
-            Summary::of(&l, Action::Condemned { freed })
-        } else if l.zone_side_holds() > 0 {
-            Summary::of(&l, Action::Blocked)
-        } else {
-            // Reported as it was in the zone, like a halt's return.
-            let mut s = Summary::of(&l, Action::Blocked);
-            let from = l.zone.id;
-            Self::return_locked(&mut t, &mut l);
-            let n = Notice::SetZone { link: l.linkid, zone: ZoneId::GLOBAL };
-            self.outbox.push(n, l.serial, from);
-            l.pending_notices += 1;
-            *queued += 1;
-            s.action = match l.name {
-                Some(name) => Action::ReturnQueued { name },
-                None => Action::ReturnFailed(Errno::EINVAL),
-            };
-            s
         };
-        s.reclaimed = reclaimed;
-        (s, drain)
+        report.links.push(s.into_outcome(reclaimed));
+        drain
     }
 }

@@ -105,16 +105,27 @@ impl TableLock {
             let g = self.inner.write();
             let g = TableWrite { g, _no_alloc: NoAlloc::enter("table writer") };
             let want = room(&g);
-            let Some(plan) = g.plan(&want, outbox) else {
+            if g.plan(&want, outbox).is_none() {
                 return g;
-            };
+            }
             drop(g);
-            // No lock held: this may sleep in kmem.
-            let fresh = plan.allocate();
-            let mut g =
-                TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
-            let want = room(&g);
-            g.adopt(fresh, &want, outbox);
+            self.grow(outbox, want);
         }
+    }
+
+    /// The slow path of [`write_room`](Self::write_room), out of line so
+    /// that its frame (the allocation, the adoption) is paid only when an
+    /// index is short: allocates what the table lacks for `want` with no
+    /// lock held, then adopts it in a writer section that inserts nothing.
+    /// The caller looks again under the writer: the table may have changed.
+    #[cold]
+    #[inline(never)]
+    fn grow(&self, outbox: &Outbox, want: Room) {
+        let plan = self.inner.read().plan(&want, outbox);
+        let Some(plan) = plan else { return };
+        // No lock held: this may sleep in kmem.
+        let fresh = plan.allocate();
+        let mut g = TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
+        g.adopt(fresh, &want, outbox);
     }
 }

@@ -28,7 +28,9 @@ use core::ptr::{self, NonNull};
 use super::Wake;
 use crate::ffi;
 
-pub use alloc::sync::Arc;
+/// `alloc::sync::Arc` with a count that panics on overflow instead of
+/// aborting (`kernel/kmod/arc.rs`).
+pub use crate::kmod::arc::Arc;
 
 /// Atomics of the active backend (the CPU's own, through `core`).
 pub mod atomic {
