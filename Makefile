@@ -6,6 +6,8 @@
 #   make test     host tests (what CI runs)
 #   make soak     long random and model-checking runs (not for CI)
 #   make bench    benchmarks (docs/performance.md)
+#   make bench-smoke  the side-by-side benchmark builds and runs one tiny
+#                 iteration of everything (no timing assertion)
 #   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
 #   make clean    remove build/ and target/
 #   make install | load | unload     (illumos only)
@@ -86,7 +88,8 @@ endif
 # illumos install locations (ktest(8) loads <name>_ktest from here).
 KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
-.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench lint \
+.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
+	bench-smoke lint \
 	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only
 
 all: toolchain kmod gates
@@ -133,9 +136,18 @@ soak: test-toolchain
 	DLSZONE_MODEL_CASES=1000000 cargo test --release --test model registry_matches_model
 	tools/test-concurrency.sh soak
 
-# Speed and memory figures (criterion); see docs/performance.md.
+# Speed and memory figures; see docs/performance.md. registry and
+# concurrency are criterion benches; side_by_side times dlszone against a
+# model of illumos' devnet bookkeeping and prints one table (a few
+# minutes; DLSZONE_BENCH=quick for a short, rougher run).
 bench: test-toolchain
-	cargo bench --bench registry --bench concurrency
+	cargo bench --bench registry --bench concurrency --bench side_by_side
+
+# A fast check that the side-by-side benchmark builds and runs: 100 links,
+# one iteration of every operation, in the debug test profile, so it reuses
+# the build `cargo test` made. Prints the table; asserts nothing about time.
+bench-smoke: test-toolchain
+	DLSZONE_BENCH=smoke cargo test --bench side_by_side
 
 # The ktest bodies run on the host in `cargo test` (tests/ktest_host.rs).
 # This checks that a failure gets through: built with the test-only

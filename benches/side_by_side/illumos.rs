@@ -249,8 +249,9 @@ unsafe fn strkey_cmp(k1: usize, k2: usize) -> i32 {
     }
 }
 
-/// The PJW hash of a string, for tests and checks.
-pub(crate) fn pjw(s: &CStr) -> u32 {
+/// The PJW hash of a string.
+#[cfg(test)]
+fn pjw(s: &CStr) -> u32 {
     // SAFETY: a `CStr` is NUL-terminated.
     unsafe { hash_bystr(0, s.as_ptr() as usize) }
 }
@@ -357,8 +358,12 @@ impl<V: Copy> ModHash<V> {
         let mut chains = write(&self.contents);
         // SAFETY: the caller's contract.
         let mut cur = &mut chains[unsafe { self.index(key) }];
-        // SAFETY (keycmp): stored keys and `key` are valid for the table.
-        while cur.as_ref().is_some_and(|e| unsafe { (self.keycmp)(e.key, key) } != 0) {
+        loop {
+            let e = cur.as_ref()?;
+            // SAFETY: stored keys are valid for the table, and so is `key`.
+            if unsafe { (self.keycmp)(e.key, key) } == 0 {
+                break;
+            }
             cur = &mut cur.as_mut()?.next;
         }
         let mut entry = cur.take()?;
@@ -501,7 +506,8 @@ impl DevnetRef {
     }
 
     /// `dls_devnet_linkid`.
-    pub(crate) fn linkid(&self) -> u32 {
+    #[cfg(test)]
+    fn linkid(&self) -> u32 {
         self.get().linkid
     }
 
@@ -561,6 +567,7 @@ impl Zone {
 struct ZoneTable {
     /// `zonehash_lock`, and `zone_active`, which owns the zones (the
     /// model never frees one).
+    #[allow(clippy::vec_box)] // boxed so a zone never moves: the hash points at it
     hash_lock: Mutex<Vec<Box<Zone>>>,
     /// `zonehashbyid`.
     byid: ModHash<NonNull<Zone>>,
