@@ -15,8 +15,8 @@
 //!
 //! Modes (environment `DLSZONE_BENCH`, or an argument `--smoke`/`--quick`):
 //!
-//! - `full` (the default, what `make bench` runs): 7 rounds of at least
-//!   30 ms per figure, 100 halts per round;
+//! - `full` (the default, what `make bench` runs): 9 rounds of at least
+//!   50 ms per figure, 100 halts per round (about a minute);
 //! - `quick`: 3 rounds of at least 2 ms, 10 halts per round;
 //! - `smoke`: 100 links only, one iteration of everything, one round: a
 //!   check that the binary builds and runs (`make bench-smoke`).
@@ -214,7 +214,7 @@ impl Mode {
         let (rounds, round, halts) = match kind {
             Kind::Smoke => (1, Duration::ZERO, 1),
             Kind::Quick => (3, Duration::from_millis(2), 10),
-            Kind::Full => (7, Duration::from_millis(30), 100),
+            Kind::Full => (9, Duration::from_millis(50), 100),
         };
         let mut scales = match std::env::var("DLSZONE_BENCH_SCALES") {
             Ok(s) => {
@@ -364,6 +364,16 @@ fn show(v: f64, unit: Unit) -> String {
     }
 }
 
+/// Two significant digits below 0.1, two decimals above.
+fn ratio(r: f64) -> String {
+    if r >= 0.1 {
+        format!("{r:.2}")
+    } else {
+        let decimals = (1.0 - r.log10().floor()) as usize;
+        format!("{r:.decimals$}")
+    }
+}
+
 fn print_table(rows: &[Row]) {
     println!();
     println!("| operation | set | links | dlszone | illumos model | ratio | spread |");
@@ -371,13 +381,13 @@ fn print_table(rows: &[Row]) {
     for r in rows {
         let spread = r.spread.map_or(String::new(), |s| format!("{:.0}%", s * 100.0));
         println!(
-            "| {} | {} | {} | {} | {} | {:.3} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             r.op,
             r.set,
             thousands(r.links as u64),
             show(r.dlszone, r.unit),
             show(r.illumos, r.unit),
-            r.dlszone / r.illumos,
+            ratio(r.dlszone / r.illumos),
             spread
         );
     }
