@@ -6,6 +6,8 @@
 #   make test     host tests (what CI runs)
 #   make soak     long random and model-checking runs (not for CI)
 #   make bench    benchmarks (docs/performance.md)
+#   make bench-smoke  the side-by-side benchmark builds and runs one tiny
+#                 iteration of everything (no timing assertion)
 #   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
 #   make clean    remove build/ and target/
 #   make install | load | unload     (illumos only)
@@ -125,8 +127,8 @@ LINK_ENV := LD=$(if $(filter illumos,$(KLD)),/usr/bin/ld,$(GNU_LD)) OBJCOPY=$(OB
 # illumos install locations (ktest(8) loads <name>_ktest from here).
 KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
-.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench lint \
-	$(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) \
+.PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
+	bench-smoke lint $(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) kmod-core gates-core \
 	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only
 
 all: toolchain kmod gates
@@ -193,6 +195,7 @@ test: test-toolchain
 	$(MAKE) --no-print-directory ktest-selffail
 	tools/test-concurrency.sh ci
 	tools/test-concurrency.sh broken
+	$(MAKE) --no-print-directory bench-smoke
 
 # Long runs, not for CI: a million model sequences, unbounded loom,
 # 50,000 shuttle schedules per scheduler, the long stress test.
@@ -200,9 +203,18 @@ soak: test-toolchain
 	DLSZONE_MODEL_CASES=1000000 cargo test --release --test model registry_matches_model
 	tools/test-concurrency.sh soak
 
-# Speed and memory figures (criterion); see docs/performance.md.
+# Speed and memory figures; see docs/performance.md. registry and
+# concurrency are criterion benches; side_by_side times dlszone against a
+# model of illumos' devnet bookkeeping and prints one table (a few
+# minutes; DLSZONE_BENCH=quick for a short, rougher run).
 bench: test-toolchain
-	cargo bench --bench registry --bench concurrency
+	cargo bench --bench registry --bench concurrency --bench side_by_side
+
+# A fast check that the side-by-side benchmark builds and runs: 100 links,
+# one iteration of every operation, in the debug test profile, so it reuses
+# the build `cargo test` made. Prints the table; asserts nothing about time.
+bench-smoke: test-toolchain
+	DLSZONE_BENCH=smoke cargo test --bench side_by_side
 
 # The ktest bodies run on the host in `cargo test` (tests/ktest_host.rs).
 # This checks that a failure gets through: built with the test-only
