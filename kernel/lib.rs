@@ -18,6 +18,8 @@ extern crate alloc;
 #[cfg(not(kmod))]
 extern crate std;
 
+#[cfg(test)]
+mod c_layout;
 pub mod door;
 pub mod errno;
 #[path = "../ffi/mod.rs"]

@@ -12,10 +12,10 @@
 //! amd64; `char[N]` is N bytes). The sizes and offsets asserted at the end
 //! of this file are the amd64 (LP64) values. They were derived from the
 //! header by hand and checked by compiling a C program with `cc` on an
-//! x86_64 LP64 host against a declaration of the same structures
-//! (`tests/c/dls_mgmt_layout.c`, run by `tests/door_layout.rs`); i386
-//! shares them, which is what the `ld_padding`/`lr_padding` fields in the
-//! header are for.
+//! x86_64 LP64 host against a declaration of the same structures: the
+//! unit test `layouts_match_the_c_compiler` builds and runs
+//! `tests/c/layout.c` and compares every number. i386 shares them, which
+//! is what the `ld_padding`/`lr_padding` fields in the header are for.
 //!
 //! The `GETLINKID` request carries `ld_zoneid` (40 bytes): the form gate
 //! has had since dlmgmtd learned zone-qualified lookups (`dladm -z`); a
@@ -812,8 +812,8 @@ pub const MAX_REPLY: usize = 1040;
 //
 // Sizes and offsets in bytes, from sys/dls_mgmt.h with 4-byte int, uint_t,
 // uint32_t, boolean_t, datalink_id_t, datalink_class_t and zoneid_t, and
-// 8-byte-aligned uint64_t/datalink_media_t. tests/c/dls_mgmt_layout.c
-// prints the same numbers from C (see tests/door_layout.rs).
+// 8-byte-aligned uint64_t/datalink_media_t. tests/c/layout.c prints the
+// same numbers from C (unit test layouts_match_the_c_compiler).
 
 const_assert_eq!(offset_of!(DlmgmtUpcallArgCreate, ld_cmd), 0);
 const_assert_eq!(offset_of!(DlmgmtUpcallArgCreate, ld_class), 4);
