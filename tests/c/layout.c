@@ -138,6 +138,8 @@ struct door_arg {
 	unsigned long	rsize;		/* size_t */
 };
 
+/* Packed to 4 on amd64, as sys/door.h does (_LONG_LONG_ALIGNMENT_32 4). */
+#pragma pack(4)
 struct door_info {
 	pid_t_		di_target;
 	uint64_t_	di_proc;	/* door_ptr_t */
@@ -146,6 +148,7 @@ struct door_info {
 	uint64_t_	di_uniquifier;	/* door_id_t */
 	int		di_resv[4];
 };
+#pragma pack()
 
 /* ---- sys/kstat.h ------------------------------------------------------- */
 
