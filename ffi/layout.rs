@@ -251,9 +251,16 @@ mod tests {
             }};
         }
         same!(door_arg_t, "door_arg_t", [data_ptr, data_size, desc_ptr, desc_num, rbuf, rsize]);
-        same!(door_info_t, "door_info_t",
-            [di_target, di_proc, di_data, di_attributes, di_uniquifier, di_resv]);
-        same!(kstat_t, "kstat_t", [ks_data, ks_ndata, ks_data_size, ks_update, ks_private, ks_lock]);
+        same!(
+            door_info_t,
+            "door_info_t",
+            [di_target, di_proc, di_data, di_attributes, di_uniquifier, di_resv]
+        );
+        same!(
+            kstat_t,
+            "kstat_t",
+            [ks_data, ks_ndata, ks_data_size, ks_update, ks_private, ks_lock]
+        );
         same!(kstat_named_t, "kstat_named_t", [name, data_type, value]);
     }
 
@@ -266,7 +273,10 @@ mod tests {
         assert_eq!(c_value("dls_holder_t"), 32);
         assert_eq!(c_value("dls_link_info_t"), 368);
         let i386 = ["-m32", "-std=c11", "-ffreestanding", "-fsyntax-only", "-Wall", "-Werror"];
-        let r = crate::c_layout::c_compile("dlszone_h.c", &[&i386[..], &["-DDLSZONE_SYNTAX_ONLY"]].concat());
+        let r = crate::c_layout::c_compile(
+            "dlszone_h.c",
+            &[&i386[..], &["-DDLSZONE_SYNTAX_ONLY"]].concat(),
+        );
         assert!(r.is_ok(), "sys/dlszone.h does not compile for i386: {r:?}");
     }
 

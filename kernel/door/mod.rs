@@ -26,6 +26,15 @@
 //! [`upcall::DoorPort`] the caller supplies.
 
 #![forbid(unsafe_code)]
+// Nothing here may panic on input from dlmgmtd or from C: no indexing or
+// slicing that can fail, no unwrap, no arithmetic that can overflow.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod proto;
 pub mod upcall;
@@ -36,10 +45,10 @@ use core::fmt;
 use crate::errno::Errno;
 
 pub use proto::{
-    Cmd, DatalinkClass, DatalinkMedia, DlmgmtDoorGetlinkid, DlmgmtDoorGetname,
-    DlmgmtDoorGetnext, DlmgmtDoorLinkpropInit, DlmgmtDoorSetzoneid, DlmgmtGetattrRetval,
-    DlmgmtGetnameRetval, DlmgmtLinkidRetval, DlmgmtRetval, DlmgmtUpcallArgCreate,
-    DlmgmtUpcallArgDestroy, DlmgmtUpcallArgGetattr, DlmgmtUpcallArgUpdate, LinkFlags,
+    Cmd, DatalinkClass, DatalinkMedia, DlmgmtDoorGetlinkid, DlmgmtDoorGetname, DlmgmtDoorGetnext,
+    DlmgmtDoorLinkpropInit, DlmgmtDoorSetzoneid, DlmgmtGetattrRetval, DlmgmtGetnameRetval,
+    DlmgmtLinkidRetval, DlmgmtRetval, DlmgmtUpcallArgCreate, DlmgmtUpcallArgDestroy,
+    DlmgmtUpcallArgGetattr, DlmgmtUpcallArgUpdate, LinkFlags,
 };
 
 /// The largest errno value illumos defines (`ESTALE`, 151, in
@@ -62,7 +71,11 @@ pub struct RawErrno(u8);
 impl RawErrno {
     /// Wraps `v` if it is an illumos errno value (`1..=MAX_ERRNO`).
     pub fn new(v: i64) -> Option<RawErrno> {
-        if (1..=i64::from(MAX_ERRNO)).contains(&v) { u8::try_from(v).ok().map(RawErrno) } else { None }
+        if (1..=i64::from(MAX_ERRNO)).contains(&v) {
+            u8::try_from(v).ok().map(RawErrno)
+        } else {
+            None
+        }
     }
 
     /// The value to hand back to C.
@@ -104,6 +117,13 @@ impl fmt::Debug for RawErrno {
 pub type UpcallResult<T> = core::result::Result<T, RawErrno>;
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use std::format;

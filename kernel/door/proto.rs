@@ -143,7 +143,7 @@ impl DatalinkClass {
 
     /// Exactly one known class: what a link has.
     pub const fn is_class(self) -> bool {
-        self.0 != 0 && self.0 & !Self::ALL.0 == 0 && self.0 & (self.0 - 1) == 0
+        self.0 & !Self::ALL.0 == 0 && self.0.is_power_of_two()
     }
 
     /// A non-empty set of known classes: what `GETNEXT` filters on.
@@ -657,7 +657,8 @@ impl DlmgmtDoorSetzoneid {
     /// A set-zone request; `EINVAL` for link id 0 or a zone id outside
     /// `0..=MAX_ZONEID`.
     pub fn new(linkid: u32, zoneid: i32) -> KResult<Self> {
-        let v = DlmgmtDoorSetzoneid { ld_cmd: Cmd::SETZONEID.0, ld_linkid: linkid, ld_zoneid: zoneid };
+        let v =
+            DlmgmtDoorSetzoneid { ld_cmd: Cmd::SETZONEID.0, ld_linkid: linkid, ld_zoneid: zoneid };
         v.check()?;
         Ok(v)
     }
@@ -883,4 +884,11 @@ const_assert_eq!(MAX_REQUEST, 288);
 const_assert_eq!(MAX_REPLY, 1040);
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 mod tests;

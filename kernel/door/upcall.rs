@@ -38,11 +38,11 @@
 //! tests implement it with a script.
 
 use super::proto::{
-    DATALINK_INVALID_LINKID, DatalinkClass, DatalinkMedia, DlmgmtDoorGetlinkid,
-    DlmgmtDoorGetname, DlmgmtDoorGetnext, DlmgmtDoorLinkpropInit, DlmgmtDoorSetzoneid,
-    DlmgmtGetattrRetval, DlmgmtGetnameRetval, DlmgmtLinkidRetval, DlmgmtRetval,
-    DlmgmtUpcallArgCreate, DlmgmtUpcallArgDestroy, DlmgmtUpcallArgGetattr,
-    DlmgmtUpcallArgUpdate, FPHYINST, FPHYMAJ, LinkFlags, MAXLINKNAMELEN, Wire,
+    DATALINK_INVALID_LINKID, DatalinkClass, DatalinkMedia, DlmgmtDoorGetlinkid, DlmgmtDoorGetname,
+    DlmgmtDoorGetnext, DlmgmtDoorLinkpropInit, DlmgmtDoorSetzoneid, DlmgmtGetattrRetval,
+    DlmgmtGetnameRetval, DlmgmtLinkidRetval, DlmgmtRetval, DlmgmtUpcallArgCreate,
+    DlmgmtUpcallArgDestroy, DlmgmtUpcallArgGetattr, DlmgmtUpcallArgUpdate, FPHYINST, FPHYMAJ,
+    LinkFlags, MAXLINKNAMELEN, Wire,
 };
 use super::{RawErrno, UpcallResult};
 use crate::errno::{Errno, KResult};
@@ -451,4 +451,11 @@ pub fn setzoneid<P: DoorPort>(port: &P, linkid: u32, zoneid: i32) -> UpcallResul
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 mod tests;

@@ -401,25 +401,45 @@ macro_rules! same_as_c {
 
 #[test]
 fn layouts_match_the_c_compiler() {
-    same_as_c!(DlmgmtUpcallArgCreate, "dlmgmt_upcall_arg_create_t",
-        [ld_cmd, ld_class, ld_media, ld_persist, ld_phymaj, ld_phyinst, ld_devname]);
-    same_as_c!(DlmgmtUpcallArgDestroy, "dlmgmt_upcall_arg_destroy_t",
-        [ld_cmd, ld_linkid, ld_persist, ld_padding]);
-    same_as_c!(DlmgmtUpcallArgUpdate, "dlmgmt_upcall_arg_update_t",
-        [ld_cmd, ld_novanity, ld_media, ld_padding, ld_devname]);
-    same_as_c!(DlmgmtUpcallArgGetattr, "dlmgmt_upcall_arg_getattr_t",
-        [ld_cmd, ld_linkid, ld_attr]);
+    same_as_c!(
+        DlmgmtUpcallArgCreate,
+        "dlmgmt_upcall_arg_create_t",
+        [ld_cmd, ld_class, ld_media, ld_persist, ld_phymaj, ld_phyinst, ld_devname]
+    );
+    same_as_c!(
+        DlmgmtUpcallArgDestroy,
+        "dlmgmt_upcall_arg_destroy_t",
+        [ld_cmd, ld_linkid, ld_persist, ld_padding]
+    );
+    same_as_c!(
+        DlmgmtUpcallArgUpdate,
+        "dlmgmt_upcall_arg_update_t",
+        [ld_cmd, ld_novanity, ld_media, ld_padding, ld_devname]
+    );
+    same_as_c!(DlmgmtUpcallArgGetattr, "dlmgmt_upcall_arg_getattr_t", [ld_cmd, ld_linkid, ld_attr]);
     same_as_c!(DlmgmtDoorGetname, "dlmgmt_door_getname_t", [ld_cmd, ld_linkid]);
     same_as_c!(DlmgmtDoorGetlinkid, "dlmgmt_door_getlinkid_t", [ld_cmd, ld_link, ld_zoneid]);
-    same_as_c!(DlmgmtDoorGetnext, "dlmgmt_door_getnext_t",
-        [ld_cmd, ld_linkid, ld_class, ld_flags, ld_dmedia]);
+    same_as_c!(
+        DlmgmtDoorGetnext,
+        "dlmgmt_door_getnext_t",
+        [ld_cmd, ld_linkid, ld_class, ld_flags, ld_dmedia]
+    );
     same_as_c!(DlmgmtDoorLinkpropInit, "dlmgmt_door_linkprop_init_t", [ld_cmd, ld_linkid]);
     same_as_c!(DlmgmtDoorSetzoneid, "dlmgmt_door_setzoneid_t", [ld_cmd, ld_linkid, ld_zoneid]);
     same_as_c!(DlmgmtRetval, "dlmgmt_retval_t", [lr_err]);
-    same_as_c!(DlmgmtLinkidRetval, "dlmgmt_linkid_retval_t",
-        [lr_err, lr_linkid, lr_flags, lr_class, lr_media, lr_padding]);
-    same_as_c!(DlmgmtGetnameRetval, "dlmgmt_getname_retval_t",
-        [lr_err, lr_link, lr_class, lr_media, lr_flags]);
-    same_as_c!(DlmgmtGetattrRetval, "dlmgmt_getattr_retval_t",
-        [lr_err, lr_type, lr_attrsz, lr_padding, lr_attrval]);
+    same_as_c!(
+        DlmgmtLinkidRetval,
+        "dlmgmt_linkid_retval_t",
+        [lr_err, lr_linkid, lr_flags, lr_class, lr_media, lr_padding]
+    );
+    same_as_c!(
+        DlmgmtGetnameRetval,
+        "dlmgmt_getname_retval_t",
+        [lr_err, lr_link, lr_class, lr_media, lr_flags]
+    );
+    same_as_c!(
+        DlmgmtGetattrRetval,
+        "dlmgmt_getattr_retval_t",
+        [lr_err, lr_type, lr_attrsz, lr_padding, lr_attrval]
+    );
 }
