@@ -42,6 +42,28 @@ const FUNCTIONS: &[&str] = &[
     "ktest_(hold_mod|release_mod|get_fn|get_input)",
     "ktest_result_(pass|fail|error|skip)",
     "ktest_msg_(prepend|clear)",
+    // The seam of the dls_mgmt.o object (docs/integration.md, "Kernel
+    // interfaces the object calls"); tools/dls_mgmt-symbols.allow says
+    // where each is defined.
+    "delay",
+    "getzoneid",
+    "zone_(find_by_id|rele|status_get|datalink_walk|check_datalink|kcred)",
+    "crget(zoneid|zone)",
+    "ddi_get_cred",
+    "getmajor|getminor|makedevice",
+    "ddi_(major_to_name|name_to_major|hold_devi_by_instance|release_devi)",
+    "door_ki_(open|hold|rele|info|upcall_limited)",
+    "taskq_(dispatch|wait_id)",
+    "kstat_(create|create_zone|install|delete|named_init)",
+    "netstack_(register|unregister|get_current|rele)",
+    "netstackid_to_zoneid",
+    "mod_hash_find",
+    "mac_(name|open|close|rename_primary|mark_exclusive|unmark_exclusive)",
+    "mac_perim_(enter_by_mh|enter_by_macname|enter_by_linkid|exit|held)",
+    "dls_link_(hold|hold_create|rele|rele_by_name|setzid|getzid|dev)",
+    "dls_stat_(create|update)",
+    "softmac_(hold_device|rele_device|recreate)",
+    "iptun_(create|delete)",
 ];
 
 /// Types the crate names directly (their dependencies come along).
@@ -66,6 +88,54 @@ const TYPES: &[&str] = &[
     "ktest_fn_t",
     "ktest_test_flags_t",
     "ktest_result_type_t",
+    "uintptr_t",
+    "hrtime_t",
+    "major_t",
+    "minor_t",
+    "dev_t",
+    "zone_t",
+    "zone_status_t",
+    "cred_t",
+    "datalink_class_t",
+    "datalink_media_t",
+    "door_handle_t",
+    "door_arg_t",
+    "door_info_t",
+    "taskq_t",
+    "taskqid_t",
+    "task_func_t",
+    "kstat_t",
+    "kstat_named_t",
+    "netstackid_t",
+    "netstack_t",
+    "mod_hash_t",
+    "mod_hash_(key|val)_t",
+    "mac_handle_t",
+    "mac_perim_handle_t",
+    "dls_link_t",
+    "dls_dev_handle_t",
+    "iptun_kparams_t",
+    "dev_info_t",
+];
+
+/// Structures the crate only points at: bindgen emits them as opaque
+/// blobs, so no field of theirs is ever read from Rust (ffi/shim reads the
+/// few that are needed) and the generated code is the same shape with the
+/// project's header and with gate's.
+const OPAQUE: &[&str] = &[
+    "zone",
+    "cred",
+    "netstack",
+    "taskq",
+    "mod_hash",
+    "dls_link_s",
+    "dls_dev_t",
+    "__dev_info",
+    "door_desc",
+    "iptun_kparams",
+    "__door_handle",
+    "__mac_handle",
+    "__mac_perim_handle",
 ];
 
 /// Data and `#define` constants the crate uses.
@@ -85,6 +155,17 @@ const VARS: &[&str] = &[
     // The errno values kernel/errno.rs defines (a unit test compares them).
     "E(PERM|NOENT|INTR|NXIO|BADF|AGAIN|NOMEM|ACCES|FAULT|BUSY|EXIST|INVAL)",
     "E(NOSPC|NOTSUP|NAMETOOLONG|OVERFLOW|NOTEMPTY|TIMEDOUT|ALREADY|STALE)",
+    // The dls_mgmt.o seam.
+    "GLOBAL_ZONEUNIQID",
+    "DATALINK_INVALID_LINKID",
+    "DLMGMT_(ACTIVE|PERSIST|TRANSIENT)",
+    "DOOR_REVOKED",
+    "sys_shutdown",
+    "TQ_(SLEEP|NOSLEEP)",
+    "system_taskq",
+    "KSTAT_(STRLEN|TYPE_NAMED|FLAG_VIRTUAL|DATA_UINT32|DATA_UINT64|READ|WRITE)",
+    "NS_DLS",
+    "i_dls_link_hash",
 ];
 
 /// Types that are kernel lock state: never `Copy`, so Rust code cannot
@@ -93,12 +174,81 @@ const NO_COPY: &str = "kmutex_t|mutex|krwlock_t|_krwlock|kcondvar_t|_kcondvar";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(kmod)");
+    println!("cargo::rustc-check-cfg=cfg(dlszone_shim)");
     println!("cargo::rerun-if-changed=build.rs");
     let target = env::var("TARGET").unwrap_or_default();
     if target == KERNEL_TARGET {
         println!("cargo::rustc-cfg=kmod");
+        build_shim();
     }
     generate_bindings();
+}
+
+/// Flags for C code that goes into the amd64 illumos kernel: the same
+/// constraints as the Rust target (no red zone, no FPU/SIMD, kernel code
+/// model, no PIC, no unwind tables), so the object gates hold for it too.
+const SHIM_CFLAGS: &[&str] = &[
+    "--target=x86_64-pc-solaris2.11",
+    "-U__EXTENSIONS__",
+    "-U_XOPEN_SOURCE",
+    "-U_LARGEFILE_SOURCE",
+    "-U_LARGEFILE64_SOURCE",
+    "-ffreestanding",
+    "-nostdinc",
+    "-D_KERNEL",
+    "-D_ELF64",
+    "-D_SYSCALL32",
+    "-D_SYSCALL32_IMPL",
+    "-D_DDI_STRICT",
+    "-Dsun",
+    "-D__sun",
+    "-D__SVR4",
+    "-mno-red-zone",
+    "-mcmodel=kernel",
+    "-mno-mmx",
+    "-mno-sse",
+    "-mno-avx",
+    "-msoft-float",
+    "-fno-pic",
+    "-fno-pie",
+    "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-unwind-tables",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-O2",
+    "-Wall",
+    "-Wno-unknown-pragmas",
+];
+
+/// Compiles `ffi/shim/dlszone_shim.c` into the kernel staticlib and sets
+/// `cfg(dlszone_shim)`. The shim reads fields of illumos structures
+/// (`zone_t`, `iptun_kparams_t`), so it is only built against the real
+/// headers: for the kernel target with `ILLUMOS_GATE` set. Without them
+/// there is nothing faithful to compile it against, and the Rust code
+/// that needs it is built only under `cfg(dlszone_shim)`.
+fn build_shim() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let shim = manifest.join("ffi/shim");
+    println!("cargo::rerun-if-changed={}", shim.display());
+    let Some(gate) = env::var_os("ILLUMOS_GATE").filter(|g| !g.is_empty()) else {
+        return;
+    };
+    let gate = PathBuf::from(gate);
+    let mut b = cc::Build::new();
+    b.file(shim.join("dlszone_shim.c"))
+        .include(&shim)
+        .include(gate.join("usr/src/uts/intel"))
+        .include(gate.join("usr/src/uts/common"))
+        .compiler(env::var_os("KERNEL_CC").unwrap_or_else(|| "clang".into()))
+        .no_default_flags(true)
+        .warnings(false)
+        .target("x86_64-unknown-none");
+    for f in SHIM_CFLAGS {
+        b.flag(f);
+    }
+    b.compile("dlszone_shim");
+    println!("cargo::rustc-cfg=dlszone_shim");
 }
 
 fn generate_bindings() {
@@ -126,6 +276,13 @@ fn generate_bindings() {
         "-Dsun",
         "-D__sun",
         "-D__SVR4",
+        // clang's Solaris target predefines these for user programs; the
+        // kernel is compiled without them (with them, gate's sys/time.h
+        // pulls in <time.h> and sys/signal.h stops compiling).
+        "-U__EXTENSIONS__",
+        "-U_XOPEN_SOURCE",
+        "-U_LARGEFILE_SOURCE",
+        "-U_LARGEFILE64_SOURCE",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -192,6 +349,11 @@ fn generate_bindings() {
     }
     for v in VARS {
         b = b.allowlist_var(v);
+    }
+    for t in OPAQUE {
+        // The type, and the anonymous unions and structs bindgen names
+        // after it (which would otherwise drag in what they point to).
+        b = b.opaque_type(t).opaque_type(format!("{t}__.*"));
     }
 
     let bindings = match b.generate() {

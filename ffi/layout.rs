@@ -84,6 +84,119 @@ const_assert_eq!(ktest_result_type_t::KTEST_RESULT_ERROR.0, 4);
 const_assert_eq!(KTEST_MAX_NAME_LEN, 64);
 const_assert_eq!(KTEST_MAX_LOG_LEN, 4096);
 
+// ---- The dls_mgmt.o seam --------------------------------------------------
+//
+// Derived from the illumos-gate headers named in include/dlszone_ddi.h, with
+// LP64 sizes (int 4, long and pointers 8, long long 8 with 8-byte
+// alignment, enums 4). The unit test below compares the structures with
+// what the host C compiler makes of tests/c/layout.c.
+
+// Scalars: width and signedness (a wrong type fails to compile).
+const _: dev_t = u64::MAX; // ulong_t: major in the high 32 bits
+const _: major_t = u32::MAX;
+const _: minor_t = u32::MAX;
+const _: hrtime_t = i64::MIN;
+const _: pid_t = -1i32;
+const _: netstackid_t = -1i32;
+const _: taskqid_t = usize::MAX; // uintptr_t; 0 means "not dispatched"
+const _: datalink_media_t = u64::MAX;
+const _: door_attr_t = u32::MAX;
+const _: door_ptr_t = u64::MAX;
+const _: door_id_t = u64::MAX;
+const _: kid_t = -1i32;
+const_assert_eq!(size_of::<door_handle_t>(), 8);
+const_assert_eq!(size_of::<mac_handle_t>(), 8);
+const_assert_eq!(size_of::<mac_perim_handle_t>(), 8);
+const_assert_eq!(size_of::<dls_dev_handle_t>(), 8);
+const_assert_eq!(size_of::<mod_hash_key_t>(), 8);
+const_assert_eq!(size_of::<task_func_t>(), 8);
+const_assert_eq!(size_of::<zone_status_t>(), 4);
+const_assert_eq!(size_of::<datalink_class_t>(), 4);
+
+// door_arg_t (sys/door.h): what door_ki_upcall_limited() reads and updates.
+const_assert_eq!(size_of::<door_arg_t>(), 48);
+const_assert_eq!(offset_of!(door_arg_t, data_ptr), 0);
+const_assert_eq!(offset_of!(door_arg_t, data_size), 8);
+const_assert_eq!(offset_of!(door_arg_t, desc_ptr), 16);
+const_assert_eq!(offset_of!(door_arg_t, desc_num), 24);
+const_assert_eq!(offset_of!(door_arg_t, rbuf), 32);
+const_assert_eq!(offset_of!(door_arg_t, rsize), 40);
+
+// door_info_t (sys/door.h): di_attributes tells a revoked door. The header
+// packs it to 4 bytes on amd64 (#pragma pack(4) when long long is 8-aligned
+// in 64-bit and 4-aligned in 32-bit code), so its 64-bit members sit at
+// 4-byte offsets and it is 48 bytes, the i386 layout. Read its fields by
+// value (it is #[repr(packed(4))] in Rust).
+const_assert_eq!(size_of::<door_info_t>(), 48);
+const_assert_eq!(align_of::<door_info_t>(), 4);
+const_assert_eq!(offset_of!(door_info_t, di_target), 0);
+const_assert_eq!(offset_of!(door_info_t, di_proc), 4);
+const_assert_eq!(offset_of!(door_info_t, di_data), 12);
+const_assert_eq!(offset_of!(door_info_t, di_attributes), 20);
+const_assert_eq!(offset_of!(door_info_t, di_uniquifier), 24);
+const_assert_eq!(offset_of!(door_info_t, di_resv), 32);
+const_assert_eq!(DOOR_REVOKED, 0x08);
+
+// kstat_t (sys/kstat.h): the link kstat's ks_update callback reads
+// ks_private (the link id); named kstats fill ks_data.
+const_assert_eq!(size_of::<kstat_t>(), 184);
+const_assert_eq!(offset_of!(kstat_t, ks_crtime), 0);
+const_assert_eq!(offset_of!(kstat_t, ks_data), 120);
+const_assert_eq!(offset_of!(kstat_t, ks_ndata), 128);
+const_assert_eq!(offset_of!(kstat_t, ks_data_size), 136);
+const_assert_eq!(offset_of!(kstat_t, ks_update), 152);
+const_assert_eq!(offset_of!(kstat_t, ks_private), 160);
+const_assert_eq!(offset_of!(kstat_t, ks_lock), 176);
+const_assert_eq!(size_of::<kstat_named_t>(), 48);
+const_assert_eq!(align_of::<kstat_named_t>(), 8);
+const_assert_eq!(offset_of!(kstat_named_t, name), 0);
+const_assert_eq!(offset_of!(kstat_named_t, data_type), 31);
+const_assert_eq!(offset_of!(kstat_named_t, value), 32);
+const_assert_eq!(KSTAT_STRLEN, 31);
+const_assert_eq!(KSTAT_TYPE_NAMED, 1);
+const_assert_eq!(KSTAT_FLAG_VIRTUAL, 0x01);
+const_assert_eq!(KSTAT_DATA_UINT32, 2);
+const_assert_eq!(KSTAT_DATA_UINT64, 4);
+const_assert_eq!(KSTAT_READ, 0);
+const_assert_eq!(KSTAT_WRITE, 1);
+
+// Task queues, network stacks, zones.
+const_assert_eq!(TQ_SLEEP, 0x00);
+const_assert_eq!(TQ_NOSLEEP, 0x01);
+const_assert_eq!(NS_DLS, 0);
+const_assert_eq!(GLOBAL_ZONEUNIQID, 0);
+const_assert_eq!(zone_status_t::ZONE_IS_UNINITIALIZED.0, 0);
+const_assert_eq!(zone_status_t::ZONE_IS_RUNNING.0, 4);
+const_assert_eq!(zone_status_t::ZONE_IS_SHUTTING_DOWN.0, 5);
+const_assert_eq!(zone_status_t::ZONE_IS_EMPTY.0, 6);
+const_assert_eq!(zone_status_t::ZONE_IS_DOWN.0, 7);
+const_assert_eq!(zone_status_t::ZONE_IS_DYING.0, 8);
+const_assert_eq!(zone_status_t::ZONE_IS_DEAD.0, 9);
+
+// Datalink identity: the header's values are the door module's.
+const_assert_eq!(DATALINK_INVALID_LINKID as u32, crate::door::proto::DATALINK_INVALID_LINKID);
+const_assert_eq!(DLMGMT_ACTIVE as u32, crate::door::LinkFlags::ACTIVE.0);
+const_assert_eq!(DLMGMT_PERSIST as u32, crate::door::LinkFlags::PERSIST.0);
+const_assert_eq!(DLMGMT_TRANSIENT as u32, crate::door::LinkFlags::TRANSIENT.0);
+macro_rules! same_class {
+    ($($c:ident = $d:ident),* $(,)?) => {
+        $(const_assert_eq!(datalink_class_t::$c.0, crate::door::DatalinkClass::$d.0);)*
+    };
+}
+same_class!(
+    DATALINK_CLASS_PHYS = PHYS,
+    DATALINK_CLASS_VLAN = VLAN,
+    DATALINK_CLASS_AGGR = AGGR,
+    DATALINK_CLASS_VNIC = VNIC,
+    DATALINK_CLASS_ETHERSTUB = ETHERSTUB,
+    DATALINK_CLASS_SIMNET = SIMNET,
+    DATALINK_CLASS_BRIDGE = BRIDGE,
+    DATALINK_CLASS_IPTUN = IPTUN,
+    DATALINK_CLASS_PART = PART,
+    DATALINK_CLASS_OVERLAY = OVERLAY,
+    DATALINK_CLASS_MISC = MISC,
+);
+
 // errno: kernel/errno.rs is the crate's source of truth; the header's
 // values must be the same. ERRNO_TABLE lists every pair, and a unit test
 // checks that it covers all of Errno::ALL.
@@ -121,6 +234,51 @@ errno_table!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::c_layout::c_value;
+
+    /// The seam's structures as the host C compiler lays out the same
+    /// declarations (tests/c/layout.c).
+    #[test]
+    fn seam_layouts_match_the_c_compiler() {
+        macro_rules! same {
+            ($ty:ty, $c:literal, [$($f:ident),*]) => {{
+                assert_eq!(size_of::<$ty>(), c_value($c), "sizeof {}", $c);
+                $(assert_eq!(
+                    offset_of!($ty, $f),
+                    c_value(concat!($c, ".", stringify!($f))),
+                    "offsetof {}.{}", $c, stringify!($f)
+                );)*
+            }};
+        }
+        same!(door_arg_t, "door_arg_t", [data_ptr, data_size, desc_ptr, desc_num, rbuf, rsize]);
+        same!(
+            door_info_t,
+            "door_info_t",
+            [di_target, di_proc, di_data, di_attributes, di_uniquifier, di_resv]
+        );
+        same!(
+            kstat_t,
+            "kstat_t",
+            [ks_data, ks_ndata, ks_data_size, ks_update, ks_private, ks_lock]
+        );
+        same!(kstat_named_t, "kstat_named_t", [name, data_type, value]);
+    }
+
+    /// include/sys/dlszone.h compiles, and its structures have the
+    /// documented sizes, as 64-bit code (run) and as i386 code (its static
+    /// assertions, compiled freestanding).
+    #[test]
+    fn ipd3_header_layouts() {
+        assert_eq!(c_value("dls_recover_result_t"), 24);
+        assert_eq!(c_value("dls_holder_t"), 32);
+        assert_eq!(c_value("dls_link_info_t"), 368);
+        let i386 = ["-m32", "-std=c11", "-ffreestanding", "-fsyntax-only", "-Wall", "-Werror"];
+        let r = crate::c_layout::c_compile(
+            "dlszone_h.c",
+            &[&i386[..], &["-DDLSZONE_SYNTAX_ONLY"]].concat(),
+        );
+        assert!(r.is_ok(), "sys/dlszone.h does not compile for i386: {r:?}");
+    }
 
     #[test]
     fn errno_table_covers_kernel_errno() {

@@ -34,6 +34,14 @@ typedef long			clock_t;	/* ticks, signed */
 typedef int			id_t;
 typedef id_t			zoneid_t;
 typedef uint32_t		datalink_id_t;
+typedef unsigned long		uintptr_t;	/* int_types.h, LP64 */
+typedef int			int32_t;
+typedef long long		longlong_t;
+typedef longlong_t		hrtime_t;	/* sys/time.h */
+typedef uint_t			major_t;
+typedef uint_t			minor_t;
+typedef ulong_t			dev_t;		/* 32-bit major, 32-bit minor */
+typedef int			pid_t;
 
 typedef enum {
 	B_FALSE = 0,
@@ -46,6 +54,73 @@ typedef enum {
 #define	MIN_ZONEID		0
 #define	MAX_ZONEID		9999
 #define	ALL_ZONES		(-1)
+#define	GLOBAL_ZONEUNIQID	0
+
+/* A zone's life cycle, in order; zone_status_get() returns one. */
+typedef enum {
+	ZONE_IS_UNINITIALIZED = 0,
+	ZONE_IS_INITIALIZED,
+	ZONE_IS_READY,
+	ZONE_IS_BOOTING,
+	ZONE_IS_RUNNING,
+	ZONE_IS_SHUTTING_DOWN,
+	ZONE_IS_EMPTY,
+	ZONE_IS_DOWN,
+	ZONE_IS_DYING,
+	ZONE_IS_DEAD
+} zone_status_t;
+
+/* Opaque here: fields are read only through ffi/shim (zone_uniqid). */
+typedef struct zone zone_t;
+
+extern zoneid_t		getzoneid(void);
+/* Takes a reference (zone_rele() it); NULL for an unknown or dead id. */
+extern zone_t		*zone_find_by_id(zoneid_t);
+extern void		zone_rele(zone_t *);
+extern zone_status_t	zone_status_get(zone_t *);
+/* Calls the walker for every datalink in the zone's zone_dl_list. */
+extern int		zone_datalink_walk(zoneid_t,
+			    int (*)(datalink_id_t, void *), void *);
+extern int		zone_check_datalink(zoneid_t *, datalink_id_t);
+
+/* ---- Credentials (usr/src/uts/common/sys/cred.h, sys/sunddi.h) --------- */
+
+typedef struct cred cred_t;
+
+/* The calling process's zone's kernel credential (door upcalls use it). */
+extern cred_t		*zone_kcred(void);
+extern zoneid_t		crgetzoneid(const cred_t *);
+extern struct zone	*crgetzone(const cred_t *);
+/*
+ * CRED() is a macro over curthread; modules outside genunix get the same
+ * pointer from ddi_get_cred() (sys/sunddi.h).
+ */
+extern cred_t		*ddi_get_cred(void);
+
+/* ---- Datalink identity (usr/src/uts/common/sys/dls_mgmt.h) ------------ */
+
+#define	DATALINK_INVALID_LINKID	0
+
+typedef enum {
+	DATALINK_CLASS_PHYS		= 0x01,
+	DATALINK_CLASS_VLAN		= 0x02,
+	DATALINK_CLASS_AGGR		= 0x04,
+	DATALINK_CLASS_VNIC		= 0x08,
+	DATALINK_CLASS_ETHERSTUB	= 0x10,
+	DATALINK_CLASS_SIMNET		= 0x20,
+	DATALINK_CLASS_BRIDGE		= 0x40,
+	DATALINK_CLASS_IPTUN		= 0x80,
+	DATALINK_CLASS_PART		= 0x100,
+	DATALINK_CLASS_OVERLAY		= 0x200,
+	DATALINK_CLASS_MISC		= 0x400
+} datalink_class_t;
+
+/* Media type in the low word; bit 32 set: any media. */
+typedef uint64_t		datalink_media_t;
+
+#define	DLMGMT_ACTIVE		0x01
+#define	DLMGMT_PERSIST		0x02
+#define	DLMGMT_TRANSIENT	0x04
 
 /* ---- Error numbers (usr/src/uts/common/sys/errno.h) -------------------- */
 /* Exactly the set kernel/errno.rs knows; a unit test compares the two. */
@@ -90,7 +165,7 @@ extern void	mutex_destroy(kmutex_t *);
 extern void	mutex_enter(kmutex_t *);
 extern int	mutex_tryenter(kmutex_t *);
 extern void	mutex_exit(kmutex_t *);
-extern int	mutex_owned(kmutex_t *);
+extern int	mutex_owned(const kmutex_t *);
 
 /* ---- Readers/writer locks (usr/src/uts/common/sys/rwlock.h) ------------ */
 
@@ -151,11 +226,246 @@ extern clock_t	cv_timedwait(kcondvar_t *, kmutex_t *, clock_t);
 extern void	cv_signal(kcondvar_t *);
 extern void	cv_broadcast(kcondvar_t *);
 
-/* ---- Time conversion (usr/src/uts/common/sys/ddi.h) -------------------- */
+/* ---- Time conversion and sleeping (usr/src/uts/common/sys/ddi.h) ------- */
 
 extern clock_t	drv_usectohz(clock_t);
 /* The clock-tick counter (lbolt) now (usr/src/uts/common/sys/sunddi.h). */
 extern clock_t	ddi_get_lbolt(void);
+/* Sleeps at least this many ticks; may not be called with a spin lock. */
+extern void	delay(clock_t);
+
+/* ---- Device numbers and names (sys/ddi.h, sys/sunddi.h) ---------------- */
+
+typedef struct __dev_info dev_info_t;
+
+extern major_t		getmajor(dev_t);
+extern minor_t		getminor(dev_t);
+extern dev_t		makedevice(major_t, minor_t);
+extern char		*ddi_major_to_name(major_t);
+extern major_t		ddi_name_to_major(char *);
+extern dev_info_t	*ddi_hold_devi_by_instance(major_t, int, int);
+extern void		ddi_release_devi(dev_info_t *);
+
+/* ---- Doors, kernel interface (usr/src/uts/common/sys/door.h) ---------- */
+
+typedef unsigned long long	door_ptr_t;
+typedef unsigned long long	door_id_t;
+typedef unsigned int		door_attr_t;
+
+#define	DOOR_REVOKED	0x08
+
+typedef struct __door_handle *door_handle_t;
+typedef struct door_desc door_desc_t;
+
+/*
+ * sys/door.h lays door_desc_t and door_info_t out with 4-byte packing on
+ * amd64 (its 64-bit members are 4-byte aligned, as on i386), so one
+ * layout serves 32- and 64-bit processes: door_info_t is 48 bytes, not 56.
+ */
+#pragma pack(4)
+typedef struct door_info {
+	pid_t		di_target;
+	door_ptr_t	di_proc;
+	door_ptr_t	di_data;
+	door_attr_t	di_attributes;
+	door_id_t	di_uniquifier;
+	int		di_resv[4];
+} door_info_t;
+#pragma pack()
+
+typedef struct door_arg {
+	char		*data_ptr;
+	size_t		data_size;
+	door_desc_t	*desc_ptr;
+	uint_t		desc_num;
+	char		*rbuf;
+	size_t		rsize;
+} door_arg_t;
+
+extern int	door_ki_open(char *, door_handle_t *);
+extern void	door_ki_hold(door_handle_t);
+extern void	door_ki_rele(door_handle_t);
+extern int	door_ki_info(door_handle_t, door_info_t *);
+/*
+ * Calls the door as the given credential; a reply larger than rsize is
+ * put in a buffer the door layer allocates (rbuf then changes).
+ */
+extern int	door_ki_upcall_limited(door_handle_t, door_arg_t *,
+		    struct cred *, size_t, uint_t);
+
+/*
+ * Set once the system is going down (usr/src/uts/common/syscall/uadmin.c).
+ * No header declares it; dls_mgmt.c declares it itself.
+ */
+extern int	sys_shutdown;
+
+/* ---- Task queues (usr/src/uts/common/sys/taskq.h) ---------------------- */
+
+typedef struct taskq taskq_t;
+typedef uintptr_t taskqid_t;
+typedef void (task_func_t)(void *);
+
+#define	TQ_SLEEP	0x00
+#define	TQ_NOSLEEP	0x01
+
+extern taskq_t		*system_taskq;
+/* 0 on failure (only possible without TQ_SLEEP). */
+extern taskqid_t	taskq_dispatch(taskq_t *, task_func_t, void *, uint_t);
+extern void		taskq_wait_id(taskq_t *, taskqid_t);
+
+/* ---- Kernel statistics (usr/src/uts/common/sys/kstat.h) ---------------- */
+
+#define	KSTAT_STRLEN		31
+#define	KSTAT_TYPE_NAMED	1
+#define	KSTAT_FLAG_VIRTUAL	0x01
+#define	KSTAT_DATA_UINT32	2
+#define	KSTAT_DATA_UINT64	4
+#define	KSTAT_READ		0
+#define	KSTAT_WRITE		1
+
+typedef int kid_t;
+
+typedef struct kstat {
+	hrtime_t	ks_crtime;
+	struct kstat	*ks_next;
+	kid_t		ks_kid;
+	char		ks_module[KSTAT_STRLEN];
+	uchar_t		ks_resv;
+	int		ks_instance;
+	char		ks_name[KSTAT_STRLEN];
+	uchar_t		ks_type;
+	char		ks_class[KSTAT_STRLEN];
+	uchar_t		ks_flags;
+	void		*ks_data;
+	uint_t		ks_ndata;
+	size_t		ks_data_size;
+	hrtime_t	ks_snaptime;
+	int		(*ks_update)(struct kstat *, int);
+	void		*ks_private;
+	int		(*ks_snapshot)(struct kstat *, void *, int);
+	void		*ks_lock;
+} kstat_t;
+
+/*
+ * The header's value union also has obsolete float and double members;
+ * they are left out (the kernel target has no FPU use), which changes
+ * neither size nor alignment (ffi/layout.rs).
+ */
+typedef struct kstat_named {
+	char	name[KSTAT_STRLEN];
+	uchar_t	data_type;
+	union {
+		char		c[16];
+		int32_t		i32;
+		uint32_t	ui32;
+		struct {
+			union {
+				char	*ptr;
+				char	__pad[8];
+			} addr;
+			uint32_t	len;
+		} str;
+		long		i64;
+		uint64_t	ui64;
+		long		l;
+		ulong_t		ul;
+	} value;
+} kstat_named_t;
+
+extern kstat_t	*kstat_create(const char *, int, const char *, const char *,
+		    uchar_t, uint_t, uchar_t);
+extern kstat_t	*kstat_create_zone(const char *, int, const char *,
+		    const char *, uchar_t, uint_t, uchar_t, zoneid_t);
+extern void	kstat_install(kstat_t *);
+extern void	kstat_delete(kstat_t *);
+extern void	kstat_named_init(kstat_named_t *, const char *, uchar_t);
+
+/* ---- Network stacks (usr/src/uts/common/sys/netstack.h) ---------------- */
+
+typedef id_t netstackid_t;
+typedef struct netstack netstack_t;
+
+#define	NS_DLS		0
+
+/*
+ * The callbacks: create (returns the module's per-stack state), shutdown
+ * and destroy (each given that state). The header spells the pointer
+ * types out; so does this declaration, so bindgen names nothing new.
+ */
+extern void		netstack_register(int,
+			    void *(*)(netstackid_t, netstack_t *),
+			    void (*)(netstackid_t, void *),
+			    void (*)(netstackid_t, void *));
+extern void		netstack_unregister(int);
+extern zoneid_t		netstackid_to_zoneid(netstackid_t);
+extern netstack_t	*netstack_get_current(void);
+extern void		netstack_rele(netstack_t *);
+
+/* ---- Modhash (usr/src/uts/common/sys/modhash.h) ------------------------ */
+
+typedef struct mod_hash mod_hash_t;
+typedef void *mod_hash_key_t;
+typedef void *mod_hash_val_t;
+
+/* 0 when found; MH_ERR_NOTFOUND (-1) otherwise. */
+extern int	mod_hash_find(mod_hash_t *, mod_hash_key_t, mod_hash_val_t *);
+
+/* ---- MAC (sys/mac.h, sys/mac_client.h, sys/mac_client_priv.h) ---------- */
+
+typedef struct __mac_handle *mac_handle_t;
+typedef struct __mac_perim_handle *mac_perim_handle_t;
+
+extern const char	*mac_name(mac_handle_t);
+extern int		mac_open(const char *, mac_handle_t *);
+extern void		mac_close(mac_handle_t);
+extern int		mac_rename_primary(mac_handle_t, const char *);
+extern void		mac_perim_enter_by_mh(mac_handle_t, mac_perim_handle_t *);
+extern int		mac_perim_enter_by_macname(const char *,
+			    mac_perim_handle_t *);
+extern int		mac_perim_enter_by_linkid(datalink_id_t,
+			    mac_perim_handle_t *);
+extern void		mac_perim_exit(mac_perim_handle_t);
+extern boolean_t	mac_perim_held(mac_handle_t);
+extern int		mac_mark_exclusive(mac_handle_t);
+extern void		mac_unmark_exclusive(mac_handle_t);
+
+/* ---- The rest of misc/dls (sys/dls.h, sys/dls_impl.h) ------------------ */
+
+/*
+ * dls_link_t is opaque here. Its first member is dl_name, the MAC name
+ * (char[MAXNAMELEN]), so a dls_link_t pointer is also a pointer to that
+ * NUL-terminated name: C puts the first member at offset 0.
+ */
+typedef struct dls_link_s dls_link_t;
+typedef struct dls_dev_t *dls_dev_handle_t;
+
+/* MAC name -> dls_link_t, defined in dls_link.c. */
+extern mod_hash_t	*i_dls_link_hash;
+
+extern int	dls_link_hold(const char *, dls_link_t **);
+extern int	dls_link_hold_create(const char *, dls_link_t **);
+extern void	dls_link_rele(dls_link_t *);
+extern int	dls_link_rele_by_name(const char *);
+extern int	dls_link_setzid(const char *, zoneid_t);
+extern int	dls_link_getzid(const char *, zoneid_t *);
+extern dev_t	dls_link_dev(dls_link_t *);
+extern int	dls_stat_create(const char *, int, const char *, zoneid_t,
+		    int (*)(struct kstat *, int), void *, kstat_t **);
+extern int	dls_stat_update(kstat_t *, dls_link_t *, int);
+
+/* ---- softmac (usr/src/uts/common/sys/softmac.h) ------------------------ */
+
+extern int	softmac_hold_device(dev_t, dls_dev_handle_t *);
+extern void	softmac_rele_device(dls_dev_handle_t);
+extern void	softmac_recreate(void);
+
+/* ---- IP tunnels (usr/src/uts/common/inet/iptun/iptun_impl.h) ----------- */
+
+/* Opaque here: ffi/shim fills one in for the implicit-tunnel path. */
+typedef struct iptun_kparams iptun_kparams_t;
+
+extern int	iptun_create(iptun_kparams_t *, cred_t *);
+extern int	iptun_delete(datalink_id_t, cred_t *);
 
 /* ---- Kernel memory (usr/src/uts/common/sys/kmem.h) --------------------- */
 

@@ -18,3 +18,23 @@
 #include <sys/modctl.h>
 #include <sys/zone.h>
 #include <sys/ktest.h>
+/* The dls_mgmt.o seam (docs/integration.md). */
+#include <sys/systm.h>
+#include <sys/cred.h>
+#include <sys/door.h>
+#include <sys/taskq.h>
+#include <sys/kstat.h>
+#include <sys/netstack.h>
+#include <sys/modhash.h>
+#include <sys/mac.h>
+#include <sys/mac_client.h>
+#include <sys/mac_client_priv.h>
+#include <sys/dls.h>
+#include <sys/dls_impl.h>
+#include <sys/dls_mgmt.h>
+#include <sys/softmac.h>
+#include <inet/iptun.h>
+#include <inet/iptun/iptun_impl.h>
+
+/* No header declares it; dls_mgmt.c declares it itself (uadmin.c). */
+extern int sys_shutdown;

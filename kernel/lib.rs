@@ -7,6 +7,8 @@
 //!   module linkage), the only places besides the C ABI shims with
 //!   `unsafe`;
 //! - [`registry`]: the portable core, which knows nothing of FFI;
+//! - [`door`]: the dlmgmtd door protocol and upcall rules, portable and
+//!   without `unsafe`;
 //! - the C ABI that illumos callers link against.
 
 #![no_std]
@@ -16,6 +18,9 @@ extern crate alloc;
 #[cfg(not(kmod))]
 extern crate std;
 
+#[cfg(test)]
+mod c_layout;
+pub mod door;
 pub mod errno;
 #[path = "../ffi/mod.rs"]
 pub mod ffi;
