@@ -515,7 +515,7 @@ mod tests {
     fn table_rows_stats_and_summary() {
         let suites = [suite(c"one", &A), suite(c"two", &B)];
         let (text, c) = render(&suites, &[Triple::all()], &Options::default());
-        assert_eq!(c, Counts { total: 4, pass: 1, fail: 1, error: 1, skip: 1 });
+        assert_eq!(c, Counts { total: 4, pass: 1, fail: 1, error: 1, skip: 1, none: 0 });
         assert!(!c.success());
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("RESULT  MODULE       SUITE            TEST"), "{text}");
@@ -556,6 +556,26 @@ mod tests {
         let (_, c) = render(&suites, &[Triple::parse(":one:skip*").unwrap()], &opts);
         assert_eq!(c, Counts { total: 1, skip: 1, ..Counts::default() });
         assert!(c.success());
+    }
+
+    #[test]
+    fn reports_count_none_and_keep_modules_apart() {
+        let opts = Options::default();
+        let mut out = Vec::new();
+        let mut r = Report::new(&opts, &mut out).unwrap();
+        r.row("a", "s", "t1_test", Reported::None, 0, "").unwrap();
+        r.row("a", "s", "t2_test", Reported::Verdict(Verdict::Pass), 3, "").unwrap();
+        r.row("b", "x", "t3_test", Reported::Verdict(Verdict::Pass), 4, "").unwrap();
+        let c = r.finish().unwrap();
+        assert_eq!(c, Counts { total: 3, pass: 2, none: 1, ..Counts::default() });
+        assert!(!c.success());
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert!(rows.contains(&vec!["NONE", "a", "s", "t1_test", "0"]), "{text}");
+        assert!(rows.contains(&vec!["a", "2", "1", "0", "0", "0", "1"]), "{text}");
+        assert!(rows.contains(&vec!["b", "1", "1", "0", "0", "0", "0"]), "{text}");
+        assert!(rows.contains(&vec!["x", "1", "1", "0", "0", "0", "0"]), "{text}");
+        assert!(text.ends_with("2 passed, 1 failed, 0 skipped\n"), "{text}");
     }
 
     #[test]

@@ -132,9 +132,9 @@ pub fn hang_report(what: &str, timeout: Duration) -> String {
     }
     for h in sync::held_anywhere() {
         s.push_str(&format!(
-            "\n  {} {:#x} held by kthread {}, entered at\n{}",
+            "\n  {} {} held by kthread {}, entered at\n{}",
             h.kind,
-            h.addr,
+            crate::symbols::describe(h.addr),
             h.thread,
             h.stack.trim_end()
         ));
@@ -215,12 +215,15 @@ impl Module<'_> {
         }
         for h in sync::forget_range(start, end) {
             problems.push(format!(
-                "{} {:#x} in the module's data is still held by kthread {}",
-                h.kind, h.addr, h.thread
+                "{} {} in the module's data is still held by kthread {}",
+                h.kind,
+                crate::symbols::describe(h.addr),
+                h.thread
             ));
         }
-        drop(self.obj);
+        // Checked while the object's symbols still name its stacks.
         problems.extend(leak_check());
+        drop(self.obj);
         problems
     }
 }
@@ -230,24 +233,22 @@ impl Module<'_> {
 pub fn leak_check() -> Vec<String> {
     let mut problems = Vec::new();
     let leaks = kmem::leaks();
-    if !leaks.is_empty() {
-        let bytes: usize = leaks.iter().map(|l| l.size).sum();
-        problems.push(format!("kmem: {} buffer(s), {bytes} bytes, never freed:", leaks.len()));
-        for l in leaks.iter().take(20) {
-            problems.push(format!(
-                "  {} bytes at {:#x}, allocated at\n{}",
-                l.size,
-                l.addr,
-                l.stack.trim_end()
-            ));
-        }
+    for (i, l) in leaks.iter().enumerate().take(20) {
+        problems.push(format!(
+            "kmem: buffer {} of {} never freed: {} bytes at {:#x}, allocated at\n{}",
+            i + 1,
+            leaks.len(),
+            l.size,
+            l.addr,
+            l.stack.trim_end()
+        ));
     }
     problems.extend(kmem::check_quarantine());
     for h in sync::held_anywhere() {
         problems.push(format!(
-            "{} {:#x} still held by kthread {}, entered at\n{}",
+            "{} {} still held by kthread {}, entered at\n{}",
             h.kind,
-            h.addr,
+            crate::symbols::describe(h.addr),
             h.thread,
             h.stack.trim_end()
         ));

@@ -197,7 +197,9 @@ fn run(args: &Args) -> Result<bool, String> {
 }
 
 fn run_tests(args: &Args, problems: &mut Vec<String>) -> Result<bool, String> {
-    let mut stdout = io::stdout().lock();
+    // Not locked for the whole run: a panic on a kernel thread flushes
+    // stdout before it ends the process.
+    let mut stdout = io::stdout();
     let summary = runner::run(&args.run, &mut stdout).map_err(|e| e.to_string())?;
     let parsable = args.run.report.parsable;
     let mut table = Vec::new();
@@ -208,7 +210,6 @@ fn run_tests(args: &Args, problems: &mut Vec<String>) -> Result<bool, String> {
     } else {
         writeln!(stdout).and_then(|_| stdout.write_all(&table)).map_err(|e| e.to_string())?;
     }
-    drop(stdout);
     say!(
         "ran {} of the {} tests the module registered ({} ktest module(s): {})",
         summary.runs.len(),
@@ -223,9 +224,9 @@ fn run_tests(args: &Args, problems: &mut Vec<String>) -> Result<bool, String> {
 fn check_held(what: &str, c: &Call, problems: &mut Vec<String>) {
     for h in &c.held {
         problems.push(format!(
-            "{what} returned holding {} {:#x}, entered at\n{}",
+            "{what} returned holding {} {}, entered at\n{}",
             h.kind,
-            h.addr,
+            kload::symbols::describe(h.addr),
             h.stack.trim_end()
         ));
     }

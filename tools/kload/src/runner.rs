@@ -136,9 +136,9 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> io::Result<Summary> {
         report.row(&t.module, &t.suite, &t.test, result, line, &reason)?;
         for h in held {
             summary.problems.push(format!(
-                "{triple} returned holding {} {:#x}, entered at\n{}",
+                "{triple} returned holding {} {}, entered at\n{}",
                 h.kind,
-                h.addr,
+                crate::symbols::describe(h.addr),
                 h.stack.trim_end()
             ));
         }
@@ -178,13 +178,12 @@ pub fn write_stack_table(runs: &[TestRun], budget: usize, out: &mut dyn Write) -
         writeln!(out, "{:<62} {:>7} {:>7}", r.triple, r.stack.deepest, r.stack.kernel_call)?;
     }
     if let Some(max) = runs.iter().max_by_key(|r| r.stack.deepest) {
-        writeln!(
-            out,
-            "deepest: {} bytes ({}), {} bytes under the budget",
-            max.stack.deepest,
-            max.triple,
-            budget as i64 - max.stack.deepest as i64
-        )?;
+        let (d, t) = (max.stack.deepest, &max.triple);
+        if d <= budget {
+            writeln!(out, "deepest: {d} bytes ({t}), {} bytes under the budget", budget - d)?;
+        } else {
+            writeln!(out, "deepest: {d} bytes ({t}), {} bytes OVER the budget", d - budget)?;
+        }
     }
     Ok(())
 }

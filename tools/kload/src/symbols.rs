@@ -41,18 +41,23 @@ pub fn unregister(start: usize) {
 /// `module`symbol+0xoff for an address in a loaded object, or the address
 /// in hex.
 pub fn describe(addr: usize) -> String {
+    lookup(addr, addr).unwrap_or_else(|| format!("{addr:#x}"))
+}
+
+/// Names `addr`, finding its symbol by `key` (a return address is looked
+/// up one byte back, in its call instruction: a call to a function that
+/// does not return may be the last instruction of its caller).
+fn lookup(key: usize, addr: usize) -> Option<String> {
     let r = RANGES.read().unwrap_or_else(|e| e.into_inner());
-    for range in r.iter().filter(|x| addr >= x.start && addr < x.end) {
-        let i = range.symbols.partition_point(|(a, _, _)| *a <= addr);
-        // Prefer the innermost symbol whose extent covers the address.
-        for (a, size, name) in range.symbols[..i].iter().rev() {
-            if addr < a + (*size).max(1) {
-                return format!("{}`{}+{:#x}", range.module, pretty(name), addr - a);
-            }
+    let range = r.iter().find(|x| key >= x.start && key < x.end)?;
+    let i = range.symbols.partition_point(|(a, _, _)| *a <= key);
+    // Prefer the innermost symbol whose extent covers the address.
+    for (a, size, name) in range.symbols[..i].iter().rev() {
+        if key < a + (*size).max(1) {
+            return Some(format!("{}`{}+{:#x}", range.module, pretty(name), addr - a));
         }
-        return format!("{}`{:#x}", range.module, addr);
     }
-    format!("{addr:#x}")
+    Some(format!("{}`{:#x}", range.module, addr))
 }
 
 /// The start of the loaded object named `module` (a `ddi_modhandle_t`
@@ -69,12 +74,14 @@ pub fn find_in(base: usize, name: &str) -> Option<usize> {
     range.symbols.iter().find(|(_, _, n)| n == name).map(|(a, _, _)| *a)
 }
 
-/// A backtrace, one frame per line, indented.
+/// A backtrace of return addresses, one frame per line, indented; the
+/// host frames it ends in (the kernel thread's entry) are left out.
 pub fn describe_stack(pcs: &[usize]) -> String {
     let mut s = String::new();
     for pc in pcs {
+        let Some(d) = lookup(pc.wrapping_sub(1), *pc) else { break };
         s.push_str("    ");
-        s.push_str(&describe(*pc));
+        s.push_str(&d);
         s.push('\n');
     }
     s
