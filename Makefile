@@ -3,7 +3,8 @@
 #   make          check the toolchain (installing it on Debian when root),
 #                 build the kernel artifacts into build/amd64/, run the
 #                 object gates
-#   make test     host tests (what CI runs)
+#   make test     host tests, and the kernel objects loaded on the host
+#                 by tools/kload (what CI runs)
 #   make soak     long random and model-checking runs (not for CI)
 #   make bench    benchmarks (docs/performance.md)
 #   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
@@ -87,7 +88,8 @@ endif
 KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench lint \
-	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only
+	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only \
+	kmod-selffail kload-test
 
 all: toolchain kmod gates
 
@@ -124,6 +126,7 @@ gates: kmod
 test: test-toolchain
 	cargo test
 	$(MAKE) --no-print-directory ktest-selffail
+	$(MAKE) --no-print-directory kload-test
 	tools/test-concurrency.sh ci
 	tools/test-concurrency.sh broken
 
@@ -160,6 +163,24 @@ ktest-selffail: test-toolchain
 	fi; \
 	echo "ktest-selffail: exit 1, FAIL at line $$fail and ERROR at line $$err, as written"
 
+# The kernel objects themselves, loaded on the host by tools/kload
+# (docs/testing.md): its own tests (fixtures that must be refused or must
+# fail, the real module's life cycle and error paths, the self-fail
+# build), then a plain run of build/amd64/dlszone_ktest printing the
+# ktest table and each test's kernel stack use. Builds both objects
+# first (a no-op when current).
+SELFFAIL_MODULE := $(BUILD_DIR)/selffail/dlszone_ktest
+kload-test: kmod kmod-selffail
+	KLOAD_KTEST=$(CURDIR)/$(KTEST_MODULE) KLOAD_KTEST_SELFFAIL=$(CURDIR)/$(SELFFAIL_MODULE) \
+		cargo test -p kload
+	cargo run -q -p kload -- $(KTEST_MODULE)
+
+# The kernel build with the deliberately failing ktests, in a cargo
+# target directory of its own so neither build invalidates the other.
+kmod-selffail: toolchain
+	$(MAKE) --no-print-directory kmod gates KTARGET_DIR=target/kernel-selffail \
+		KRUSTFLAGS="--cfg dlszone_ktest_selffail" KTEST_MODULE=$(SELFFAIL_MODULE)
+
 lint: lint-toolchain fmt-check clippy
 
 fmt-check:
@@ -168,7 +189,7 @@ fmt-check:
 clippy: clippy-host clippy-kernel
 
 clippy-host:
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 # The kernel cfg (cfg(kmod)) only exists when building for the kernel
 # target, so clippy runs through the same build-std invocation.
