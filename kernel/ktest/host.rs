@@ -293,8 +293,15 @@ pub fn run(
 pub struct Report<'a> {
     opts: &'a Options,
     out: &'a mut dyn Write,
-    /// Per module, in first-seen order: its counts and its suites'.
-    modules: Vec<(String, Counts, Vec<(String, Counts)>)>,
+    /// Per module, in first-seen order.
+    modules: Vec<ModuleCounts>,
+}
+
+/// The counts of one module and of its suites, in first-seen order.
+struct ModuleCounts {
+    name: String,
+    total: Counts,
+    suites: Vec<(String, Counts)>,
 }
 
 impl<'a> Report<'a> {
@@ -317,15 +324,20 @@ impl<'a> Report<'a> {
         line: u32,
         reason: &str,
     ) -> io::Result<()> {
-        let idx = match self.modules.iter().position(|(m, _, _)| m == module) {
+        let idx = match self.modules.iter().position(|m| m.name == module) {
             Some(i) => i,
             None => {
-                self.modules.push((module.into(), Counts::default(), Vec::new()));
+                let m = ModuleCounts {
+                    name: module.into(),
+                    total: Counts::default(),
+                    suites: Vec::new(),
+                };
+                self.modules.push(m);
                 self.modules.len() - 1
             }
         };
-        let (_, counts, suites) = &mut self.modules[idx];
-        counts.record(result);
+        let ModuleCounts { total, suites, .. } = &mut self.modules[idx];
+        total.record(result);
         match suites.iter_mut().find(|(s, _)| s == suite) {
             Some((_, c)) => c.record(result),
             None => {
@@ -355,7 +367,7 @@ impl<'a> Report<'a> {
     /// returns the counts over every module.
     pub fn finish(self) -> io::Result<Counts> {
         let mut total = Counts::default();
-        for (_, c, _) in &self.modules {
+        for ModuleCounts { total: c, .. } in &self.modules {
             total.total += c.total;
             total.pass += c.pass;
             total.fail += c.fail;
@@ -396,10 +408,7 @@ fn write_row(out: &mut dyn Write, opts: &Options, cells: &[String]) -> io::Resul
 }
 
 /// The statistics `ktest run` prints after its results.
-fn write_stats(
-    out: &mut dyn Write,
-    modules: &[(String, Counts, Vec<(String, Counts)>)],
-) -> io::Result<()> {
+fn write_stats(out: &mut dyn Write, modules: &[ModuleCounts]) -> io::Result<()> {
     let row = |out: &mut dyn Write, name: &str, c: &Counts| {
         writeln!(
             out,
@@ -418,10 +427,10 @@ fn write_stats(
         row(out, MODULE.to_str().unwrap_or("?"), &Counts::default())?;
         writeln!(out, "{}", "-".repeat(74))?;
     }
-    for (module, total, suites) in modules {
-        row(out, module, total)?;
+    for m in modules {
+        row(out, &m.name, &m.total)?;
         writeln!(out, "{}", "-".repeat(74))?;
-        for (name, c) in suites {
+        for (name, c) in &m.suites {
             row(out, &alloc::format!("  {name}"), c)?;
         }
     }

@@ -201,14 +201,7 @@ fn layout(elf: &Elf) -> Layout {
         at = round_up(at, PAGE);
         ends[g] = at;
     }
-    Layout {
-        offsets,
-        commons,
-        text_end: ends[0],
-        rodata_end: ends[1],
-        total: at.max(PAGE),
-        stats,
-    }
+    Layout { offsets, commons, text_end: ends[0], rodata_end: ends[1], total: at.max(PAGE), stats }
 }
 
 /// The `_depends_on` list, if the object has that symbol (krtld's
@@ -264,11 +257,12 @@ pub fn load(path: &Path, image: &KernelImage, opts: &LoadOptions) -> Result<Obje
         Some(d) => d.clone(),
         None => match elf.needed() {
             Ok(Some(n)) => n,
-            Ok(None) => depends_on(&elf).unwrap_or_else(|e| {
-                problems.push(e);
-                None
-            })
-            .unwrap_or_default(),
+            Ok(None) => depends_on(&elf)
+                .unwrap_or_else(|e| {
+                    problems.push(e);
+                    None
+                })
+                .unwrap_or_default(),
             Err(e) => {
                 problems.push(e.0);
                 Vec::new()
@@ -364,10 +358,12 @@ fn check_sections(elf: &Elf, problems: &mut Vec<String>) {
             problems.push(format!("{} is SHT_REL: krtld can't process type SHT_REL", s.name));
         }
         if s.is_alloc() && s.flags & elf::SHF_TLS != 0 {
-            problems.push(format!("section {} is thread-local: krtld does not support TLS", s.name));
+            problems
+                .push(format!("section {} is thread-local: krtld does not support TLS", s.name));
         }
     }
-    let text: u64 = elf.sections.iter().filter(|s| s.is_alloc() && s.is_exec()).map(|s| s.size).sum();
+    let text: u64 =
+        elf.sections.iter().filter(|s| s.is_alloc() && s.is_exec()).map(|s| s.size).sum();
     if text == 0 {
         problems.push("no text for module".into());
     }
@@ -483,11 +479,15 @@ fn symbol_addresses(
             elf::SHN_UNDEF => bound.get(&s.index).map(|(_, b)| b.addr),
             elf::SHN_ABS => Some(s.value as usize),
             elf::SHN_COMMON => lay.commons.get(&s.index).map(|off| base + off),
-            i if i < elf::SHN_LORESERVE => {
-                lay.offsets.get(usize::from(i)).copied().flatten().map(|off| base + off + s.value as usize)
-            }
+            i if i < elf::SHN_LORESERVE => lay
+                .offsets
+                .get(usize::from(i))
+                .copied()
+                .flatten()
+                .map(|off| base + off + s.value as usize),
             other => {
-                problems.push(format!("symbol {} has unsupported section index {other:#x}", s.name));
+                problems
+                    .push(format!("symbol {} has unsupported section index {other:#x}", s.name));
                 None
             }
         })
@@ -518,7 +518,12 @@ fn relocate(
             let at = || elf.location(target.index, r.offset);
             let width = kind.width() as u64;
             if r.offset + width > target.size {
-                problems.push(format!("{} at {} lies outside {}", reloc::name(r.kind), at(), target.name));
+                problems.push(format!(
+                    "{} at {} lies outside {}",
+                    reloc::name(r.kind),
+                    at(),
+                    target.name
+                ));
                 continue;
             }
             let off = toff + r.offset as usize;

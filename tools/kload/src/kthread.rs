@@ -244,8 +244,7 @@ impl Kstack {
             }
         }
         // SAFETY: the guard page lies inside the kept region.
-        if unsafe { libc::mprotect((base + PAGE) as *mut libc::c_void, PAGE, libc::PROT_NONE) }
-            != 0
+        if unsafe { libc::mprotect((base + PAGE) as *mut libc::c_void, PAGE, libc::PROT_NONE) } != 0
         {
             return Err(io::Error::last_os_error());
         }
@@ -291,7 +290,8 @@ impl Kstack {
     pub fn deepest_use(&self) -> usize {
         // SAFETY: [low, top) is our read-write stack; no call is running
         // (`&self` while `call` takes `&mut self`).
-        let words = unsafe { std::slice::from_raw_parts(self.low() as *const u64, STACK_BYTES / 8) };
+        let words =
+            unsafe { std::slice::from_raw_parts(self.low() as *const u64, STACK_BYTES / 8) };
         match words.iter().position(|&w| w != PATTERN) {
             Some(i) => STACK_BYTES - i * 8,
             None => 0,

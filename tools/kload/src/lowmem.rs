@@ -133,9 +133,7 @@ impl LowMap {
             return Ok(());
         }
         // SAFETY: the range lies inside our own mapping (asserted).
-        let rc = unsafe {
-            libc::mprotect(self.base.as_ptr().add(offset).cast(), len, prot.bits())
-        };
+        let rc = unsafe { libc::mprotect(self.base.as_ptr().add(offset).cast(), len, prot.bits()) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -59,10 +59,8 @@ impl Machine {
         let table = emu::table();
         let names: Vec<String> = table.iter().map(|s| s.name.clone()).collect();
         let image = KernelImage::build(table)?;
-        *KERNEL.write().unwrap_or_else(|e| e.into_inner()) = names
-            .into_iter()
-            .filter_map(|n| image.lookup(&n).map(|b| (n, b.addr)))
-            .collect();
+        *KERNEL.write().unwrap_or_else(|e| e.into_inner()) =
+            names.into_iter().filter_map(|n| image.lookup(&n).map(|b| (n, b.addr))).collect();
         Ok(Machine { image, timeout: Duration::from_secs(120), _boot: guard })
     }
 
@@ -206,9 +204,8 @@ impl Module<'_> {
             ));
         }
         for m in ktest::unregistered_handles() {
-            problems.push(format!(
-                "ktest module '{m}' was created but neither registered nor freed"
-            ));
+            problems
+                .push(format!("ktest module '{m}' was created but neither registered nor freed"));
         }
         if modctl::installed_count() > 0 && !self.installed {
             problems.push("a modlinkage is still installed after _fini".into());

@@ -21,8 +21,8 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use dlszone::ktest::host::{Counts, Options, Report, Reported, Triple};
 use dlszone::ktest::Verdict;
+use dlszone::ktest::host::{Counts, Options, Report, Reported, Triple};
 
 use crate::emu::{kmem, ktest, sync};
 use crate::kthread::{self, StackUse};

@@ -21,12 +21,7 @@ struct Range {
 static RANGES: RwLock<Vec<Range>> = RwLock::new(Vec::new());
 
 /// Registers a loaded object's address range and symbols.
-pub fn register(
-    start: usize,
-    end: usize,
-    module: &str,
-    mut symbols: Vec<(usize, usize, String)>,
-) {
+pub fn register(start: usize, end: usize, module: &str, mut symbols: Vec<(usize, usize, String)>) {
     symbols.sort();
     let mut r = RANGES.write().unwrap_or_else(|e| e.into_inner());
     r.push(Range { start, end, module: module.into(), symbols });
@@ -98,7 +93,10 @@ mod tests {
             base,
             base + 0x100,
             "m",
-            vec![(base + 0x10, 0x20, "f".into()), (base + 0x40, 0x10, "_ZN3foo3bar17h0123456789abcdefE".into())],
+            vec![
+                (base + 0x10, 0x20, "f".into()),
+                (base + 0x40, 0x10, "_ZN3foo3bar17h0123456789abcdefE".into()),
+            ],
         );
         assert_eq!(describe(base + 0x14), "m`f+0x4");
         assert_eq!(describe(base + 0x48), "m`foo::bar+0x8");

@@ -23,9 +23,9 @@ use kload::emu::{kmem, ktest};
 use kload::{LoadOptions, Machine};
 
 fn object(var: &str, default: &str) -> PathBuf {
-    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(default)
-    });
+    let p = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(default));
     assert!(
         p.is_file(),
         "{} does not exist: `make` builds build/amd64/dlszone_ktest, `make test` the self-fail \
@@ -122,7 +122,8 @@ fn a_refused_fini_leaves_the_module_working() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(err.contains("_fini() = 16"), "{err}");
     assert!(err.contains("tests still registered, running them again"), "{err}");
-    let rows = out.lines().filter(|l| l.starts_with("PASS") && l.contains("mutex_guards_data_test"));
+    let rows =
+        out.lines().filter(|l| l.starts_with("PASS") && l.contains("mutex_guards_data_test"));
     assert_eq!(rows.count(), 2, "{out}");
     assert!(err.contains("_fini() = 0"), "{err}");
 }
@@ -133,13 +134,8 @@ fn the_selffail_build_fails_with_the_lines_of_its_assertions() {
     let src = include_str!("../../../kernel/ktest/selffail.rs");
     let line_of = |needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
     let (fail, err_line) = (line_of("kt_assert3u!(sum"), line_of("kt_eok!(setup"));
-    let (code, out, err) = kload(&[
-        obj.to_str().unwrap(),
-        "-p",
-        "-o",
-        "result,test,line,reason",
-        "dlszone:selffail",
-    ]);
+    let (code, out, err) =
+        kload(&[obj.to_str().unwrap(), "-p", "-o", "result,test,line,reason", "dlszone:selffail"]);
     assert_eq!(code, Some(1), "{out}{err}");
     let want = [
         format!(

@@ -116,7 +116,8 @@ fn unsupported_relocations_are_refused_by_name() {
 #[test]
 fn every_missing_symbol_is_listed() {
     let p = load_problems(&gate_fixture("bad_undefined"));
-    for sym in ["__rust_alloc", "_Unwind_Resume", "_ZN3std2io5stdio6_print17h0123456789abcdefE", "printf"]
+    for sym in
+        ["__rust_alloc", "_Unwind_Resume", "_ZN3std2io5stdio6_print17h0123456789abcdefE", "printf"]
     {
         assert!(has(&p, &format!("undefined symbol '{sym}'")), "{sym} not named: {p:#?}");
     }
@@ -132,7 +133,10 @@ fn kernel_module_symbols_need_the_dependency() {
     let obj = compile("checks", &dir);
     let m = Machine::boot().unwrap();
     let e = m.load(&obj, &LoadOptions { depends: Some(vec![]) }).err().expect("refused");
-    assert!(has(&e.problems, "undefined symbol 'ktest_create_module': defined by drv/ktest"), "{e}");
+    assert!(
+        has(&e.problems, "undefined symbol 'ktest_create_module': defined by drv/ktest"),
+        "{e}"
+    );
     let e = m.load(&obj, &LoadOptions { depends: Some(vec!["misc/mac".into()]) }).err().unwrap();
     assert!(has(&e.problems, "dependency misc/mac: no such module"), "{e}");
 }

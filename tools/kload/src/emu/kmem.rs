@@ -309,8 +309,9 @@ pub fn try_free(buf: *mut u8, size: usize) -> Result<(), String> {
         k.live.remove(&addr);
         k.frees += 1;
         k.bytes -= size;
-        // SAFETY: `size` bytes at `addr` are the buffer being freed.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(buf, size) };
+        // SAFETY: `addr` is a live buffer of `size` bytes (checked above
+        // against kmem's own records), being freed.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(addr as *mut u8, size) };
         let pat = FREED.to_le_bytes();
         bytes.iter_mut().enumerate().for_each(|(i, x)| *x = pat[i % 4]);
         k.quarantine.push_back(Freed { addr, size, stack });
@@ -416,10 +417,10 @@ mod tests {
         let a = alloc(8, KM_SLEEP, false);
         let b = alloc(9, KM_SLEEP, false);
         let l = leaks_since(m);
-        assert_eq!(l.iter().map(|l| (l.addr, l.size)).collect::<Vec<_>>(), [
-            (a as usize, 8),
-            (b as usize, 9)
-        ]);
+        assert_eq!(
+            l.iter().map(|l| (l.addr, l.size)).collect::<Vec<_>>(),
+            [(a as usize, 8), (b as usize, 9)]
+        );
         assert_eq!(try_free(a, 8), Ok(()));
         assert_eq!(leaks_since(m).len(), 1);
         assert_eq!(stats().bytes, 9);

@@ -325,7 +325,9 @@ extern "C" fn ktest_get_input(ctx: usize, _bytes: *mut *mut u8, _len: *mut usize
             "ktest_get_input: VERIFY failed: {} was not registered with KTEST_FLAG_INPUT",
             c.triple
         )),
-        Some(c) => fatal(&format!("ktest_get_input: {}: the host runner supplies no input", c.triple)),
+        Some(c) => {
+            fatal(&format!("ktest_get_input: {}: the host runner supplies no input", c.triple))
+        }
     }
 }
 

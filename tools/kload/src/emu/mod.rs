@@ -197,13 +197,18 @@ impl KernelImage {
                 };
                 let b = Bound { addr, provider: s.provider, is_code };
                 if symbols.insert(s.name.clone(), b).is_some() {
-                    return Err(io::Error::other(format!("kernel symbol {} defined twice", s.name)));
+                    return Err(io::Error::other(format!(
+                        "kernel symbol {} defined twice",
+                        s.name
+                    )));
                 }
             }
         }
         map.protect(0, text_len, Prot::ReadExec)?;
-        let names: Vec<(usize, usize, String)> =
-            symbols.iter().map(|(n, b)| (b.addr, if b.is_code { STUB } else { 8 }, n.clone())).collect();
+        let names: Vec<(usize, usize, String)> = symbols
+            .iter()
+            .map(|(n, b)| (b.addr, if b.is_code { STUB } else { 8 }, n.clone()))
+            .collect();
         crate::symbols::register(base, base + map.len(), "unix", names);
         Ok(KernelImage { map, symbols })
     }

@@ -28,6 +28,7 @@
 //! ticks and `cv_reltimedwait` sleeps that long.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::ffi::{c_int, c_long, c_void};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -223,12 +224,12 @@ fn set_word(addr: usize, len: usize, v: u64) {
 
 /// The state of the mutex at `addr`, created if its word is zero.
 fn mutex_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut MutexState {
-    if !tb.objs.contains_key(&addr) {
+    if let Entry::Vacant(e) = tb.objs.entry(addr) {
         let w = word(addr, 8);
         if w != 0 {
             fatal(&format!("{op}: bad mutex {addr:#x}: word {w:#x} (not initialised)"));
         }
-        tb.objs.insert(addr, Obj::Mutex(MutexState::default()));
+        e.insert(Obj::Mutex(MutexState::default()));
     }
     match tb.objs.get_mut(&addr) {
         Some(Obj::Mutex(m)) => m,
@@ -238,12 +239,12 @@ fn mutex_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut MutexState 
 }
 
 fn rw_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut RwState {
-    if !tb.objs.contains_key(&addr) {
+    if let Entry::Vacant(e) = tb.objs.entry(addr) {
         let w = word(addr, 8);
         if w != 0 {
             fatal(&format!("{op}: bad rwlock {addr:#x}: word {w:#x} (not initialised)"));
         }
-        tb.objs.insert(addr, Obj::Rw(RwState::default()));
+        e.insert(Obj::Rw(RwState::default()));
     }
     match tb.objs.get_mut(&addr) {
         Some(Obj::Rw(r)) => r,
@@ -253,12 +254,12 @@ fn rw_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut RwState {
 }
 
 fn cv_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut CvState {
-    if !tb.objs.contains_key(&addr) {
+    if let Entry::Vacant(e) = tb.objs.entry(addr) {
         let w = word(addr, 2);
         if w != 0 {
             fatal(&format!("{op}: bad condition variable {addr:#x}: word {w:#x}"));
         }
-        tb.objs.insert(addr, Obj::Cv(CvState::default()));
+        e.insert(Obj::Cv(CvState::default()));
     }
     match tb.objs.get_mut(&addr) {
         Some(Obj::Cv(c)) => c,
@@ -554,14 +555,20 @@ extern "C" fn cv_wait_sig(c: *mut c_void, m: *mut c_void) -> c_int {
     1
 }
 
-extern "C" fn cv_reltimedwait(c: *mut c_void, m: *mut c_void, ticks: c_long, _res: c_int) -> c_long {
+extern "C" fn cv_reltimedwait(
+    c: *mut c_void,
+    m: *mut c_void,
+    ticks: c_long,
+    _res: c_int,
+) -> c_long {
     if ticks <= 0 {
         return -1;
     }
     let wait = Duration::from_millis(u64::try_from(ticks).unwrap_or(0) * (1000 / HZ as u64));
     let start = Instant::now();
     if cv_block(c as usize, m as usize, Some(start + wait), "cv_reltimedwait") {
-        let left = wait.saturating_sub(start.elapsed()).as_millis() as c_long / (1000 / HZ as c_long);
+        let left =
+            wait.saturating_sub(start.elapsed()).as_millis() as c_long / (1000 / HZ as c_long);
         left.max(1)
     } else {
         -1

@@ -12,8 +12,8 @@ use super::{Def, KernelSymbol, Provider};
 
 /// Register names in encoding order (`%rsp`, 4, has no thunk).
 const REGS: [&str; 16] = [
-    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
-    "r13", "r14", "r15",
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
 ];
 
 /// `jmp *%<reg>` for register number `n`, then `int3`.
