@@ -126,7 +126,6 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> io::Result<Summary> {
             (ktest::end(ctx), held)
         })?;
         let Ok(((res, held), stack)) = ran else {
-            let _ = report;
             eprintln!("kload: {}", machine::hang_report(&triple, opts.timeout));
             std::process::exit(4);
         };
@@ -173,9 +172,10 @@ pub fn write_stack_table(runs: &[TestRun], budget: usize, out: &mut dyn Write) -
         "kernel stack per test (budget {budget} bytes; deepest use, and depth at the deepest \
          kernel call):"
     )?;
-    writeln!(out, "{:<62} {:>7} {:>7}", "TEST", "DEEPEST", "AT-DDI")?;
+    let w = runs.iter().map(|r| r.triple.len()).max().unwrap_or(0).max(4);
+    writeln!(out, "{:<w$} {:>7} {:>7}", "TEST", "DEEPEST", "AT-DDI")?;
     for r in runs {
-        writeln!(out, "{:<62} {:>7} {:>7}", r.triple, r.stack.deepest, r.stack.kernel_call)?;
+        writeln!(out, "{:<w$} {:>7} {:>7}", r.triple, r.stack.deepest, r.stack.kernel_call)?;
     }
     if let Some(max) = runs.iter().max_by_key(|r| r.stack.deepest) {
         let (d, t) = (max.stack.deepest, &max.triple);
