@@ -34,6 +34,11 @@
 //! stack (host code that called module code without [`Kstack::call`])
 //! aborts with a message instead of running on the wrong stack.
 //!
+//! Module code that runs past the stack hits the guard page; a SIGSEGV
+//! handler recognises the guard pages of live kernel stacks and ends the
+//! process with a "kernel stack overflow" panic naming the running call
+//! (other faults go to the handler that was there before).
+//!
 //! Host code must therefore enter module code only through
 //! [`Kstack::call`]; no emulated function calls back into the module
 //! (ktest functions are run by the runner, each on a kernel thread of
@@ -43,8 +48,8 @@ use std::cell::Cell;
 use std::io;
 use std::mem::offset_of;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Once, OnceLock, mpsc};
 use std::time::Duration;
 
 /// Size and alignment of a kernel stack region.
@@ -59,6 +64,10 @@ pub const STACK_BYTES: usize = REGION - 2 * PAGE - TOP_MARGIN;
 /// measurement.
 pub const PATTERN: u64 = 0xbadc_badc_badc_badc;
 const MAGIC: u32 = 0x6b74_6872; // "rhtk"
+/// Where in the header page the running call's name is kept, and its
+/// room (NUL included), for the overflow message.
+const LABEL_OFF: usize = 512;
+const LABEL_LEN: usize = 192;
 
 /// The header at the bottom of every region (see the module docs).
 #[repr(C)]
@@ -197,6 +206,79 @@ pub fn curthread() -> u64 {
     THREAD_ID.with(|id| *id)
 }
 
+/// Bases of the live kernel stack regions, read by the SIGSEGV handler
+/// (atomics only: async-signal-safe). A region that finds no free slot
+/// still works; only its overflow message is lost.
+static LIVE: [AtomicUsize; 256] = [const { AtomicUsize::new(0) }; 256];
+static HANDLER: Once = Once::new();
+static OLD_SEGV: OnceLock<libc::sigaction> = OnceLock::new();
+
+fn install_overflow_handler() {
+    HANDLER.call_once(|| {
+        // SAFETY: plain sigaction calls with zero-initialised structures;
+        // the handler is async-signal-safe (see `on_segv`).
+        unsafe {
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = on_segv as *const () as usize;
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut new.sa_mask);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGSEGV, &new, &mut old) == 0 {
+                let _ = OLD_SEGV.set(old);
+            }
+        }
+    });
+}
+
+/// Appends `s` to `buf` at `*n`, as far as it fits.
+fn put(buf: &mut [u8], n: &mut usize, s: &[u8]) {
+    for &b in s {
+        if *n < buf.len() {
+            buf[*n] = b;
+            *n += 1;
+        }
+    }
+}
+
+extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let region = addr & !(REGION - 1);
+    let guard = addr >= region + PAGE && addr < region + 2 * PAGE;
+    if guard && LIVE.iter().any(|s| s.load(Ordering::Relaxed) == region) {
+        let mut buf = [0u8; 512];
+        let mut n = 0;
+        put(&mut buf, &mut n, b"\npanic: kernel stack overflow: module code ran past its ");
+        let mut digits = [0u8; 20];
+        let (mut v, mut d) = (STACK_BYTES, digits.len());
+        while v > 0 || d == digits.len() {
+            d -= 1;
+            digits[d] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        put(&mut buf, &mut n, &digits[d..]);
+        put(&mut buf, &mut n, b"-byte kernel stack in ");
+        // SAFETY: the region is live (it is in LIVE); its header page is
+        // readable and holds a NUL-terminated label.
+        let label =
+            unsafe { std::slice::from_raw_parts((region + LABEL_OFF) as *const u8, LABEL_LEN) };
+        let end = label.iter().position(|&b| b == 0).unwrap_or(0);
+        put(&mut buf, &mut n, &label[..end]);
+        put(&mut buf, &mut n, b"\nkload: the kernel would have panicked here; stopping\n");
+        // SAFETY: write(2) and _exit(2) are async-signal-safe.
+        unsafe {
+            libc::write(2, buf.as_ptr().cast(), n);
+            libc::_exit(super::emu::console::PANIC_EXIT);
+        }
+    }
+    // Not a kernel stack's guard page: put the previous handler back; the
+    // fault repeats on return and reaches it.
+    if let Some(old) = OLD_SEGV.get() {
+        // SAFETY: restores the action saved at installation.
+        unsafe { libc::sigaction(libc::SIGSEGV, old, std::ptr::null_mut()) };
+    }
+}
+
 /// One kernel stack region (see the module docs).
 ///
 /// # Invariants
@@ -251,6 +333,11 @@ impl Kstack {
         let base = NonNull::new(base as *mut u8).ok_or_else(|| io::Error::other("null region"))?;
         let mut k = Kstack { base };
         k.fill();
+        install_overflow_handler();
+        let addr = k.base.as_ptr() as usize;
+        let _ = LIVE
+            .iter()
+            .find(|s| s.compare_exchange(0, addr, Ordering::AcqRel, Ordering::Relaxed).is_ok());
         Ok(k)
     }
 
@@ -266,6 +353,19 @@ impl Kstack {
     /// The stack pointer module code starts with.
     pub fn top(&self) -> usize {
         self.base.as_ptr() as usize + REGION - TOP_MARGIN
+    }
+
+    /// Names what runs on this stack, for the overflow message.
+    pub fn set_label(&mut self, label: &str) {
+        let b = label.as_bytes();
+        let n = b.len().min(LABEL_LEN - 1);
+        // SAFETY: [LABEL_OFF, LABEL_OFF + LABEL_LEN) lies in the header
+        // page, owned by `self` and not in use (`&mut self`).
+        unsafe {
+            let dst = self.base.as_ptr().add(LABEL_OFF);
+            dst.copy_from_nonoverlapping(b.as_ptr(), n);
+            dst.add(n).write(0);
+        }
     }
 
     /// Refills the stack with [`PATTERN`] and resets the header.
@@ -331,6 +431,10 @@ impl Kstack {
 
 impl Drop for Kstack {
     fn drop(&mut self) {
+        let addr = self.base.as_ptr() as usize;
+        if let Some(s) = LIVE.iter().find(|s| s.load(Ordering::Relaxed) == addr) {
+            s.store(0, Ordering::Release);
+        }
         // SAFETY: our own mapping (type invariant); nothing runs on it.
         unsafe { libc::munmap(self.base.as_ptr().cast(), REGION) };
     }
@@ -359,6 +463,7 @@ pub fn run<R: Send + 'static>(
     f: impl FnOnce(&mut Kstack) -> R + Send + 'static,
 ) -> io::Result<Result<(R, StackUse), Hang>> {
     let mut ks = Kstack::new()?;
+    ks.set_label(name);
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new().name(name.into()).spawn(move || {
         let r = f(&mut ks);

@@ -117,7 +117,7 @@ pub fn run(opts: &RunOptions, out: &mut dyn Write) -> io::Result<Summary> {
         }
         let mark = kmem::mark();
         let test = t.clone();
-        let ran = kthread::run(&t.test, opts.timeout, move |ks| {
+        let ran = kthread::run(&triple, opts.timeout, move |ks| {
             let ctx = ktest::begin(&test);
             // SAFETY: a registered ktest_fn_t of a loaded object, called
             // with the context handle ktest would pass.
