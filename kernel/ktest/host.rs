@@ -232,17 +232,6 @@ impl Counts {
     }
 }
 
-/// One executed test.
-#[derive(Debug)]
-pub struct Row {
-    /// Suite name.
-    pub suite: &'static str,
-    /// Test name.
-    pub test: &'static str,
-    /// Its result.
-    pub outcome: Outcome,
-}
-
 /// Runs a body, turning a panic into an ERROR at line 0.
 pub fn run_one(t: &Test) -> Outcome {
     match panic::catch_unwind(AssertUnwindSafe(|| t.run())) {
@@ -279,8 +268,7 @@ pub fn run(
             if !triples.iter().any(|tr| tr.matches(module, s, t)) {
                 continue;
             }
-            let row = Row { suite: s, test: t, outcome: run_one(test) };
-            let o = &row.outcome;
+            let o = run_one(test);
             report.row(module, s, t, Reported::Verdict(o.verdict()), o.line(), o.msg())?;
         }
     }

@@ -32,6 +32,10 @@
 //! 4. Reset its state in [`reset`] and report what it finds at unload in
 //!    [`crate::machine`].
 //!
+//! Every symbol of `tools/kernel-symbols.allow` (what the object gates
+//! let a kernel object use) must be in the table; a unit test checks it,
+//! so an allowlist entry comes with its emulation.
+//!
 //! Undefined symbols the table lacks fail the load, all of them listed,
 //! as krtld's "undefined symbol" does.
 
@@ -262,4 +266,40 @@ pub unsafe fn c_str(p: *const libc::c_char, max: usize) -> Option<String> {
         out.push(b);
     }
     Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every symbol the object gates allow a kernel object to use
+    /// (`tools/kernel-symbols.allow`) is one the emulation defines, so an
+    /// object that passes the gates can be loaded here. Adding an
+    /// interface to the allowlist means adding it to [`table`] too.
+    #[test]
+    fn the_gates_allowlist_is_emulated() {
+        let allow = include_str!("../../../kernel-symbols.allow");
+        let names: Vec<String> = table().into_iter().map(|s| s.name).collect();
+        let missing: Vec<&str> = allow
+            .lines()
+            .filter_map(|l| l.split('#').next()?.split_whitespace().next())
+            .filter(|sym| !names.iter().any(|n| n == sym))
+            .collect();
+        assert!(missing.is_empty(), "allowlisted but not emulated: {missing:?}");
+    }
+
+    #[test]
+    fn symbols_are_unique_and_the_image_lays_them_out() {
+        let _g = crate::machine::test_lock();
+        let image = KernelImage::build(table()).expect("image");
+        let (start, end) = image.range();
+        assert!(end <= crate::lowmem::LIMIT && start < end);
+        let k = image.lookup("kmem_alloc").unwrap();
+        assert!(k.is_code && k.addr >= start && k.addr < end && k.provider == Provider::Core);
+        let m = image.lookup("mod_miscops").unwrap();
+        assert!(!m.is_code && m.addr % 8 == 0);
+        assert_eq!(image.lookup("ktest_add_test").unwrap().provider, Provider::Module("drv/ktest"));
+        assert_eq!(image.modules().into_iter().collect::<Vec<_>>(), ["drv/ktest"]);
+        assert!(image.lookup("__x86_indirect_thunk_r11").is_some());
+    }
 }
