@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::elf::{self, Elf, Section, Symbol};
-use crate::emu::{Bound, KernelImage, Provider, SDT_PREFIX};
+use crate::emu::{Bound, KernelImage, Provider, SDT_PREFIX, sdt};
 use crate::lowmem::{LowMap, PAGE, Prot, round_up};
 use crate::reloc::{self, Kind};
 
@@ -79,6 +79,8 @@ pub struct Probe {
     pub addr: usize,
     /// Whether it was a tail call (patched to end in `ret`).
     pub tail_call: bool,
+    /// Its stub, which records a firing (see [`crate::emu::sdt`]).
+    pub stub: usize,
 }
 
 /// A defined symbol of a loaded object.
@@ -132,6 +134,8 @@ pub struct Object {
     pub probes: Vec<Probe>,
     /// What the load did.
     pub stats: LoadStats,
+    /// Bytes of text (and probe stubs) from the start of the mapping.
+    text_end: usize,
 }
 
 impl Object {
@@ -147,6 +151,36 @@ impl Object {
     }
 }
 
+impl Object {
+    /// Enables (or disables again) every SDT probe site: an enabled site
+    /// calls its stub, which records the firing ([`crate::emu::sdt`]); a
+    /// disabled one is NOPs, as krtld left it.
+    ///
+    /// # Safety
+    ///
+    /// No kernel thread may be running the object's code during the call:
+    /// its text is rewritten (five bytes per site, not atomically).
+    pub unsafe fn set_probes(&self, enabled: bool) -> std::io::Result<()> {
+        let (start, end) = (self.map.addr(), self.map.addr() + self.text_end);
+        self.map.protect(0, self.text_end, Prot::ReadWrite)?;
+        for p in &self.probes {
+            assert!(p.addr >= start && p.addr + 5 <= end);
+            let mut code = [0x90u8; 5];
+            if enabled {
+                code[0] = if p.tail_call { 0xe9 } else { 0xe8 };
+                let rel = p.stub as i64 - (p.addr as i64 + 5);
+                code[1..].copy_from_slice(&(rel as i32).to_le_bytes());
+            } else if p.tail_call {
+                code[4] = 0xc3;
+            }
+            // SAFETY: the site lies in our text (asserted), now writable;
+            // the caller guarantees nothing executes it meanwhile.
+            unsafe { (p.addr as *mut u8).copy_from_nonoverlapping(code.as_ptr(), 5) };
+        }
+        self.map.protect(0, self.text_end, Prot::ReadExec)
+    }
+}
+
 impl Drop for Object {
     fn drop(&mut self) {
         crate::symbols::unregister(self.map.addr());
@@ -156,6 +190,8 @@ impl Drop for Object {
 struct Layout {
     /// Offset of each allocated section in the mapping.
     offsets: Vec<Option<usize>>,
+    /// Offset of the SDT probe stubs, at the end of the text.
+    probe_stubs: usize,
     /// Offsets of COMMON symbols.
     commons: BTreeMap<usize, usize>,
     text_end: usize,
@@ -164,7 +200,7 @@ struct Layout {
     stats: LoadStats,
 }
 
-fn layout(elf: &Elf) -> Layout {
+fn layout(elf: &Elf, probe_sites: usize) -> Layout {
     let mut offsets = vec![None; elf.sections.len()];
     let mut at = 0usize;
     let mut stats = LoadStats::default();
@@ -176,12 +212,18 @@ fn layout(elf: &Elf) -> Layout {
     ];
     let mut ends = [0usize; 4];
     let mut commons = BTreeMap::new();
+    let mut probe_stubs = 0;
     for (g, pick) in groups.iter().enumerate() {
         let start = at;
         for s in elf.sections.iter().filter(|s| s.is_alloc() && pick(s)) {
             at = round_up(at, (s.align.max(1)) as usize);
             offsets[s.index] = Some(at);
             at += s.size as usize;
+        }
+        if g == 0 {
+            at = round_up(at, 16);
+            probe_stubs = at;
+            at += probe_sites * sdt::STUB;
         }
         if g == 3 {
             for sym in elf.symbols.iter().filter(|s| s.shndx == elf::SHN_COMMON) {
@@ -201,7 +243,15 @@ fn layout(elf: &Elf) -> Layout {
         at = round_up(at, PAGE);
         ends[g] = at;
     }
-    Layout { offsets, commons, text_end: ends[0], rodata_end: ends[1], total: at.max(PAGE), stats }
+    Layout {
+        offsets,
+        probe_stubs,
+        commons,
+        text_end: ends[0],
+        rodata_end: ends[1],
+        total: at.max(PAGE),
+        stats,
+    }
 }
 
 /// The `_depends_on` list, if the object has that symbol (krtld's
@@ -285,7 +335,7 @@ pub fn load(path: &Path, image: &KernelImage, opts: &LoadOptions) -> Result<Obje
     }
 
     // Lay out, copy, relocate, protect.
-    let lay = layout(&elf);
+    let lay = layout(&elf, probe_sites(&elf));
     let mut map = LowMap::new(lay.total).map_err(|e| fail(vec![format!("cannot map: {e}")]))?;
     let base = map.addr();
     {
@@ -349,7 +399,24 @@ pub fn load(path: &Path, image: &KernelImage, opts: &LoadOptions) -> Result<Obje
     kernel_symbols.dedup();
     stats.kernel_symbols = kernel_symbols;
     stats.time = t0.elapsed();
-    Ok(Object { path: path.into(), name, map, symbols, depends, probes, stats })
+    let text_end = lay.text_end;
+    Ok(Object { path: path.into(), name, map, symbols, depends, probes, stats, text_end })
+}
+
+/// How many relocations of loaded sections name an SDT probe.
+fn probe_sites(elf: &Elf) -> usize {
+    elf.sections
+        .iter()
+        .filter(|rs| rs.kind == elf::SHT_RELA)
+        .filter(|rs| elf.sections.get(rs.info as usize).is_some_and(|t| t.is_alloc()))
+        .filter_map(|rs| elf.relas(rs).ok())
+        .flatten()
+        .filter(|r| {
+            elf.symbols
+                .get(r.sym as usize)
+                .is_some_and(|s| s.is_undef() && s.name.starts_with(SDT_PREFIX))
+        })
+        .count()
 }
 
 fn check_sections(elf: &Elf, problems: &mut Vec<String>) {
@@ -530,11 +597,17 @@ fn relocate(
             let p = (base + off) as u64;
             if sym.is_undef() && sym.name.starts_with(SDT_PREFIX) {
                 match patch_probe(image, off, kind) {
-                    Ok(tail_call) => probes.push(Probe {
-                        name: sym.name[SDT_PREFIX.len()..].into(),
-                        addr: base + off - 1,
-                        tail_call,
-                    }),
+                    Ok(tail_call) => {
+                        let name = &sym.name[SDT_PREFIX.len()..];
+                        let at = lay.probe_stubs + probes.len() * sdt::STUB;
+                        image[at..at + sdt::STUB].copy_from_slice(&sdt::stub(sdt::register(name)));
+                        probes.push(Probe {
+                            name: name.into(),
+                            addr: base + off - 1,
+                            tail_call,
+                            stub: base + at,
+                        });
+                    }
                     Err(why) => problems.push(format!(
                         "{} against {label} at {}: {why}",
                         reloc::name(r.kind),

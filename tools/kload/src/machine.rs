@@ -53,10 +53,15 @@ pub struct Machine {
 impl Machine {
     /// Boots: resets every subsystem and lays the kernel image out.
     pub fn boot() -> std::io::Result<Machine> {
+        Machine::boot_with(emu::table())
+    }
+
+    /// Boots a kernel that defines `table` (for example [`emu::table`]
+    /// with an interface taken out).
+    pub fn boot_with(table: Vec<emu::KernelSymbol>) -> std::io::Result<Machine> {
         let guard = test_lock();
         emu::reset();
         console::init_shims();
-        let table = emu::table();
         let names: Vec<String> = table.iter().map(|s| s.name.clone()).collect();
         let image = KernelImage::build(table)?;
         *KERNEL.write().unwrap_or_else(|e| e.into_inner()) =

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use dlszone::ktest::host::{Field, Options, Triple};
-use kload::emu::{console, kmem, ktest, modctl};
+use kload::emu::{self, console, kmem, ktest, modctl, sdt, sync};
 use kload::machine::{Call, Machine};
 use kload::runner::{self, RunOptions};
 use kload::{LoadOptions, Module};
@@ -30,6 +30,9 @@ usage: kload [options] OBJECT [TRIPLE ...]
   --fail-nosleep N      the Nth KM_NOSLEEP allocation after load fails
   --fail-install ERRNO  mod_install fails with ERRNO
   --busy-remove N       the first N mod_remove calls fail with EBUSY
+  --interrupt-waits N   the first N cv_wait_sig calls find a signal pending
+  --without SYMBOL      boot a kernel without SYMBOL (repeatable)
+  --fire-probes         enable the object's SDT probes and count their firings
   --depends 'a/b c/d'   the object's dependencies, instead of what it declares
   --load-only           load and relocate only
   --no-tests            _init, _info and _fini only";
@@ -40,6 +43,9 @@ struct Args {
     fail_nosleep: Option<u64>,
     fail_install: Option<i32>,
     busy_remove: u32,
+    interrupt_waits: u32,
+    without: Vec<String>,
+    fire_probes: bool,
     depends: Option<Vec<String>>,
     load_only: bool,
     no_tests: bool,
@@ -57,6 +63,9 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         fail_nosleep: None,
         fail_install: None,
         busy_remove: 0,
+        interrupt_waits: 0,
+        without: Vec::new(),
+        fire_probes: false,
         depends: None,
         load_only: false,
         no_tests: false,
@@ -77,6 +86,11 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--fail-nosleep" => a.fail_nosleep = Some(num(argv.next(), "--fail-nosleep")?),
             "--fail-install" => a.fail_install = Some(num(argv.next(), "--fail-install")? as i32),
             "--busy-remove" => a.busy_remove = num(argv.next(), "--busy-remove")? as u32,
+            "--interrupt-waits" => {
+                a.interrupt_waits = num(argv.next(), "--interrupt-waits")? as u32;
+            }
+            "--without" => a.without.push(argv.next().ok_or("--without needs a symbol")?),
+            "--fire-probes" => a.fire_probes = true,
             "--depends" => {
                 let d = argv.next().ok_or("--depends needs a list")?;
                 a.depends = Some(d.split_whitespace().map(String::from).collect());
@@ -135,7 +149,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<bool, String> {
-    let mut machine = Machine::boot().map_err(|e| format!("cannot boot: {e}"))?;
+    let mut table = emu::table();
+    table.retain(|s| !args.without.contains(&s.name));
+    let mut machine = Machine::boot_with(table).map_err(|e| format!("cannot boot: {e}"))?;
     machine.timeout = args.run.timeout;
     let load = LoadOptions { depends: args.depends.clone() };
     let mut module = match machine.load(&args.object, &load) {
@@ -151,6 +167,11 @@ fn run(args: &Args) -> Result<bool, String> {
         return Ok(finish(module, Vec::new(), true));
     }
 
+    if args.fire_probes {
+        // SAFETY: no kernel thread runs the object's code before _init.
+        unsafe { module.object().set_probes(true) }.map_err(|e| format!("probes: {e}"))?;
+    }
+    sync::interrupt_waits(args.interrupt_waits);
     kmem::fail_nosleep(args.fail_nosleep);
     modctl::fail_install(args.fail_install);
     modctl::busy_removes(args.busy_remove);
@@ -271,6 +292,15 @@ fn finish(module: Module<'_>, mut problems: Vec<String>, ok: bool) -> bool {
         modctl::info_calls(),
         console::messages().len()
     );
+    let fired = sdt::take_fired();
+    if !fired.is_empty() {
+        let mut tally = std::collections::BTreeMap::new();
+        for f in fired {
+            *tally.entry(f.probe).or_insert(0u64) += 1;
+        }
+        let t: Vec<String> = tally.iter().map(|(p, n)| format!("{p} x{n}")).collect();
+        say!("SDT probes fired: {}", t.join(", "));
+    }
     for p in &problems {
         say!("FAIL: {p}");
     }

@@ -2,7 +2,8 @@
 //!
 //! - `build/amd64/dlszone_ktest` registers every test of the crate's
 //!   table and all of them pass, within the stack budget, with nothing
-//!   leaked or left held;
+//!   leaked or left held; a kernel lacking symbols it uses refuses it,
+//!   naming them;
 //! - its `_init` unwinds cleanly from every `KM_NOSLEEP` failure ktest can
 //!   return, and from a failing `mod_install`;
 //! - while `mod_remove` refuses, `_fini` leaves the module working, tests
@@ -75,6 +76,20 @@ fn every_registered_test_runs_and_passes() {
     assert!(err.contains(&format!("ran {n} of the {n} tests", n = ran.len())), "{err}");
     assert!(err.contains(&format!("dlszone_ktest: loaded, {} tests registered", ran.len())));
     assert!(!err.contains("FAIL"), "{err}");
+}
+
+#[test]
+fn a_kernel_without_a_symbol_it_uses_refuses_the_module() {
+    let obj = ktest_object();
+    let (code, out, err) =
+        kload(&[obj.to_str().unwrap(), "--without", "cv_broadcast", "--without", "ktest_add_test"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.is_empty(), "nothing may run: {out}");
+    for sym in ["cv_broadcast", "ktest_add_test"] {
+        assert!(err.contains(&format!("dlszone_ktest: undefined symbol '{sym}'")), "{err}");
+    }
+    assert!(err.contains("2 undefined symbol(s) the emulated kernel lacks"), "{err}");
+    assert!(err.contains("not loaded"), "{err}");
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!   symbol; every symbol the emulated kernel lacks is listed; the
 //!   well-formed one loads and runs its life cycle cleanly;
 //! - `fixtures/thunks.s`: SDT probe sites are patched as krtld patches
-//!   them, and all fifteen retpoline thunks reach their target;
+//!   them, can be listed, enabled and fired with their arguments, and all
+//!   fifteen retpoline thunks reach their target;
 //! - `fixtures/checks.c`: a ktest module whose tests leak, keep a lock,
 //!   use too much stack, set no result or two: every one is reported and
 //!   the run fails;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use kload::emu::sdt;
 use kload::{LoadOptions, Machine};
 
 fn here() -> PathBuf {
@@ -168,8 +170,23 @@ fn probes_are_patched_and_thunks_reach_their_targets() {
     assert_eq!(probes, [("fixture__start", false), ("fixture__done", true)]);
     let f = module.object().global("exercise").expect("exercise").addr;
     // SAFETY: int exercise(void) of the loaded fixture.
-    let c = unsafe { kload::machine::call("exercise", f, 0, Duration::from_secs(10)) }.unwrap();
-    assert_eq!(c.rc, 15, "bumps through the 15 thunks");
+    let exercise = || unsafe { kload::machine::call("exercise", f, 0, Duration::from_secs(10)) };
+    assert_eq!(exercise().unwrap().rc, 15, "bumps through the 15 thunks");
+    assert_eq!(sdt::take_fired(), []);
+    // Enabled, both sites fire with their arguments, and the code around
+    // them runs as before.
+    // SAFETY: no kernel thread runs the fixture's code now.
+    unsafe { module.object().set_probes(true) }.unwrap();
+    assert_eq!(exercise().unwrap().rc, 15);
+    let fired: Vec<(String, u64, u64)> =
+        sdt::take_fired().into_iter().map(|f| (f.probe, f.args[0], f.args[1])).collect();
+    assert_eq!(fired[0], ("fixture__start".into(), 7, 8));
+    assert_eq!((fired[1].0.as_str(), fired[1].1), ("fixture__done", 15));
+    assert_eq!(fired.len(), 2);
+    // SAFETY: as above.
+    unsafe { module.object().set_probes(false) }.unwrap();
+    assert_eq!(exercise().unwrap().rc, 15);
+    assert_eq!(sdt::take_fired(), []);
     assert_eq!(module.unload(), Vec::<String>::new());
 }
 

@@ -49,6 +49,7 @@ pub mod console;
 pub mod kmem;
 pub mod ktest;
 pub mod modctl;
+pub mod sdt;
 pub mod string;
 pub mod sync;
 pub mod thunks;
@@ -127,6 +128,7 @@ pub fn reset() {
     sync::reset();
     modctl::reset();
     ktest::reset();
+    sdt::reset();
 }
 
 /// Where a kernel symbol ended up.

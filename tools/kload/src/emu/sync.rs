@@ -21,6 +21,10 @@
 //! | a lock used before its `*_init` (non-zero word), or after `*_destroy` | partly (`bad rwlock`) |
 //! | memory freed while a lock in it is held | nowhere; reported by kmem here |
 //!
+//! `cv_wait_sig` sleeps like `cv_wait` (no signal reaches a kernel thread
+//! on the host) unless an interruption is injected ([`interrupt_waits`]):
+//! then it returns 0 at once, as with a signal pending.
+//!
 //! Blocking is real: a kernel thread waiting for a lock or a condition
 //! variable blocks its host thread. Readers wait while a writer waits
 //! (illumos' `RW_WRITE_WANTED`), so a recursive read lock can deadlock
@@ -30,6 +34,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::ffi::{c_int, c_long, c_void};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -123,6 +128,7 @@ fn unblock(g: &mut MutexGuard<'static, Option<Table>>, me: u64) {
 /// Forgets every lock (a fresh boot).
 pub fn reset() {
     *table() = None;
+    INTERRUPTS.store(0, Ordering::Release);
 }
 
 /// A lock that is held.
@@ -549,10 +555,30 @@ extern "C" fn cv_wait(c: *mut c_void, m: *mut c_void) {
     cv_block(c as usize, m as usize, None, "cv_wait");
 }
 
-/// No signals reach kernel threads on the host: always "woken" (> 0).
+/// Waits to be woken (> 0), or returns 0 at once, the mutex still held,
+/// when an interruption was injected ([`interrupt_waits`]): what
+/// `cv_wait_sig` does with a signal pending. No real signal reaches a
+/// kernel thread on the host.
 extern "C" fn cv_wait_sig(c: *mut c_void, m: *mut c_void) -> c_int {
+    let take = |n: u32| n.checked_sub(1);
+    if INTERRUPTS.fetch_update(Ordering::AcqRel, Ordering::Acquire, take).is_ok() {
+        let mut g = table();
+        if mutex_at(t(&mut g), m as usize, "cv_wait_sig").owner != kthread::curthread() {
+            fatal(&format!("cv_wait_sig: mutex {:#x} is not held by the caller", m as usize));
+        }
+        cv_at(t(&mut g), c as usize, "cv_wait_sig");
+        return 0;
+    }
     cv_block(c as usize, m as usize, None, "cv_wait_sig");
     1
+}
+
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+
+/// The next `n` `cv_wait_sig` calls (from any thread) find a signal
+/// pending and return 0.
+pub fn interrupt_waits(n: u32) {
+    INTERRUPTS.store(n, Ordering::Release);
 }
 
 extern "C" fn cv_reltimedwait(
@@ -691,6 +717,13 @@ mod tests {
         assert_eq!(mutex_owned(m as *mut c_void), 1);
         mutex_exit(m as *mut c_void);
         waker.join().unwrap();
+        // An injected signal interrupts the next interruptible wait only.
+        interrupt_waits(1);
+        mutex_enter(m as *mut c_void);
+        assert_eq!(cv_wait_sig(c as *mut c_void, m as *mut c_void), 0);
+        assert_eq!(mutex_owned(m as *mut c_void), 1);
+        assert_eq!(cv_reltimedwait(c as *mut c_void, m as *mut c_void, 1, 4), -1);
+        mutex_exit(m as *mut c_void);
         assert_eq!(drv_usectohz(10_000), 1);
         assert_eq!(drv_usectohz(10_001), 2);
         assert_eq!(drv_usectohz(0), 0);
