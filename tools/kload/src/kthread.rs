@@ -470,7 +470,14 @@ pub fn run<R: Send + 'static>(
         let used = StackUse { deepest: ks.deepest_use(), kernel_call: ks.deepest_kernel_call() };
         let _ = tx.send((r, used));
     })?;
-    Ok(rx.recv_timeout(timeout).map_err(|_| Hang))
+    match rx.recv_timeout(timeout) {
+        Ok(r) => Ok(Ok(r)),
+        Err(mpsc::RecvTimeoutError::Timeout) => Ok(Err(Hang)),
+        // The host side of the thread panicked (its message is printed).
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(io::Error::other(format!("kernel thread {name} died in host code")))
+        }
+    }
 }
 
 /// The module's call stack at its latest call into the kernel on the
