@@ -121,7 +121,7 @@ pub unsafe fn call(name: &str, func: usize, arg: usize, timeout: Duration) -> Re
         (rax as u32 as i32, sync::held_by(kthread::curthread()))
     });
     match r {
-        Err(e) => Err(format!("{name}: cannot start a kernel thread: {e}")),
+        Err(e) => Err(format!("{name}: {e}")),
         Ok(Err(kthread::Hang)) => Err(hang_report(name, timeout)),
         Ok(Ok(((rc, held), stack))) => Ok(Call { rc, stack, held }),
     }
