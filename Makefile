@@ -3,7 +3,8 @@
 #   make          check the toolchain (installing it on Debian when root),
 #                 build the kernel objects into build/amd64/, run the
 #                 object gates on each
-#   make test     host tests (what CI runs)
+#   make test     host tests, and the kernel objects loaded on the host
+#                 by tools/kload (what CI runs)
 #   make soak     long random and model-checking runs (not for CI)
 #   make bench    benchmarks (docs/performance.md)
 #   make bench-smoke  the side-by-side benchmark builds and runs one tiny
@@ -28,6 +29,10 @@
 #                     "--cfg dlszone_ktest_selffail" (docs/testing.md)
 
 SHELL := /bin/bash
+# cargo caches its compiler probes in target/.rustc_info.json; a probe
+# result cached by one toolchain or cfg has been seen to poison a later
+# run with another. Probing afresh costs milliseconds.
+export CARGO_CACHE_RUSTC_INFO := 0
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := all
 
@@ -129,7 +134,8 @@ KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
 	bench-smoke lint $(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) kmod-core gates-core \
-	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only
+	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only \
+	kmod-selffail kload-test
 
 all: toolchain kmod gates
 
@@ -191,8 +197,9 @@ gates: $(KOBJS:%=gates-%) gates-core
 # stress run, and proof that the test machinery bites (ktest self-failure,
 # deliberately broken lock-protocol variants caught by loom and shuttle).
 test: test-toolchain
-	cargo test --workspace
+	cargo test --workspace --exclude kload
 	$(MAKE) --no-print-directory ktest-selffail
+	$(MAKE) --no-print-directory kload-test
 	tools/test-concurrency.sh ci
 	tools/test-concurrency.sh broken
 	$(MAKE) --no-print-directory bench-smoke
@@ -238,6 +245,32 @@ ktest-selffail: test-toolchain
 		echo "ktest-selffail: deliberate failures not reported (exit $$rc)" >&2; exit 1; \
 	fi; \
 	echo "ktest-selffail: exit 1, FAIL at line $$fail and ERROR at line $$err, as written"
+
+# The kernel objects themselves, loaded on the host by tools/kload
+# (docs/testing.md): its own tests (fixtures that must be refused or must
+# fail, the real module's life cycle and error paths, the self-fail
+# build), then a plain run of build/amd64/dlszone_ktest printing the
+# ktest table and each test's kernel stack use. Builds both objects
+# first (a no-op when current). The C ABI object, once the build makes
+# it, is loaded and relocated against the emulated kernel too (it is
+# linked into misc/dls, so it declares no dependencies of its own): a
+# symbol the emulation lacks fails here, by name.
+SELFFAIL_MODULE := $(BUILD_DIR)/selffail/dlszone_ktest
+DLS_MGMT_OBJECT := $(BUILD_DIR)/dls_mgmt.o
+DLS_MGMT_DEPENDS ?=
+kload-test: kmod kmod-selffail
+	KLOAD_KTEST=$(CURDIR)/$(KTEST_MODULE) KLOAD_KTEST_SELFFAIL=$(CURDIR)/$(SELFFAIL_MODULE) \
+		cargo test -p kload
+	cargo run -q -p kload -- $(KTEST_MODULE)
+	if [ -f $(DLS_MGMT_OBJECT) ]; then \
+		cargo run -q -p kload -- --load-only --depends "$(DLS_MGMT_DEPENDS)" $(DLS_MGMT_OBJECT); \
+	else echo "kload: no $(DLS_MGMT_OBJECT) yet: nothing more to load"; fi
+
+# The kernel build with the deliberately failing ktests, in a cargo
+# target directory of its own so neither build invalidates the other.
+kmod-selffail: toolchain
+	$(MAKE) --no-print-directory kmod-dlszone_ktest KTARGET_DIR=target/kernel-selffail \
+		BUILD_DIR=$(dir $(SELFFAIL_MODULE)) KRUSTFLAGS="--cfg dlszone_ktest_selffail"
 
 lint: lint-toolchain fmt-check clippy
 

@@ -1,10 +1,10 @@
 //! dlszone's side of the comparison: every call into the registry is in
 //! this file, so that a change of the registry's API only touches it.
 
-use dlszone_ktest::fake::FakeDlmgmt;
 use dlszone::registry::{
     Action, DrainWait, HoldKind, LinkId, Registry, TeardownReport, ZoneId, ZoneKey,
 };
+use dlszone_ktest::fake::FakeDlmgmt;
 
 use crate::{HALT_LENT, HALT_ZONE, Subject, Target, ZONES, halt_lent, halt_own};
 
@@ -95,9 +95,7 @@ impl Subject for Dlszone {
             self.reg
                 .create(zone, t.mac.as_bytes(), LinkId(t.id), t.name.as_bytes(), false)
                 .unwrap();
-            self.reg
-                .lend(ZoneId::GLOBAL, LinkId(HALT_LENT + j), zone, false)
-                .unwrap();
+            self.reg.lend(ZoneId::GLOBAL, LinkId(HALT_LENT + j), zone, false).unwrap();
         }
     }
 

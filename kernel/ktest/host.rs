@@ -57,7 +57,8 @@ impl Triple {
         Ok(Triple { module, suite, test })
     }
 
-    fn matches(&self, module: &str, suite: &str, test: &str) -> bool {
+    /// Whether the triple selects test `module:suite:test`.
+    pub fn matches(&self, module: &str, suite: &str, test: &str) -> bool {
         glob(self.module.as_bytes(), module.as_bytes())
             && glob(self.suite.as_bytes(), suite.as_bytes())
             && glob(self.test.as_bytes(), test.as_bytes())
@@ -175,6 +176,27 @@ impl Default for Options {
     }
 }
 
+/// A result as `ktest run` reports it: a [`Verdict`], or NONE for a test
+/// that set no result (possible only for tests not written with
+/// [`Outcome`], e.g. C tests run by the object loader, `tools/kload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reported {
+    /// The test set this verdict.
+    Verdict(Verdict),
+    /// The test returned without setting a result (`KTEST_RESULT_NONE`).
+    None,
+}
+
+impl Reported {
+    /// The word in the RESULT column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reported::Verdict(v) => v.as_str(),
+            Reported::None => "NONE",
+        }
+    }
+}
+
 /// Counts of one module or suite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -188,34 +210,26 @@ pub struct Counts {
     pub error: u32,
     /// SKIP.
     pub skip: u32,
+    /// NONE (no result set).
+    pub none: u32,
 }
 
 impl Counts {
-    fn record(&mut self, v: Verdict) {
+    fn record(&mut self, r: Reported) {
         self.total += 1;
-        match v {
-            Verdict::Pass => self.pass += 1,
-            Verdict::Fail => self.fail += 1,
-            Verdict::Error => self.error += 1,
-            Verdict::Skip => self.skip += 1,
+        match r {
+            Reported::Verdict(Verdict::Pass) => self.pass += 1,
+            Reported::Verdict(Verdict::Fail) => self.fail += 1,
+            Reported::Verdict(Verdict::Error) => self.error += 1,
+            Reported::Verdict(Verdict::Skip) => self.skip += 1,
+            Reported::None => self.none += 1,
         }
     }
 
     /// Whether every test passed or skipped (`ktest run`'s exit 0).
     pub fn success(&self) -> bool {
-        self.fail == 0 && self.error == 0
+        self.fail == 0 && self.error == 0 && self.none == 0
     }
-}
-
-/// One executed test.
-#[derive(Debug)]
-pub struct Row {
-    /// Suite name.
-    pub suite: &'static str,
-    /// Test name.
-    pub test: &'static str,
-    /// Its result.
-    pub outcome: Outcome,
 }
 
 /// Runs a body, turning a panic into an ERROR at line 0.
@@ -247,51 +261,119 @@ pub fn run(
     out: &mut dyn Write,
 ) -> io::Result<Counts> {
     let module = MODULE.to_str().unwrap_or("?");
-    if !opts.parsable && !opts.no_header {
-        let header: Vec<String> = opts.fields.iter().map(|f| f.spec().0.into()).collect();
-        write_row(out, opts, &header)?;
-    }
-    let mut total = Counts::default();
-    let mut per_suite = Vec::new();
+    let mut report = Report::new(opts, out)?;
     for suite in suites {
-        let mut counts = Counts::default();
         for test in suite.tests {
             let (s, t) = (suite.name_str(), test.name_str());
             if !triples.iter().any(|tr| tr.matches(module, s, t)) {
                 continue;
             }
-            let row = Row { suite: s, test: t, outcome: run_one(test) };
-            counts.record(row.outcome.verdict());
-            total.record(row.outcome.verdict());
-            let cells: Vec<String> = opts.fields.iter().map(|&f| cell(module, &row, f)).collect();
-            write_row(out, opts, &cells)?;
-            out.flush()?;
-        }
-        if counts.total > 0 {
-            per_suite.push((suite.name_str(), counts));
+            let o = run_one(test);
+            report.row(module, s, t, Reported::Verdict(o.verdict()), o.line(), o.msg())?;
         }
     }
-    if !opts.parsable {
-        write_stats(out, module, total, &per_suite)?;
-        writeln!(
-            out,
-            "{} passed, {} failed, {} skipped",
-            total.pass,
-            total.fail + total.error,
-            total.skip
-        )?;
-    }
-    Ok(total)
+    report.finish()
 }
 
-fn cell(module: &str, row: &Row, f: Field) -> String {
-    match f {
-        Field::Result => row.outcome.verdict().as_str().into(),
-        Field::Module => module.into(),
-        Field::Suite => row.suite.into(),
-        Field::Test => row.test.into(),
-        Field::Line => row.outcome.line().to_string(),
-        Field::Reason => row.outcome.msg().into(),
+/// The results table and statistics of `ktest run`, written as results
+/// arrive: the host runner above and the object loader (`tools/kload`)
+/// print through this, so both read exactly like `ktest run`.
+pub struct Report<'a> {
+    opts: &'a Options,
+    out: &'a mut dyn Write,
+    /// Per module, in first-seen order.
+    modules: Vec<ModuleCounts>,
+}
+
+/// The counts of one module and of its suites, in first-seen order.
+struct ModuleCounts {
+    name: String,
+    total: Counts,
+    suites: Vec<(String, Counts)>,
+}
+
+impl<'a> Report<'a> {
+    /// Starts a report, printing the header unless `-H` or `-p`.
+    pub fn new(opts: &'a Options, out: &'a mut dyn Write) -> io::Result<Report<'a>> {
+        if !opts.parsable && !opts.no_header {
+            let header: Vec<String> = opts.fields.iter().map(|f| f.spec().0.into()).collect();
+            write_row(out, opts, &header)?;
+        }
+        Ok(Report { opts, out, modules: Vec::new() })
+    }
+
+    /// Prints one result row (and flushes, so a hang shows where it is).
+    pub fn row(
+        &mut self,
+        module: &str,
+        suite: &str,
+        test: &str,
+        result: Reported,
+        line: u32,
+        reason: &str,
+    ) -> io::Result<()> {
+        let idx = match self.modules.iter().position(|m| m.name == module) {
+            Some(i) => i,
+            None => {
+                let m = ModuleCounts {
+                    name: module.into(),
+                    total: Counts::default(),
+                    suites: Vec::new(),
+                };
+                self.modules.push(m);
+                self.modules.len() - 1
+            }
+        };
+        let ModuleCounts { total, suites, .. } = &mut self.modules[idx];
+        total.record(result);
+        match suites.iter_mut().find(|(s, _)| s == suite) {
+            Some((_, c)) => c.record(result),
+            None => {
+                let mut c = Counts::default();
+                c.record(result);
+                suites.push((suite.into(), c));
+            }
+        }
+        let cells: Vec<String> = self
+            .opts
+            .fields
+            .iter()
+            .map(|f| match f {
+                Field::Result => result.as_str().into(),
+                Field::Module => module.into(),
+                Field::Suite => suite.into(),
+                Field::Test => test.into(),
+                Field::Line => line.to_string(),
+                Field::Reason => reason.into(),
+            })
+            .collect();
+        write_row(self.out, self.opts, &cells)?;
+        self.out.flush()
+    }
+
+    /// Prints the statistics and the summary line (unless parsable) and
+    /// returns the counts over every module.
+    pub fn finish(self) -> io::Result<Counts> {
+        let mut total = Counts::default();
+        for ModuleCounts { total: c, .. } in &self.modules {
+            total.total += c.total;
+            total.pass += c.pass;
+            total.fail += c.fail;
+            total.error += c.error;
+            total.skip += c.skip;
+            total.none += c.none;
+        }
+        if !self.opts.parsable {
+            write_stats(self.out, &self.modules)?;
+            writeln!(
+                self.out,
+                "{} passed, {} failed, {} skipped",
+                total.pass,
+                total.fail + total.error + total.none,
+                total.skip
+            )?;
+        }
+        Ok(total)
     }
 }
 
@@ -314,17 +396,12 @@ fn write_row(out: &mut dyn Write, opts: &Options, cells: &[String]) -> io::Resul
 }
 
 /// The statistics `ktest run` prints after its results.
-fn write_stats(
-    out: &mut dyn Write,
-    module: &str,
-    total: Counts,
-    per_suite: &[(&str, Counts)],
-) -> io::Result<()> {
+fn write_stats(out: &mut dyn Write, modules: &[ModuleCounts]) -> io::Result<()> {
     let row = |out: &mut dyn Write, name: &str, c: &Counts| {
         writeln!(
             out,
             "{:<40} {:<6} {:<6} {:<6} {:<6} {:<6} {}",
-            name, c.total, c.pass, c.fail, c.error, c.skip, 0
+            name, c.total, c.pass, c.fail, c.error, c.skip, c.none
         )
     };
     writeln!(out)?;
@@ -333,10 +410,17 @@ fn write_stats(
         "{:<40} {:<6} {:<6} {:<6} {:<6} {:<6} NONE",
         "MODULE/SUITE", "TOTAL", "PASS", "FAIL", "ERR", "SKIP"
     )?;
-    row(out, module, &total)?;
-    writeln!(out, "{}", "-".repeat(74))?;
-    for (name, c) in per_suite {
-        row(out, &alloc::format!("  {name}"), c)?;
+    if modules.is_empty() {
+        // Nothing selected: the module line still shows the zero counts.
+        row(out, MODULE.to_str().unwrap_or("?"), &Counts::default())?;
+        writeln!(out, "{}", "-".repeat(74))?;
+    }
+    for m in modules {
+        row(out, &m.name, &m.total)?;
+        writeln!(out, "{}", "-".repeat(74))?;
+        for (name, c) in &m.suites {
+            row(out, &alloc::format!("  {name}"), c)?;
+        }
     }
     writeln!(out)
 }
@@ -428,7 +512,7 @@ mod tests {
     fn table_rows_stats_and_summary() {
         let suites = [suite(c"one", &A), suite(c"two", &B)];
         let (text, c) = render(&suites, &[Triple::all()], &Options::default());
-        assert_eq!(c, Counts { total: 4, pass: 1, fail: 1, error: 1, skip: 1 });
+        assert_eq!(c, Counts { total: 4, pass: 1, fail: 1, error: 1, skip: 1, none: 0 });
         assert!(!c.success());
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("RESULT  MODULE       SUITE            TEST"), "{text}");
@@ -469,6 +553,26 @@ mod tests {
         let (_, c) = render(&suites, &[Triple::parse(":one:skip*").unwrap()], &opts);
         assert_eq!(c, Counts { total: 1, skip: 1, ..Counts::default() });
         assert!(c.success());
+    }
+
+    #[test]
+    fn reports_count_none_and_keep_modules_apart() {
+        let opts = Options::default();
+        let mut out = Vec::new();
+        let mut r = Report::new(&opts, &mut out).unwrap();
+        r.row("a", "s", "t1_test", Reported::None, 0, "").unwrap();
+        r.row("a", "s", "t2_test", Reported::Verdict(Verdict::Pass), 3, "").unwrap();
+        r.row("b", "x", "t3_test", Reported::Verdict(Verdict::Pass), 4, "").unwrap();
+        let c = r.finish().unwrap();
+        assert_eq!(c, Counts { total: 3, pass: 2, none: 1, ..Counts::default() });
+        assert!(!c.success());
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert!(rows.contains(&vec!["NONE", "a", "s", "t1_test", "0"]), "{text}");
+        assert!(rows.contains(&vec!["a", "2", "1", "0", "0", "0", "1"]), "{text}");
+        assert!(rows.contains(&vec!["b", "1", "1", "0", "0", "0", "0"]), "{text}");
+        assert!(rows.contains(&vec!["x", "1", "1", "0", "0", "0", "0"]), "{text}");
+        assert!(text.ends_with("2 passed, 1 failed, 0 skipped\n"), "{text}");
     }
 
     #[test]

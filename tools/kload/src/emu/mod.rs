@@ -1,0 +1,307 @@
+//! The emulated kernel: every symbol a loaded object may bind to, and the
+//! host code behind it.
+//!
+//! # The symbol table
+//!
+//! [`table`] lists every kernel symbol the emulation defines, each a
+//! [`KernelSymbol`]: its name, which kernel module provides it
+//! ([`Provider`]; krtld resolves a module's undefined symbols against the
+//! kernel core and the modules it depends on, nothing else) and its
+//! definition ([`Def`]):
+//!
+//! - [`Def::Func`]: a host function with the C ABI. The module reaches
+//!   it through a stub that moves the call onto the host stack
+//!   ([`crate::kthread`]), so emulation code never runs on (or is
+//!   measured against) the kernel stack.
+//! - [`Def::Code`]: machine code copied into the low mapping and run in
+//!   place (the retpoline thunks).
+//! - [`Def::Data`]: a datum placed in the low mapping, so kernel-model
+//!   absolute references reach it (`mod_miscops`).
+//!
+//! ## Adding an interface
+//!
+//! 1. Write the host implementation in the submodule of its subsystem
+//!    (or a new one), as `extern "C" fn` with the illumos signature; a
+//!    variadic function needs a C shim in `src/shims.c`.
+//! 2. List it in that submodule's `symbols()`, with its provider:
+//!    [`Provider::Core`] for unix/genunix, or
+//!    `Provider::Module("misc/mac")` for a module the object must name in
+//!    its dependencies.
+//! 3. A new submodule's `symbols()` goes into [`table`]; a new provider
+//!    module is then known to the dependency check too.
+//! 4. Reset its state in [`reset`] and report what it finds at unload in
+//!    [`crate::machine`].
+//!
+//! Every symbol of `tools/kernel-symbols.allow` (what the object gates
+//! let a kernel object use) must be in the table; a unit test checks it,
+//! so an allowlist entry comes with its emulation.
+//!
+//! Undefined symbols the table lacks fail the load, all of them listed,
+//! as krtld's "undefined symbol" does.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+
+use crate::kthread;
+use crate::lowmem::{LowMap, PAGE, Prot, round_up};
+
+pub mod console;
+pub mod kmem;
+pub mod ktest;
+pub mod modctl;
+pub mod sdt;
+pub mod string;
+pub mod sync;
+pub mod thunks;
+
+/// Undefined symbols with this prefix are DTrace SDT probe sites: krtld
+/// rewrites their call sites instead of binding them (see
+/// [`crate::kobj`]).
+pub const SDT_PREFIX: &str = "__dtrace_probe_";
+
+/// Which kernel module defines a symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Provider {
+    /// The kernel core (unix, genunix, krtld): visible to every module.
+    Core,
+    /// A loadable module (`dir/name`), visible only to modules that
+    /// depend on it.
+    Module(&'static str),
+}
+
+/// How a kernel symbol is defined (see the module docs).
+pub enum Def {
+    /// A host function with the C ABI, at this address.
+    Func(usize),
+    /// Machine code to place in the low mapping.
+    Code(Vec<u8>),
+    /// A datum: size, alignment and its initial contents.
+    Data {
+        /// Bytes.
+        size: usize,
+        /// Alignment (a power of two).
+        align: usize,
+        /// Fills in the initial contents.
+        init: fn(&mut [u8]),
+    },
+}
+
+/// One symbol of the emulated kernel.
+pub struct KernelSymbol {
+    /// The symbol name.
+    pub name: String,
+    /// Who defines it.
+    pub provider: Provider,
+    /// Its definition.
+    pub def: Def,
+}
+
+impl KernelSymbol {
+    /// A host function of the kernel core.
+    pub fn core_fn(name: &str, addr: usize) -> KernelSymbol {
+        KernelSymbol { name: name.into(), provider: Provider::Core, def: Def::Func(addr) }
+    }
+
+    /// A host function of module `module`.
+    pub fn module_fn(module: &'static str, name: &str, addr: usize) -> KernelSymbol {
+        KernelSymbol { name: name.into(), provider: Provider::Module(module), def: Def::Func(addr) }
+    }
+}
+
+/// Every symbol the emulated kernel defines.
+pub fn table() -> Vec<KernelSymbol> {
+    let mut t = Vec::new();
+    t.extend(console::symbols());
+    t.extend(kmem::symbols());
+    t.extend(sync::symbols());
+    t.extend(string::symbols());
+    t.extend(modctl::symbols());
+    t.extend(ktest::symbols());
+    t.extend(thunks::symbols());
+    t
+}
+
+/// Resets every subsystem's state (a fresh boot).
+pub fn reset() {
+    console::reset();
+    kmem::reset();
+    sync::reset();
+    modctl::reset();
+    ktest::reset();
+    sdt::reset();
+}
+
+/// Where a kernel symbol ended up.
+#[derive(Clone, Copy, Debug)]
+pub struct Bound {
+    /// The address a module binds to (a stub, code or datum in the low
+    /// mapping).
+    pub addr: usize,
+    /// Who defines it.
+    pub provider: Provider,
+    /// Whether it is code (a function, thunk) rather than data.
+    pub is_code: bool,
+}
+
+/// The emulated kernel's own low mapping: stubs, code and data of every
+/// table symbol, laid out once per boot, like unix and genunix.
+pub struct KernelImage {
+    map: LowMap,
+    symbols: HashMap<String, Bound>,
+}
+
+const STUB: usize = 32;
+
+impl KernelImage {
+    /// Lays out `table`: text (stubs and code) first, then data on pages
+    /// of their own.
+    pub fn build(table: Vec<KernelSymbol>) -> io::Result<KernelImage> {
+        let mut text = 0usize;
+        let mut data = 0usize;
+        let mut place = Vec::with_capacity(table.len());
+        for s in &table {
+            match &s.def {
+                Def::Func(_) => {
+                    place.push(text);
+                    text += STUB;
+                }
+                Def::Code(c) => {
+                    place.push(text);
+                    text = round_up(text + c.len(), 16);
+                }
+                Def::Data { size, align, .. } => {
+                    data = round_up(data, (*align).max(8));
+                    place.push(data);
+                    data += size;
+                }
+            }
+        }
+        let text_len = round_up(text.max(1), PAGE);
+        let mut map = LowMap::new(text_len + round_up(data.max(1), PAGE))?;
+        let base = map.addr();
+        let host_call = kthread::host_call_addr();
+        let mut symbols = HashMap::with_capacity(table.len());
+        {
+            // SAFETY: the mapping is new and still writable; nothing runs
+            // from it yet.
+            let bytes = unsafe { map.bytes_mut() };
+            for (s, &off) in table.iter().zip(&place) {
+                let (addr, is_code) = match &s.def {
+                    Def::Func(f) => {
+                        bytes[off..off + STUB].copy_from_slice(&kthread::stub(*f, host_call));
+                        (base + off, true)
+                    }
+                    Def::Code(c) => {
+                        bytes[off..off + c.len()].copy_from_slice(c);
+                        (base + off, true)
+                    }
+                    Def::Data { size, init, .. } => {
+                        let at = text_len + off;
+                        init(&mut bytes[at..at + size]);
+                        (base + at, false)
+                    }
+                };
+                let b = Bound { addr, provider: s.provider, is_code };
+                if symbols.insert(s.name.clone(), b).is_some() {
+                    return Err(io::Error::other(format!(
+                        "kernel symbol {} defined twice",
+                        s.name
+                    )));
+                }
+            }
+        }
+        map.protect(0, text_len, Prot::ReadExec)?;
+        let names: Vec<(usize, usize, String)> = symbols
+            .iter()
+            .map(|(n, b)| (b.addr, if b.is_code { STUB } else { 8 }, n.clone()))
+            .collect();
+        crate::symbols::register(base, base + map.len(), "unix", names);
+        Ok(KernelImage { map, symbols })
+    }
+
+    /// A kernel symbol by name.
+    pub fn lookup(&self, name: &str) -> Option<&Bound> {
+        self.symbols.get(name)
+    }
+
+    /// Every loadable module the kernel provides symbols for.
+    pub fn modules(&self) -> BTreeSet<&'static str> {
+        self.symbols
+            .values()
+            .filter_map(|b| match b.provider {
+                Provider::Module(m) => Some(m),
+                Provider::Core => None,
+            })
+            .collect()
+    }
+
+    /// The image's address range.
+    pub fn range(&self) -> (usize, usize) {
+        (self.map.addr(), self.map.addr() + self.map.len())
+    }
+}
+
+impl Drop for KernelImage {
+    fn drop(&mut self) {
+        crate::symbols::unregister(self.map.addr());
+    }
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes from module
+/// memory (lossy UTF-8), or `None` for a null pointer.
+///
+/// # Safety
+///
+/// `p` is null or points at readable memory holding a NUL within `max`
+/// bytes, or at least `max` readable bytes.
+pub unsafe fn c_str(p: *const libc::c_char, max: usize) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for i in 0..max {
+        // SAFETY: the caller guarantees the bytes up to the NUL or `max`.
+        let b = unsafe { *p.add(i) } as u8;
+        if b == 0 {
+            break;
+        }
+        out.push(b);
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every symbol the object gates allow a kernel object to use
+    /// (`tools/kernel-symbols.allow`) is one the emulation defines, so an
+    /// object that passes the gates can be loaded here. Adding an
+    /// interface to the allowlist means adding it to [`table`] too.
+    #[test]
+    fn the_gates_allowlist_is_emulated() {
+        let allow = include_str!("../../../kernel-symbols.allow");
+        let names: Vec<String> = table().into_iter().map(|s| s.name).collect();
+        let missing: Vec<&str> = allow
+            .lines()
+            .filter_map(|l| l.split('#').next()?.split_whitespace().next())
+            .filter(|sym| !names.iter().any(|n| n == sym))
+            .collect();
+        assert!(missing.is_empty(), "allowlisted but not emulated: {missing:?}");
+    }
+
+    #[test]
+    fn symbols_are_unique_and_the_image_lays_them_out() {
+        let _g = crate::machine::test_lock();
+        let image = KernelImage::build(table()).expect("image");
+        let (start, end) = image.range();
+        assert!(end <= crate::lowmem::LIMIT && start < end);
+        let k = image.lookup("kmem_alloc").unwrap();
+        assert!(k.is_code && k.addr >= start && k.addr < end && k.provider == Provider::Core);
+        let m = image.lookup("mod_miscops").unwrap();
+        assert!(!m.is_code && m.addr % 8 == 0);
+        assert_eq!(image.lookup("ktest_add_test").unwrap().provider, Provider::Module("drv/ktest"));
+        assert_eq!(image.modules().into_iter().collect::<Vec<_>>(), ["drv/ktest"]);
+        assert!(image.lookup("__x86_indirect_thunk_r11").is_some());
+    }
+}
