@@ -96,6 +96,12 @@ impl Registry {
         caller.validate()?;
         let t = self.table.read(&mut cx);
         let link = t.link(linkid)?.clone();
+        Self::hold_tmp_locked(t, caller, link)
+    }
+
+    /// The temporary hold itself, given the table guard (`t`, a reader,
+    /// held until the count is taken) and the link found under it.
+    pub(super) fn hold_tmp_locked<G>(t: G, caller: ZoneId, link: Arc<Link>) -> KResult<TmpHold> {
         let mut l = link.lock();
         if l.state != LinkState::Active || !visible(caller, l.zone) {
             return Err(Errno::ENOENT);
@@ -110,6 +116,8 @@ impl Registry {
         };
         l.tmp = l.tmp.checked_add(1).ok_or(Errno::EOVERFLOW)?;
         drop(l);
+        #[cfg(not(dlszone_broken = "early_unlock"))]
+        drop(t);
         Ok(TmpHold { link })
     }
 

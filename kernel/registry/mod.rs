@@ -28,6 +28,7 @@
 //! | `teardown.rs` | zone halt, forced recovery |
 //! | `door.rs` | the dlmgmtd door and outbox replay |
 //! | `invariants.rs`, `snapshot.rs` | whole-registry views |
+//! | `queries.rs` | what the C ABI asks: MAC-name lookups, one link's record, detached holders, re-keying |
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +42,7 @@ mod links;
 mod moves;
 pub mod noalloc;
 mod outbox;
+mod queries;
 mod report;
 mod snapshot;
 mod table;
@@ -54,6 +56,7 @@ pub use holds::{Hold, TmpHold};
 pub use invariants::Violation;
 pub use link::Link;
 pub use outbox::Notice;
+pub use queries::Detached;
 pub use report::{Action, LinkOutcome, TeardownReport};
 pub use snapshot::{LinkSnapshot, Snapshot};
 pub use types::{

@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use super::link::Link;
 use super::table::Table;
 use super::types::{Holder, LinkId, LinkName, LinkState, MacName, ZoneKey, ZoneState};
 
@@ -48,27 +49,26 @@ pub(crate) fn take(t: &Table) -> Snapshot {
     let mut zones: Vec<(ZoneKey, ZoneState)> =
         t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
     crate::sort::sort_unstable(&mut zones);
-    let mut links: Vec<LinkSnapshot> = t
-        .by_mac
-        .iter()
-        .map(|(mac, link)| {
-            let l = link.lock();
-            LinkSnapshot {
-                linkid: l.linkid,
-                mac: mac.clone(),
-                name: l.name,
-                zone: l.zone,
-                owner: l.owner,
-                transient: l.transient,
-                persistent: l.persistent,
-                state: l.state,
-                reserved: l.reserved,
-                holders: l.holders().to_vec(),
-            }
-        })
-        .collect();
+    let mut links: Vec<LinkSnapshot> = t.by_mac.iter().map(|(_, link)| of_link(link)).collect();
     crate::sort::sort_unstable_by(&mut links, |a, b| (a.linkid, &a.mac).cmp(&(b.linkid, &b.mac)));
     Snapshot { zones, links }
+}
+
+/// One link's record. Takes its lock; allocates.
+pub(crate) fn of_link(link: &Link) -> LinkSnapshot {
+    let l = link.lock();
+    LinkSnapshot {
+        linkid: l.linkid,
+        mac: link.mac().clone(),
+        name: l.name,
+        zone: l.zone,
+        owner: l.owner,
+        transient: l.transient,
+        persistent: l.persistent,
+        state: l.state,
+        reserved: l.reserved,
+        holders: l.holders().to_vec(),
+    }
 }
 
 impl Snapshot {

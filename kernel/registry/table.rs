@@ -75,6 +75,9 @@ pub(crate) struct Table {
     pub(crate) zones: HashTab<ZoneId, ZoneEntry>,
     /// Detached links some holder still keeps alive, by serial.
     pub(crate) limbo: HashTab<u64, Arc<Link>>,
+    /// Counts writer sections: two reads that see the same value saw the
+    /// same table (`dls_devnet_snapshot()`'s generation).
+    pub(crate) generation: u64,
 }
 
 /// How many entries a writer section may add, per index, and how many
@@ -141,6 +144,7 @@ impl Table {
             by_name: HashTab::new(),
             zones,
             limbo: HashTab::new(),
+            generation: 0,
         }
     }
 
@@ -312,6 +316,16 @@ impl Table {
             self.by_name.insert((l.zone.id, name), NameSlot::Link(id));
         }
         self.attach(l.zone.id, id);
+    }
+
+    /// Removes a link from the id index and its zone's list only. Link
+    /// locked.
+    pub(crate) fn unhash_id(&mut self, link: &Arc<Link>, l: &LinkInner) {
+        let id = l.linkid;
+        if self.by_id.get(&id).is_some_and(|e| Arc::ptr_eq(&e.link, link)) {
+            self.detach(l.zone.id, id);
+            self.by_id.remove(&id);
+        }
     }
 
     /// Removes a link from every index (not limbo). Link locked.

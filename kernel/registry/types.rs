@@ -129,6 +129,9 @@ impl fmt::Display for LinkName {
 /// A MAC (driver instance) name such as `vnic1001`: 1 to 255 bytes of
 /// `[A-Za-z0-9_.-]`. Immutable and shared: a clone (the MAC index's key)
 /// costs a reference count, never an allocation.
+///
+/// The bytes are stored with their NUL, so the C ABI can hand out a
+/// `const char *` that lives as long as the link (`dls_devnet_mac()`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MacName(Arc<[u8]>);
 
@@ -137,7 +140,10 @@ impl MacName {
     /// Allocates (may sleep in the kernel).
     pub fn new(name: &[u8]) -> KResult<MacName> {
         MacName::check(name)?;
-        Ok(MacName(name.into()))
+        let mut v = alloc::vec::Vec::with_capacity(name.len() + 1);
+        v.extend_from_slice(name);
+        v.push(0);
+        Ok(MacName(v.into()))
     }
 
     /// Validates `name` as [`new`](Self::new) does, without allocating.
@@ -157,12 +163,17 @@ impl MacName {
 
     /// The name's bytes, without NUL.
     pub fn as_bytes(&self) -> &[u8] {
+        self.0.split_last().map_or(&[][..], |(_, name)| name)
+    }
+
+    /// The name's bytes followed by one NUL: a C string.
+    pub fn as_bytes_with_nul(&self) -> &[u8] {
         &self.0
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.0).unwrap_or("?")
+        core::str::from_utf8(self.as_bytes()).unwrap_or("?")
     }
 }
 
@@ -286,6 +297,10 @@ mod tests {
         assert_eq!(MacName::new(b"a b"), Err(Errno::EINVAL));
         assert_eq!(MacName::new(&[b'a'; 256]), Err(Errno::ENAMETOOLONG));
         assert!(MacName::new(&[b'a'; 255]).is_ok());
+        let m = MacName::new(b"vnic1001").unwrap();
+        assert_eq!(m.as_bytes(), b"vnic1001");
+        assert_eq!(m.as_bytes_with_nul(), b"vnic1001\0");
+        assert_eq!(m.as_str(), "vnic1001");
     }
 
     #[test]

@@ -86,7 +86,8 @@ impl TableLock {
     /// Exclusive access for a section that inserts nothing new: removals,
     /// state changes, replacing a value under an existing key.
     pub(crate) fn write<'a>(&'a self, _cx: &'a mut Unlocked) -> TableWrite<'a> {
-        let g = self.inner.write();
+        let mut g = self.inner.write();
+        g.generation = g.generation.wrapping_add(1);
         TableWrite { g, _no_alloc: NoAlloc::enter("table writer") }
     }
 
@@ -102,7 +103,8 @@ impl TableLock {
         room: impl Fn(&Table) -> Room,
     ) -> TableWrite<'a> {
         loop {
-            let g = self.inner.write();
+            let mut g = self.inner.write();
+            g.generation = g.generation.wrapping_add(1);
             let g = TableWrite { g, _no_alloc: NoAlloc::enter("table writer") };
             let want = room(&g);
             if g.plan(&want, outbox).is_none() {

@@ -1,0 +1,200 @@
+//! What the C ABI asks of a link beyond the rules: lookups by MAC name
+//! without a visibility check (as `dls_mgmt.c` makes them), one link's
+//! record, the holders of links already detached, the snapshot with its
+//! generation, and a physical link's change of id.
+
+use alloc::vec::Vec;
+
+use super::hashtab::mac_hash;
+use super::holds::TmpHold;
+use super::link::Link;
+use super::snapshot::{self, LinkSnapshot, Snapshot};
+use super::table::{NameSlot, Room};
+use super::types::{Holder, LinkId, LinkName, LinkState, MacName, ZoneId};
+use super::unlocked::Unlocked;
+use super::{Registry, visible};
+use crate::errno::{Errno, KResult};
+use crate::sync::Arc;
+
+/// A detached link that holders still keep alive.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Detached {
+    /// Its id when it was tabled.
+    pub linkid: LinkId,
+    /// Its state (`Detached`, or `Condemned` while a destroy drains).
+    pub state: LinkState,
+    /// Long holders left.
+    pub holders: Vec<Holder>,
+    /// Temporary holds left.
+    pub tmp: u32,
+}
+
+impl Registry {
+    /// The id of the link with MAC name `mac`, whatever zone it is in
+    /// (`dls_devnet_macname2linkid()` makes no visibility check).
+    /// `LinkId::INVALID` for a physical link still waiting for its id.
+    /// Never allocates.
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad name; `ENOENT` no such link, or
+    /// it is being destroyed.
+    pub fn mac_to_linkid(&self, mac: &[u8]) -> KResult<LinkId> {
+        let mut cx = Unlocked::new();
+        MacName::check(mac)?;
+        let t = self.table.read(&mut cx);
+        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
+        let l = link.ok_or(Errno::ENOENT)?.lock();
+        match l.state {
+            LinkState::Active => Ok(l.linkid),
+            LinkState::Initializing => Ok(LinkId::INVALID),
+            _ => Err(Errno::ENOENT),
+        }
+    }
+
+    /// A temporary hold found by MAC name (`dls_devnet_hold_tmp_by_link()`),
+    /// for a caller in `caller`. Never allocates.
+    ///
+    /// Errors: as [`mac_to_linkid`](Self::mac_to_linkid), and as
+    /// [`hold_tmp`](Self::hold_tmp).
+    pub fn hold_tmp_by_mac(&self, caller: ZoneId, mac: &[u8]) -> KResult<TmpHold> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        MacName::check(mac)?;
+        let t = self.table.read(&mut cx);
+        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
+        let link = link.ok_or(Errno::ENOENT)?.clone();
+        Self::hold_tmp_locked(t, caller, link)
+    }
+
+    /// The record of a tabled link (any state but detached), with no
+    /// visibility check: the caller decides what a C caller may see.
+    ///
+    /// Errors: `EINVAL` invalid id; `ENOENT` no such link.
+    pub fn link_info(&self, linkid: LinkId) -> KResult<LinkSnapshot> {
+        let mut cx = Unlocked::new();
+        linkid.validate()?;
+        let link = self.table.read(&mut cx).link(linkid)?.clone();
+        Ok(snapshot::of_link(&link))
+    }
+
+    /// The record of a tabled link by MAC name (pending links too).
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad name; `ENOENT` no such link.
+    pub fn link_info_by_mac(&self, mac: &[u8]) -> KResult<LinkSnapshot> {
+        let mut cx = Unlocked::new();
+        MacName::check(mac)?;
+        let link = {
+            let t = self.table.read(&mut cx);
+            t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac).cloned()
+        };
+        let link = link.ok_or(Errno::ENOENT)?;
+        Ok(snapshot::of_link(&link))
+    }
+
+    /// Links once known by `linkid` that were destroyed or torn down but
+    /// are still held, oldest first. Global zone only.
+    ///
+    /// Errors: `EACCES` not the global zone; `EINVAL` invalid id.
+    pub fn detached_holders(&self, caller: ZoneId, linkid: LinkId) -> KResult<Vec<Detached>> {
+        let mut cx = Unlocked::new();
+        if !caller.is_global() {
+            return Err(Errno::EACCES);
+        }
+        linkid.validate()?;
+        let mut parked: Vec<(u64, Arc<Link>)> = self.collect(
+            &mut cx,
+            |t| t.limbo.len(),
+            |t, out| {
+                let same = |(_, l): &(&u64, &Arc<Link>)| l.linkid() == linkid;
+                out.extend(t.limbo.iter().filter(same).map(|(s, l)| (*s, l.clone())));
+            },
+        );
+        crate::sort::sort_unstable_by(&mut parked, |a, b| a.0.cmp(&b.0));
+        let mut out = Vec::with_capacity(parked.len());
+        for (_, link) in parked {
+            let (state, counts, tmp) = {
+                let l = link.lock();
+                (l.state, l.holders(), l.tmp)
+            };
+            if state != LinkState::Freed {
+                out.push(Detached { linkid, state, holders: counts.to_vec(), tmp });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The snapshot a caller in `caller` may see (a non-global zone only
+    /// its own links, without the names reserved elsewhere), and the
+    /// table generation it was taken at: equal generations, equal tables.
+    pub fn snapshot_for(&self, caller: ZoneId) -> KResult<(Snapshot, u64)> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        let (mut s, generation) = {
+            let t = self.table.read(&mut cx);
+            (snapshot::take(&t), t.generation)
+        };
+        if !caller.is_global() {
+            s.zones.retain(|(k, _)| k.id == caller);
+            s.links.retain(|l| l.state == LinkState::Active && visible(caller, l.zone));
+            for l in &mut s.links {
+                l.reserved = None;
+            }
+        }
+        Ok((s, generation))
+    }
+
+    /// Gives a global-zone link a new id and name (`dls_devnet_rename()`
+    /// with a second id: a physical link takes over the id of a link
+    /// configuration dlmgmtd kept). The MAC name stays.
+    ///
+    /// Errors: `EINVAL` an invalid id or bad name; `ENOENT` no such active
+    /// link; `EPERM` the link is not a global-zone link in the global zone;
+    /// `EBUSY` holders other than the existence hold, or a move in flight;
+    /// `EEXIST` `new` is in use, or the name is taken in the global zone.
+    pub fn rekey(&self, linkid: LinkId, new: LinkId, name: &[u8]) -> KResult<()> {
+        let mut cx = Unlocked::new();
+        linkid.validate()?;
+        new.validate()?;
+        let name = LinkName::new(name)?;
+        let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
+            ids: 1,
+            names: 1,
+            ..Room::default()
+        });
+        let link = t.link(linkid)?.clone();
+        let mut l = link.lock();
+        if l.state != LinkState::Active {
+            return Err(Errno::ENOENT);
+        }
+        if !l.zone.id.is_global() || !l.owner.id.is_global() {
+            return Err(Errno::EPERM);
+        }
+        if l.busy || l.is_lent() || l.holder_holds() > 0 || l.pending_notices > 0 {
+            return Err(Errno::EBUSY);
+        }
+        if new == linkid {
+            return Err(Errno::EEXIST);
+        }
+        if t.by_id.contains_key(&new) {
+            return Err(Errno::EEXIST);
+        }
+        let own = |slot: Option<&NameSlot>| matches!(slot, Some(NameSlot::Link(id)) if *id == linkid);
+        if Some(name) != l.name && !t.name_free(ZoneId::GLOBAL, name) {
+            return Err(Errno::EEXIST);
+        }
+        // Out with the old id and name, in with the new: the existing
+        // entries make the removals room-free, the plan made room for the
+        // two insertions.
+        let old_name = l.name;
+        if let Some(old) = old_name
+            && own(t.by_name.get(&(ZoneId::GLOBAL, old)))
+        {
+            t.by_name.remove(&(ZoneId::GLOBAL, old));
+        }
+        t.unhash_id(&link, &l);
+        self.outbox.purge(new);
+        l.linkid = new;
+        l.name = Some(name);
+        t.insert_id(&link, &l);
+        Ok(())
+    }
+}
