@@ -135,7 +135,7 @@ KTEST_DIR := /usr/kernel/misc/ktest/amd64
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
 	bench-smoke lint $(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) kmod-core gates-core \
 	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only \
-	kmod-selffail kload-test
+	kmod-selffail kload-test c-test
 
 all: toolchain kmod gates
 
@@ -198,6 +198,7 @@ gates: $(KOBJS:%=gates-%) gates-core
 # deliberately broken lock-protocol variants caught by loom and shuttle).
 test: test-toolchain
 	cargo test --workspace --exclude kload
+	$(MAKE) --no-print-directory c-test
 	$(MAKE) --no-print-directory ktest-selffail
 	$(MAKE) --no-print-directory kload-test
 	tools/test-concurrency.sh ci
@@ -222,6 +223,28 @@ bench: test-toolchain
 # the build `cargo test` made. Prints the table; asserts nothing about time.
 bench-smoke: test-toolchain
 	DLSZONE_BENCH=smoke cargo test --bench side_by_side
+
+# The C tests of dls_mgmt.o's interface (docs/testing.md): C programs that
+# include the project's headers and call the exported functions of a host
+# build of the object (the kernel/dls crate as a static library, over the
+# fake kernel of kernel/dls/host.rs), under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Each program prints one line per test.
+CTEST_CC ?= gcc
+CTEST_DIR := build/ctest
+CTEST_LIB := target/ctest/debug/libdlszone_dls.a
+CTEST_SRC := $(wildcard tests/c/abi/t_*.c)
+CTEST_CFLAGS := -std=c11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -Wall -Wextra -Werror -Iinclude
+CTEST_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
+c-test: test-toolchain
+	CARGO_TARGET_DIR=target/ctest cargo rustc -p dlszone-dls --lib --crate-type staticlib
+	mkdir -p $(CTEST_DIR)
+	for src in $(CTEST_SRC); do \
+		bin=$(CTEST_DIR)/$$(basename $$src .c); \
+		$(CTEST_CC) $(CTEST_CFLAGS) tests/c/abi/harness.c $$src $(CTEST_LIB) $(CTEST_LIBS) \
+			-o $$bin || exit 1; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $$bin || exit 1; \
+	done
 
 # The ktest bodies run on the host in `cargo test` (tests/ktest_host.rs).
 # This checks that a failure gets through: built with the test-only

@@ -18,7 +18,19 @@ extern crate alloc;
 #[cfg(not(kmod))]
 extern crate std;
 
+pub mod abi;
+pub mod ctypes;
+mod devnet;
+mod dls;
+pub mod handles;
+mod holds;
+mod queries;
 pub mod seam;
+mod zones;
 
+#[cfg(not(kmod))]
+pub mod host;
 #[cfg(kmod)]
 mod illumos;
+
+pub use dls::{CResult, Dls};

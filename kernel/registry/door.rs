@@ -98,6 +98,12 @@ impl Registry {
         drop(old);
     }
 
+    /// Asks for a replay of the outbox on another thread (through the
+    /// [`Defer`] hook); without a hook, nothing happens.
+    pub fn replay_later(&self) {
+        self.kick();
+    }
+
     /// Asks for a replay on another thread, if a hook is installed.
     pub(crate) fn kick(&self) {
         let g = self.door.defer.lock();

@@ -112,6 +112,11 @@ impl Link {
         self.lock().transient
     }
 
+    /// Whether it was created persistent (dlmgmtd's `DLMGMT_PERSIST`).
+    pub fn is_persistent(&self) -> bool {
+        self.lock().persistent
+    }
+
     /// The life-cycle state.
     pub fn state(&self) -> LinkState {
         self.lock().state

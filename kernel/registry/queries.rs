@@ -65,6 +65,37 @@ impl Registry {
         Self::hold_tmp_locked(t, caller, link)
     }
 
+    /// A temporary hold by name in `zone` (`dls_devnet_hold_zlink()`), in
+    /// one table section. A non-global caller may only name its own zone.
+    ///
+    /// Errors: `EINVAL`/`ENAMETOOLONG` bad name or zone; `ENOENT` no such
+    /// visible link; otherwise as [`hold_tmp`](Self::hold_tmp).
+    pub fn hold_tmp_by_name(&self, caller: ZoneId, zone: ZoneId, name: &[u8]) -> KResult<TmpHold> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        zone.validate()?;
+        let name = LinkName::new(name)?;
+        if !caller.is_global() && caller != zone {
+            return Err(Errno::ENOENT);
+        }
+        let t = self.table.read(&mut cx);
+        let Some(NameSlot::Link(id)) = t.by_name.get(&(zone, name)) else {
+            return Err(Errno::ENOENT);
+        };
+        let link = t.link(*id)?.clone();
+        Self::hold_tmp_locked(t, caller, link)
+    }
+
+    /// A tabled link's memory, without a hold (reading its record is safe
+    /// for as long as the reference is kept).
+    ///
+    /// Errors: `EINVAL` invalid id; `ENOENT` no such link.
+    pub fn link_ref(&self, linkid: LinkId) -> KResult<Arc<Link>> {
+        let mut cx = Unlocked::new();
+        linkid.validate()?;
+        Ok(self.table.read(&mut cx).link(linkid)?.clone())
+    }
+
     /// The record of a tabled link (any state but detached), with no
     /// visibility check: the caller decides what a C caller may see.
     ///
@@ -177,7 +208,8 @@ impl Registry {
         if t.by_id.contains_key(&new) {
             return Err(Errno::EEXIST);
         }
-        let own = |slot: Option<&NameSlot>| matches!(slot, Some(NameSlot::Link(id)) if *id == linkid);
+        let own =
+            |slot: Option<&NameSlot>| matches!(slot, Some(NameSlot::Link(id)) if *id == linkid);
         if Some(name) != l.name && !t.name_free(ZoneId::GLOBAL, name) {
             return Err(Errno::EEXIST);
         }
