@@ -79,9 +79,10 @@ ALLOWLIST := tools/kernel-symbols.allow
 #   <name>_DEPENDS   modules krtld loads before it (modules only)
 #   <name>_STACK     stack budget of its entry points, bytes
 #                    (docs/build.md, "Stack budget")
+#   <name>_ALLOW     allowlists of undefined symbols beyond $(ALLOWLIST)
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
-KOBJS := dlszone_ktest
+KOBJS := dlszone_ktest dls_mgmt.o
 
 dlszone_ktest_CRATE := dlszone-ktest
 dlszone_ktest_KIND := module
@@ -90,6 +91,17 @@ dlszone_ktest_DEPENDS := drv/ktest
 dlszone_ktest_STACK := 4096
 # The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test).
 dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry
+
+# The replacement of dls_mgmt.c's object in misc/dls (docs/integration.md).
+dls_mgmt.o_CRATE := dlszone-dls
+dls_mgmt.o_KIND := object
+dls_mgmt.o_EXPORTS := tools/dls_mgmt.exports
+dls_mgmt.o_ALLOW := tools/dls_mgmt-symbols.allow
+dls_mgmt.o_STACK := 4096
+# Functions illumos calls through pointers: the netstack callbacks, the
+# kstat update, the task-queue entry point.
+dls_mgmt.o_ROOTS := 3abi16dls_stack_create 3abi18dls_stack_shutdown 3abi17dls_stack_destroy \
+	3abi21dls_link_kstat_update 3dls8run_task
 
 # How cargo is run for the kernel target.
 ifeq ($(KERNEL_TOOLCHAIN),debian)
@@ -163,12 +175,13 @@ kmod-$(1): toolchain $(2)
 		--out $$(BUILD_DIR)/$(1) $$(KTARGET_DIR)/$(1).a
 
 gates-$(1): kmod-$(1)
-	$$(GATES) --exports $$($(1)_EXPORTS) $$(if $$(filter object,$$($(1)_KIND)),--no-linkage) \
+	$$(GATES) $$(foreach a,$$($(1)_ALLOW),--allow $$(a)) --exports $$($(1)_EXPORTS) \
+		$$(if $$(filter object,$$($(1)_KIND)),--no-linkage) \
 		--stack-budget $$($(1)_STACK) $$(foreach r,$$($(1)_ROOTS),--stack-root '$$(r)') \
 		$$(BUILD_DIR)/$(1)
 	@echo "readelf relocation types in $$(BUILD_DIR)/$(1):"
 	@$$(READELF) -rW $$(BUILD_DIR)/$(1) | awk '/R_X86_64_/ { print "  " $$$$3 }' | sort | uniq -c
-	@echo "undefined symbols (all in $$(ALLOWLIST)):"
+	@echo "undefined symbols (all on the allowlists):"
 	@$$(READELF) -sW $$(BUILD_DIR)/$(1) | awk '$$$$7 == "UND" && $$$$8 != "" { print $$$$8 }' | \
 		sort | xargs -n 8 echo " "
 endef
