@@ -102,6 +102,7 @@ impl Registry {
             l.loan = true;
             l.reserved = Some(name);
             l.transient = transient;
+            crate::sdt::link_lend(linkid.0, to.0, transient, super::observe::addr(l));
             Ok(())
         })
     }
@@ -221,6 +222,7 @@ impl Registry {
             t.by_name.insert((l.owner.id, name), NameSlot::Link(id));
         }
         t.rezone(id, from, l.owner.id);
+        crate::sdt::link_return(id.0, from.0, l.owner.id.0, super::observe::addr(l));
         l.name = name;
         l.zone = l.owner;
         l.loan = false;

@@ -22,6 +22,7 @@ impl Registry {
             return Err(Errno::EEXIST);
         }
         t.add_zone(zone);
+        crate::sdt::zone_boot(zone.id.0, zone.uniqid);
         Ok(())
     }
 
@@ -45,6 +46,7 @@ impl Registry {
             return Err(Errno::ENOTEMPTY);
         }
         t.zones.remove(&zone.id);
+        crate::sdt::zone_destroy(zone.id.0, zone.uniqid);
         Ok(())
     }
 
