@@ -51,7 +51,7 @@ impl Registry {
         // once the zone's incarnation is known. Dropped (after the lock)
         // if the create is refused.
         let inner = LinkInner::new(linkid, Some(name), ZoneKey::GLOBAL, persistent, self.serial());
-        let link = Arc::new(Link::new(mac, inner));
+        let link = crate::kmod::cache::link_record(Link::new(mac, inner));
         let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
             ids: 1,
             macs: 1,
@@ -99,7 +99,7 @@ impl Registry {
         let mut cx = Unlocked::new();
         let mac = MacName::new(mac)?;
         let inner = LinkInner::new(LinkId::INVALID, None, ZoneKey::GLOBAL, true, self.serial());
-        let link = Arc::new(Link::new(mac, inner));
+        let link = crate::kmod::cache::link_record(Link::new(mac, inner));
         let mut t =
             self.table.write_room(&mut cx, &self.outbox, |_| Room { macs: 1, ..Room::default() });
         if t.by_mac.contains_key(link.mac()) {
