@@ -326,7 +326,7 @@ impl LinkInner {
     pub(crate) fn settle(&mut self) -> bool {
         if self.state == LinkState::Detached && self.unheld() {
             self.state = LinkState::Freed;
-            crate::sdt::link_free(self.linkid.0, self.zone.id.0, super::observe::addr(self));
+            super::observe::link_freed(self);
             return true;
         }
         false

@@ -129,7 +129,7 @@ impl Registry {
         if l.state != LinkState::Initializing {
             return Err(Errno::EBUSY);
         }
-        t.by_mac.remove(link.mac());
+        t.remove_pending(link.mac());
         l.existence = false;
         l.state = LinkState::Detached;
         sdt::link_detach(0, 0, addr(&l));
@@ -262,8 +262,7 @@ impl Registry {
     pub(super) fn condemn_locked(&self, t: &mut Table, link: &Arc<Link>, l: &mut LinkInner) {
         t.unhash(link, l);
         let zone = l.zone.id;
-        sdt::link_condemn(l.linkid.0, zone.0, addr(l));
-        sdt::link_detach(l.linkid.0, zone.0, addr(l));
+        super::observe::link_condemned(l);
         l.state = LinkState::Detached;
         l.existence = false;
         l.loan = false;

@@ -214,6 +214,7 @@ impl Registry {
     pub(super) fn return_locked(t: &mut Table, l: &mut LinkInner) {
         let id = l.linkid;
         let from = l.zone.id;
+        super::observe::link_returning(l);
         if let Some(name) = l.name {
             t.by_name.remove(&(from, name));
         }
@@ -222,7 +223,6 @@ impl Registry {
             t.by_name.insert((l.owner.id, name), NameSlot::Link(id));
         }
         t.rezone(id, from, l.owner.id);
-        crate::sdt::link_return(id.0, from.0, l.owner.id.0, super::observe::addr(l));
         l.name = name;
         l.zone = l.owner;
         l.loan = false;

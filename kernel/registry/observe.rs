@@ -38,6 +38,30 @@ pub(crate) fn addr(l: &LinkInner) -> usize {
     l as *const LinkInner as usize
 }
 
+// The link probes fired from the teardown paths (halt, recovery,
+// destroy of a transient link), out of line: their callers pass one
+// pointer, and their frames do not grow by the probes' argument set-up.
+
+/// Condemned and detached at once (teardown of a transient link).
+#[inline(never)]
+pub(crate) fn link_condemned(l: &LinkInner) {
+    sdt::link_condemn(l.linkid.0, l.zone.id.0, addr(l));
+    sdt::link_detach(l.linkid.0, l.zone.id.0, addr(l));
+}
+
+/// The last hold of a detached link went.
+#[inline(never)]
+pub(crate) fn link_freed(l: &LinkInner) {
+    sdt::link_free(l.linkid.0, l.zone.id.0, addr(l));
+}
+
+/// A lent link is about to come back to its owner (`l.zone` is still
+/// the zone it leaves).
+#[inline(never)]
+pub(crate) fn link_returning(l: &LinkInner) {
+    sdt::link_return(l.linkid.0, l.zone.id.0, l.owner.id.0, addr(l));
+}
+
 /// Whether the `n`th bad release is reported on the console: the 1st,
 /// 2nd, 4th, 8th, ... (each message says how many there were), so a
 /// caller that releases in a loop cannot flood it.

@@ -28,7 +28,7 @@ use core::ops::{Deref, DerefMut};
 
 use super::noalloc::NoAlloc;
 use super::outbox::Outbox;
-use super::stats::{StatsCell, StatsHandle, set};
+use super::stats::StatsHandle;
 use super::table::{Room, Table};
 use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -51,28 +51,14 @@ impl Unlocked {
 /// a proof of [`Unlocked`], which the guard then borrows.
 pub(crate) struct TableLock {
     inner: RwLock<Table>,
-    /// Where each writer section publishes the table's gauges.
-    stats: StatsHandle,
 }
 
 /// The table lock held as writer: a section that must not allocate.
 pub(crate) struct TableWrite<'a> {
     g: RwLockWriteGuard<'a, Table>,
-    stats: &'a StatsCell,
     // Dropped after the lock is released, so a reported allocation does
     // not poison the lock.
     _no_alloc: NoAlloc,
-}
-
-impl Drop for TableWrite<'_> {
-    /// Publishes the gauges the section may have changed (`links`,
-    /// `zones`, `limbo`), still under the lock, so they are exact as of
-    /// the last writer and the kstat reads them with no lock.
-    fn drop(&mut self) {
-        set(&self.stats.links, self.g.by_mac.len());
-        set(&self.stats.zones, self.g.zones.len());
-        set(&self.stats.limbo, self.g.limbo.len());
-    }
 }
 
 impl Deref for TableWrite<'_> {
@@ -89,9 +75,11 @@ impl DerefMut for TableWrite<'_> {
 }
 
 impl TableLock {
-    pub(crate) fn new(t: Table, stats: StatsHandle) -> TableLock {
-        set(&stats.zones, t.zones.len());
-        TableLock { inner: RwLock::new(t), stats }
+    /// The lock over `t`, whose gauges go to `stats`.
+    pub(crate) fn new(mut t: Table, stats: StatsHandle) -> TableLock {
+        t.stats = Some(stats);
+        t.publish();
+        TableLock { inner: RwLock::new(t) }
     }
 
     /// Shared access: lookups, holds, snapshots.
@@ -103,7 +91,7 @@ impl TableLock {
     /// state changes, replacing a value under an existing key.
     pub(crate) fn write<'a>(&'a self, _cx: &'a mut Unlocked) -> TableWrite<'a> {
         let g = self.inner.write();
-        TableWrite { g, stats: &self.stats, _no_alloc: NoAlloc::enter("table writer") }
+        TableWrite { g, _no_alloc: NoAlloc::enter("table writer") }
     }
 
     /// Exclusive access with room for what the section may add: `room`
@@ -119,7 +107,7 @@ impl TableLock {
     ) -> TableWrite<'a> {
         loop {
             let g = self.inner.write();
-            let g = TableWrite { g, stats: &self.stats, _no_alloc: NoAlloc::enter("table writer") };
+            let g = TableWrite { g, _no_alloc: NoAlloc::enter("table writer") };
             let want = room(&g);
             if g.plan(&want, outbox).is_none() {
                 return g;
@@ -141,11 +129,7 @@ impl TableLock {
         let Some(plan) = plan else { return };
         // No lock held: this may sleep in kmem.
         let fresh = plan.allocate();
-        let mut g = TableWrite {
-            g: self.inner.write(),
-            stats: &self.stats,
-            _no_alloc: NoAlloc::enter("table writer"),
-        };
+        let mut g = TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
         g.adopt(fresh, &want, outbox);
     }
 }

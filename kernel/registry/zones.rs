@@ -45,7 +45,7 @@ impl Registry {
         if z.count != 0 {
             return Err(Errno::ENOTEMPTY);
         }
-        t.zones.remove(&zone.id);
+        t.remove_zone(zone.id);
         crate::sdt::zone_destroy(zone.id.0, zone.uniqid);
         Ok(())
     }
