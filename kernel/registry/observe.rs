@@ -189,6 +189,41 @@ fn note_recovered(zone: ZoneKey, links: u64, holds: u64, left: u64) {
 mod tests {
     use super::*;
 
+    use crate::registry::types::{LinkId, ZoneId};
+    use crate::registry::unlocked::Unlocked;
+
+    /// A release matching no hold cannot be written in safe Rust (the
+    /// tokens prevent it; only a handle forged in C can), so the path is
+    /// driven directly: probe, counter, errno.
+    #[test]
+    fn unmatched_releases_fire_and_count() {
+        let r = Registry::new();
+        r.create(ZoneId::GLOBAL, b"vnic0", LinkId(1), b"net0", false).unwrap();
+        let link = {
+            let mut cx = Unlocked::new();
+            let t = r.table.read(&mut cx);
+            t.link(LinkId(1)).unwrap().clone()
+        };
+        let rec = crate::sdt::Recording::start();
+        let l = link.lock();
+        for _ in 0..3 {
+            let e = r.unmatched_release(&l, Some(HoldKind::Named), ZoneKey::new(4, 9), false);
+            assert_eq!(e, Errno::ENOENT);
+        }
+        assert_eq!(r.unmatched_release(&l, None, ZoneKey::GLOBAL, true), Errno::ESTALE);
+        drop(l);
+        let fired = rec.take();
+        assert_eq!(fired.len(), 4);
+        assert!(fired.iter().all(|f| f.probe == "dlszone-link-bad-release"));
+        let args: std::vec::Vec<_> =
+            fired[0].args.iter().take(4).cloned().collect::<std::vec::Vec<_>>();
+        use crate::sdt::Value::Int;
+        assert_eq!(args, [Int(1), Int(u64::from(sdt::kind::NAMED)), Int(4), Int(2)]);
+        assert_eq!((fired[3].arg(1), fired[3].arg(3)), (u64::from(sdt::kind::TEMPORARY), 151));
+        assert_eq!((r.bad_releases(), r.late_releases()), (3, 1));
+        assert_eq!((r.stats().bad_releases, r.stats().late_releases), (3, 1));
+    }
+
     #[test]
     fn bad_releases_are_reported_at_powers_of_two() {
         let reported: std::vec::Vec<u64> = (1..=40).filter(|&n| bad_release_reported(n)).collect();
