@@ -88,8 +88,10 @@ dlszone_ktest_KIND := module
 dlszone_ktest_EXPORTS := tools/dlszone_ktest.exports
 dlszone_ktest_DEPENDS := drv/ktest
 dlszone_ktest_STACK := 4096
-# The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test).
-dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry
+# The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test), and
+# the dlszone kstat's ks_update callback (kernel/kmod/kstat.rs), which
+# the kstat framework calls.
+dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry 4kmod5kstat6kernel12kstat_update
 
 # How cargo is run for the kernel target.
 ifeq ($(KERNEL_TOOLCHAIN),debian)

@@ -48,10 +48,9 @@ fn one_record_per_link(fired: &[Fired]) {
     let mut seen = std::collections::BTreeMap::new();
     for f in fired {
         let p = PROBES.iter().find(|p| p.name == f.probe).unwrap();
-        let (Some(id), Some(at)) = (
-            p.args.iter().position(|a| *a == "linkid"),
-            p.args.iter().position(|a| *a == "link"),
-        ) else {
+        let (Some(id), Some(at)) =
+            (p.args.iter().position(|a| *a == "linkid"), p.args.iter().position(|a| *a == "link"))
+        else {
             continue;
         };
         let addr = *seen.entry(f.arg(id)).or_insert(f.arg(at));
@@ -105,10 +104,7 @@ fn illumos_10001_return_and_teardown() {
             "notice-delivered(11,1,2)",
         ]
     );
-    stats(
-        &r,
-        Stats { links: 1, zones: 3, halts: 1, notices_delivered: 3, ..Stats::default() },
-    );
+    stats(&r, Stats { links: 1, zones: 3, halts: 1, notices_delivered: 3, ..Stats::default() });
 }
 
 /// illumos 15167: a link the zone made itself is condemned at halt and

@@ -30,6 +30,12 @@ use core::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use super::cache::RecordCache;
 
+/// Where a link record's `Link` starts in its cell (a
+/// `dlszone_link_cache` buffer): `docs/debugging.md`.
+#[cfg(kmod)]
+pub(crate) const LINK_VALUE_OFFSET: usize =
+    core::mem::offset_of!(ArcInner<crate::registry::Link>, value);
+
 /// Counts above this are refused, as `alloc::sync::Arc` refuses them:
 /// far below `usize::MAX`, so that the increments of other threads racing
 /// with the one that sees the overflow cannot wrap the count to zero.

@@ -18,6 +18,7 @@ pub const MAX_ZONEID: i32 = 9999;
 /// A zone id (`zoneid_t`). Ids are recycled, so on its own it does not
 /// name a zone incarnation: see [`ZoneKey`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(transparent)]
 pub struct ZoneId(pub i32);
 
 impl ZoneId {
@@ -39,6 +40,7 @@ impl ZoneId {
 /// reused. A link recorded against `ZoneKey { id: 5, uniqid: 7 }` can never be
 /// mistaken for one of a later zone that got id 5 again.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(C)]
 pub struct ZoneKey {
     /// The zone id.
     pub id: ZoneId,
@@ -59,6 +61,7 @@ impl ZoneKey {
 /// A datalink id (`datalink_id_t`), allocated by dlmgmtd and unique across
 /// all zones.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(transparent)]
 pub struct LinkId(pub u32);
 
 impl LinkId {
