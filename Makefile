@@ -9,7 +9,8 @@
 #   make bench    benchmarks (docs/performance.md)
 #   make bench-smoke  the side-by-side benchmark builds and runs one tiny
 #                 iteration of everything (no timing assertion)
-#   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
+#   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs),
+#                 mandoc -Tlint of docs/man/dlszone.7
 #   make clean    remove build/ and target/
 #   make install | load | unload     (illumos only)
 #
@@ -136,7 +137,7 @@ KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
 	bench-smoke lint $(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) kmod-core gates-core \
-	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only \
+	fmt-check clippy clippy-host clippy-kernel man-lint clean install load unload illumos-only \
 	kmod-selffail kload-test
 
 all: toolchain kmod gates
@@ -274,7 +275,17 @@ kmod-selffail: toolchain
 	$(MAKE) --no-print-directory kmod-dlszone_ktest KTARGET_DIR=target/kernel-selffail \
 		BUILD_DIR=$(dir $(SELFFAIL_MODULE)) KRUSTFLAGS="--cfg dlszone_ktest_selffail"
 
-lint: lint-toolchain fmt-check clippy
+lint: lint-toolchain fmt-check clippy man-lint
+
+# The man page must be mandoc-clean: no message at any level, except
+# that the illumos pages it refers to (.Xr dladm 8, ...) are not found on
+# a build host that is not illumos.
+MANPAGES := docs/man/dlszone.7
+man-lint:
+	@out=$$(mandoc -Tlint -W all $(MANPAGES) 2>&1 | \
+		grep -v 'STYLE: referenced manual not found' || true); \
+	if [ -n "$$out" ]; then echo "$$out" >&2; echo "man-lint: mandoc -Tlint is not clean" >&2; exit 1; fi; \
+	echo "man-lint: mandoc -Tlint clean: $(MANPAGES)"
 
 fmt-check:
 	cargo fmt --all --check

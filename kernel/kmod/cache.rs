@@ -283,6 +283,48 @@ mod tests {
         assert_eq!(CACHE.destroy(), Ok(()));
     }
 
+    /// The offsets `docs/debugging.md` gives for a link's state (the
+    /// `link` argument of the probes), read from a live record.
+    #[test]
+    fn a_records_fields_are_where_the_docs_say() {
+        use crate::registry::layout as at;
+        use crate::registry::{HoldKind, LinkId, Registry, ZoneId, ZoneKey};
+        let r = Registry::new();
+        r.zone_boot(ZoneKey::new(5, 77)).unwrap();
+        let rec = crate::sdt::Recording::start();
+        r.create(ZoneId(5), b"vnic7", LinkId(7), b"net12", false).unwrap();
+        let state = rec.take()[0].arg(5) as usize;
+        let _h1 = r.hold(ZoneId(5), LinkId(7), HoldKind::Named).unwrap();
+        let _h2 = r.hold(ZoneId::GLOBAL, LinkId(7), HoldKind::Stream).unwrap();
+        let _t = r.hold_tmp(ZoneId::GLOBAL, LinkId(7)).unwrap();
+        // SAFETY: `state` is the address of the record's LinkInner, kept
+        // alive by the registry; the reads are of plain integers inside it
+        // (the link's mutex is not held by anyone meanwhile).
+        let (u8_at, u32_at, u64_at) = unsafe {
+            (
+                |o: usize| *((state + o) as *const u8),
+                |o: usize| *((state + o) as *const u32),
+                |o: usize| *((state + o) as *const u64),
+            )
+        };
+        assert_eq!(u32_at(at::LINKID), 7);
+        assert_eq!((u8_at(at::NAME), u8_at(at::NAME + 1)), (1, 5));
+        let name: std::vec::Vec<u8> = (0..5).map(|i| u8_at(at::NAME + 2 + i)).collect();
+        assert_eq!(name, b"net12");
+        assert_eq!((u32_at(at::ZONE), u64_at(at::ZONE + 8)), (5, 77));
+        assert_eq!((u32_at(at::OWNER), u64_at(at::OWNER + 8)), (5, 77));
+        assert_eq!(u8_at(at::TRANSIENT), 1);
+        assert_eq!(u8_at(at::STATE), 1);
+        assert_eq!((u8_at(at::EXISTENCE), u8_at(at::LOAN)), (1, 0));
+        assert_eq!((u32_at(at::GZ_HOLDS), u32_at(at::GZ_HOLDS + 8)), (1, 0));
+        assert_eq!(u32_at(at::ZONE_HOLDS + 8), 1);
+        assert_eq!(u8_at(at::ZONE_HOLDER), 1);
+        assert_eq!((u32_at(at::ZONE_HOLDER + 8), u64_at(at::ZONE_HOLDER + 16)), (5, 77));
+        assert_eq!(u32_at(at::TMP), 1);
+        assert_ne!(u64_at(at::SERIAL), 0);
+        r.rele_tmp(_t).unwrap();
+    }
+
     #[test]
     fn bad_layouts_are_refused() {
         static CACHE: RecordCache = RecordCache::new(c"test_bad");

@@ -497,8 +497,8 @@ pub mod layout {
     pub const GZ_HOLDS: usize = 112;
     /// Holds from inside the link's zone: three `uint32_t`, as above.
     pub const ZONE_HOLDS: usize = 124;
-    /// The zone those holds came from: an 8-byte tag (1: some), then its
-    /// `ZoneKey`.
+    /// The zone those holds came from: a tag byte (1 when there is one),
+    /// then, 8 bytes on, its `ZoneKey`.
     pub const ZONE_HOLDER: usize = 136;
     /// Temporary holds (`uint32_t`).
     pub const TMP: usize = 160;

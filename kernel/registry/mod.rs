@@ -58,7 +58,7 @@ mod zones;
 pub use door::{Defer, Dlmgmt, NoDaemon};
 pub use holds::{Hold, TmpHold};
 pub use invariants::Violation;
-pub use link::Link;
+pub use link::{Link, layout};
 pub use outbox::Notice;
 pub use report::{Action, LinkOutcome, TeardownReport};
 pub use snapshot::{LinkSnapshot, Snapshot};

@@ -77,6 +77,7 @@ impl LinkId {
 /// A link name as `dladm_valid_linkname()` accepts it: 1 to 31 bytes of
 /// `[A-Za-z0-9_.]`, not starting with a digit, ending with a digit.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C)]
 pub struct LinkName {
     len: u8,
     bytes: [u8; MAXLINKNAMELEN - 1],
@@ -219,6 +220,7 @@ pub struct Holder {
 
 /// A link's life cycle. Transitions only go forward.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(u8)]
 pub enum LinkState {
     /// Known by MAC name, no link id yet (a physical link that attached
     /// while dlmgmtd was down); invisible to lookups.
