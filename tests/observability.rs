@@ -353,3 +353,32 @@ fn pending_activation_rename_and_zone_life() {
     assert_eq!(PROBES.len(), 20);
     let _ = sdt::kind::TEMPORARY;
 }
+
+/// `docs/dtrace.md` lists every probe, with its arguments in order, and
+/// nothing else; so does the man page's list.
+#[test]
+fn the_docs_list_every_probe_with_its_arguments() {
+    let doc = include_str!("../docs/dtrace.md");
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `dlszone-"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), PROBES.len(), "one row per probe");
+    for p in PROBES {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == format!("`{}`", p.name))
+            .unwrap_or_else(|| panic!("docs/dtrace.md does not list {}", p.name));
+        let args: Vec<&str> = row[1..7].iter().copied().filter(|a| !a.is_empty()).collect();
+        assert_eq!(args, p.args, "arguments of {} in docs/dtrace.md", p.name);
+    }
+    let man = include_str!("../docs/man/dlszone.7");
+    for p in PROBES {
+        assert!(man.contains(p.name), "docs/man/dlszone.7 does not list {}", p.name);
+    }
+    for n in Stats::NAMES {
+        let n = n.to_str().unwrap();
+        assert!(man.contains(&format!(".It Sy {n}")), "docs/man/dlszone.7 lacks kstat {n}");
+    }
+}
