@@ -9,7 +9,8 @@
 #   make bench    benchmarks (docs/performance.md)
 #   make bench-smoke  the side-by-side benchmark builds and runs one tiny
 #                 iteration of everything (no timing assertion)
-#   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
+#   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs),
+#                 mandoc -Tlint of docs/man/dlszone.7
 #   make clean    remove build/ and target/
 #   make install | load | unload     (illumos only)
 #
@@ -89,8 +90,10 @@ dlszone_ktest_KIND := module
 dlszone_ktest_EXPORTS := tools/dlszone_ktest.exports
 dlszone_ktest_DEPENDS := drv/ktest
 dlszone_ktest_STACK := 4096
-# The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test).
-dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry
+# The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test), and
+# the dlszone kstat's ks_update callback (kernel/kmod/kstat.rs), which
+# the kstat framework calls.
+dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry 4kmod5kstat6kernel12kstat_update
 
 # The replacement of dls_mgmt.c's object in misc/dls (docs/integration.md).
 dls_mgmt.o_CRATE := dlszone-dls
@@ -99,9 +102,10 @@ dls_mgmt.o_EXPORTS := tools/dls_mgmt.exports
 dls_mgmt.o_ALLOW := tools/dls_mgmt-symbols.allow
 dls_mgmt.o_STACK := 4096
 # Functions illumos calls through pointers: the netstack callbacks, the
-# kstat update, the task-queue entry point.
+# "link" kstats' and the dlszone kstat's updates, the task-queue entry
+# point.
 dls_mgmt.o_ROOTS := 3abi16dls_stack_create 3abi18dls_stack_shutdown 3abi17dls_stack_destroy \
-	3abi21dls_link_kstat_update 3dls8run_task
+	3abi21dls_link_kstat_update 4kmod5kstat6kernel12kstat_update 3dls8run_task
 
 # How cargo is run for the kernel target.
 ifeq ($(KERNEL_TOOLCHAIN),debian)
@@ -146,7 +150,7 @@ KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
 	bench-smoke lint $(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) kmod-core gates-core \
-	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only \
+	fmt-check clippy clippy-host clippy-kernel man-lint clean install load unload illumos-only \
 	kmod-selffail kload-test c-test
 
 all: toolchain kmod gates
@@ -308,7 +312,17 @@ kmod-selffail: toolchain
 	$(MAKE) --no-print-directory kmod-dlszone_ktest KTARGET_DIR=target/kernel-selffail \
 		BUILD_DIR=$(dir $(SELFFAIL_MODULE)) KRUSTFLAGS="--cfg dlszone_ktest_selffail"
 
-lint: lint-toolchain fmt-check clippy
+lint: lint-toolchain fmt-check clippy man-lint
+
+# The man page must be mandoc-clean: no message at any level, except
+# that the illumos pages it refers to (.Xr dladm 8, ...) are not found on
+# a build host that is not illumos.
+MANPAGES := docs/man/dlszone.7
+man-lint:
+	@out=$$(mandoc -Tlint -W all $(MANPAGES) 2>&1 | \
+		grep -v 'STYLE: referenced manual not found' || true); \
+	if [ -n "$$out" ]; then echo "$$out" >&2; echo "man-lint: mandoc -Tlint is not clean" >&2; exit 1; fi; \
+	echo "man-lint: mandoc -Tlint clean: $(MANPAGES)"
 
 fmt-check:
 	cargo fmt --all --check

@@ -35,6 +35,7 @@ const FUNCTIONS: &[&str] = &[
     "drv_usectohz",
     "ddi_get_lbolt",
     "kmem_(alloc|zalloc|free)",
+    "kmem_cache_(create|destroy|alloc|free)",
     "cmn_err",
     "panic",
     "mod_(install|remove|info)",
@@ -116,6 +117,8 @@ const TYPES: &[&str] = &[
     "dls_dev_handle_t",
     "iptun_kparams_t",
     "dev_info_t",
+    "kmem_cache_t",
+    "vmem_t",
 ];
 
 /// Structures the crate only points at: bindgen emits them as opaque
@@ -133,6 +136,8 @@ const OPAQUE: &[&str] = &[
     "__dev_info",
     "door_desc",
     "iptun_kparams",
+    "kmem_cache",
+    "vmem",
     "__door_handle",
     "__mac_handle",
     "__mac_perim_handle",

@@ -476,6 +476,22 @@ extern void	*kmem_alloc(size_t, int);
 extern void	*kmem_zalloc(size_t, int);
 extern void	kmem_free(void *, size_t);
 
+/*
+ * Object caches (kmem_cache_create(9F)).  Both types are opaque to kmem's
+ * clients; a NULL vmem_t means the default kmem arena, and align 0 means
+ * KMEM_ALIGN.  The constructor, destructor and reclaim callbacks may be
+ * NULL.
+ */
+typedef struct kmem_cache kmem_cache_t;
+typedef struct vmem vmem_t;
+
+extern kmem_cache_t	*kmem_cache_create(char *, size_t, size_t,
+			    int (*)(void *, void *, int), void (*)(void *, void *),
+			    void (*)(void *), void *, vmem_t *, int);
+extern void		kmem_cache_destroy(kmem_cache_t *);
+extern void		*kmem_cache_alloc(kmem_cache_t *, int);
+extern void		kmem_cache_free(kmem_cache_t *, void *);
+
 /* ---- Messages and panic (usr/src/uts/common/sys/cmn_err.h) ------------- */
 
 #define	CE_CONT		0

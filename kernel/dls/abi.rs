@@ -13,7 +13,7 @@ use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
 
-use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 use dlszone::door::proto::{DatalinkClass, DatalinkMedia, LinkFlags};
 use dlszone::door::upcall::{self, UpdateError};
 use dlszone::errno::Errno;
@@ -44,6 +44,9 @@ const ALL_ZONES: i32 = -1;
 /// The one `dls_mgmt.o` of this kernel: null before `dls_mgmt_init()` and
 /// after `dls_mgmt_fini()`, otherwise from `Arc::into_raw`.
 static DLS: AtomicPtr<Dls<Sys>> = AtomicPtr::new(ptr::null_mut());
+
+/// Whether this object set up the kstat and the link record cache.
+static OBS: AtomicBool = AtomicBool::new(false);
 
 /// `devnet_need_rebuild`: set whenever a link gets or loses an id or moves;
 /// read and cleared by `dls_devnet_rebuild()`. A `boolean_t` to C.
@@ -182,7 +185,18 @@ pub extern "C" fn dls_mgmt_init() {
     }
     let k = Sys::default();
     k.init();
+    // The link record cache and the dlszone kstat (docs/debugging.md).
+    // They exist once per kernel: another dlszone object loaded first
+    // (the ktest module) keeps them, and this one goes without.
+    let obs = dlszone::kmod::obs::init().is_ok();
+    if !obs {
+        k.warn("dls: the dlszone kstat and link record cache exist already; not created again");
+    }
     let d = Dls::new(k.clone(), Some(dls_link_kstat_update));
+    if obs {
+        dlszone::kmod::obs::show(d.registry());
+    }
+    OBS.store(obs, Ordering::Release);
     devnet_need_rebuild.store(0, Ordering::Release);
     DLS.store(Arc::into_raw(d).cast_mut(), Ordering::Release);
     k.netstack_register(dls_stack_create, dls_stack_shutdown, dls_stack_destroy);
@@ -198,12 +212,19 @@ pub extern "C" fn dls_mgmt_fini() {
     k.door_close();
     d.wait_tasks();
     d.fini();
+    let obs = OBS.swap(false, Ordering::AcqRel);
+    if obs {
+        dlszone::kmod::obs::hide();
+    }
     let p = DLS.swap(ptr::null_mut(), Ordering::AcqRel);
     if !p.is_null() {
         // SAFETY: `p` came from Arc::into_raw in dls_mgmt_init() and is
         // given back exactly once, here, after the swap made it
         // unreachable to new callers (and no caller remains: see dls()).
         drop(unsafe { Arc::from_raw(p) });
+    }
+    if obs && dlszone::kmod::obs::fini().is_err() {
+        k.warn("dls: link records outlive dls; the link record cache is kept");
     }
     k.fini();
 }

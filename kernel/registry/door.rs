@@ -117,10 +117,12 @@ impl Registry {
     /// likes, so it needs the proof that no registry lock is held.
     pub(crate) fn upcall(&self, _cx: &mut Unlocked, notice: &Notice) -> KResult<()> {
         super::link::held::assert_none();
-        match self.door.current() {
+        let res = match self.door.current() {
             Some(d) => d.deliver(notice),
             None => Err(Errno::EBADF),
-        }
+        };
+        self.noticed(notice, &res);
+        res
     }
 
     /// Delivers queued notices in order, each exactly once; stops at the

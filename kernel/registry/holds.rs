@@ -18,13 +18,18 @@ use alloc::vec::Vec;
 
 use super::hashtab::mac_hash;
 use super::link::{Link, Unmatched};
+use super::observe::{addr, kind_code};
 use super::table::{NameSlot, Table};
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
 use super::{LinkRef, Registry, visible};
 use crate::errno::{Errno, KResult};
 use crate::sync::Arc;
-use crate::sync::atomic::Ordering;
+use core::sync::atomic::Ordering;
+
+/// The holder zone the bad-release probe gives a temporary hold, which
+/// records none (`ALL_ZONES`).
+const NO_HOLDER: ZoneKey = ZoneKey::new(-1, 0);
 
 /// A long hold (`dd_ref`): keeps the link from being destroyed and its
 /// memory alive. Give it back with [`Registry::rele`].
@@ -132,9 +137,7 @@ impl Registry {
         let TmpHold { link } = hold;
         let mut l = link.lock();
         if l.tmp == 0 {
-            drop(l);
-            self.bad_releases.fetch_add(1, Ordering::Relaxed);
-            return Err(Errno::ENOENT);
+            return Err(self.unmatched_release(&l, None, NO_HOLDER, false));
         }
         l.tmp -= 1;
         if l.tmp == 0 {
@@ -223,6 +226,7 @@ impl Registry {
             return Err(Errno::EBUSY);
         }
         l.take(kind, holder)?;
+        crate::sdt::link_hold(l.linkid.0, kind_code(kind), holder.id.0, addr(&l));
         drop(l);
         Ok(Hold { link: link.clone(), kind, holder })
     }
@@ -243,15 +247,11 @@ impl Registry {
         match l.drop_hold(kind, holder) {
             Ok(()) => {}
             Err(why) => {
-                drop(l);
-                let (count, e) = match why {
-                    Unmatched::Late => (&self.late_releases, Errno::ESTALE),
-                    Unmatched::Bad => (&self.bad_releases, Errno::ENOENT),
-                };
-                count.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
+                let late = why == Unmatched::Late;
+                return Err(self.unmatched_release(&l, Some(kind), holder, late));
             }
         }
+        crate::sdt::link_rele(l.linkid.0, kind_code(kind), holder.id.0, addr(&l));
         let free = l.settle();
         let serial = l.serial;
         drop(l);
@@ -279,12 +279,12 @@ impl Registry {
 
     /// Releases that matched no hold, since the registry was made.
     pub fn bad_releases(&self) -> u64 {
-        self.bad_releases.load(Ordering::Relaxed)
+        self.stats.bad_releases.load(Ordering::Relaxed)
     }
 
     /// Releases of holds that forced recovery had already discarded.
     pub fn late_releases(&self) -> u64 {
-        self.late_releases.load(Ordering::Relaxed)
+        self.stats.late_releases.load(Ordering::Relaxed)
     }
 
     /// Detached links still kept alive by holders.

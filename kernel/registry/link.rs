@@ -19,6 +19,11 @@ use alloc::vec::Vec;
 const KINDS: usize = HoldKind::HOLDER_KINDS.len();
 
 /// A datalink as the registry tracks it. Lock level 3 (`docs/locking.md`).
+///
+/// C layout, as is [`LinkInner`], so that a crash dump's reader finds the
+/// fields at fixed offsets (`docs/debugging.md`, pinned by `layout`
+/// below).
+#[repr(C)]
 pub struct Link {
     mac: MacName,
     inner: Mutex<LinkInner>,
@@ -26,7 +31,8 @@ pub struct Link {
     drained: Condvar,
 }
 
-/// The per-link state, protected by `Link::inner`.
+/// The per-link state, protected by `Link::inner`. C layout (see [`Link`]).
+#[repr(C)]
 pub(crate) struct LinkInner {
     pub(crate) linkid: LinkId,
     /// The name in the current zone; `None` only while initializing.
@@ -331,6 +337,7 @@ impl LinkInner {
     pub(crate) fn settle(&mut self) -> bool {
         if self.state == LinkState::Detached && self.unheld() {
             self.state = LinkState::Freed;
+            super::observe::link_freed(self);
             return true;
         }
         false
@@ -461,4 +468,83 @@ impl HoldCounts {
         crate::sort::sort_unstable(&mut v);
         v
     }
+}
+
+/// Where a crash dump's reader finds a link's fields (`docs/debugging.md`):
+/// offsets in [`LinkInner`], the state every link probe points at, and (in
+/// the kernel build) of that state in a `dlszone_link_cache` buffer. The
+/// numbers are the documented ones; a layout change fails the build here.
+pub mod layout {
+    use core::mem::offset_of;
+
+    use super::LinkInner;
+    use crate::registry::types::ZoneKey;
+
+    /// `linkid` (`datalink_id_t`, 4 bytes).
+    pub const LINKID: usize = 0;
+    /// The current name: a length byte, then 31 bytes (not NUL-terminated
+    /// when 31 long), after a one-byte `Some`/`None` tag.
+    pub const NAME: usize = 4;
+    /// The owner zone (`ZoneKey`: `zoneid_t` at +0, `zone_uniqid` at +8).
+    pub const OWNER: usize = 40;
+    /// The current zone (`ZoneKey`).
+    pub const ZONE: usize = 56;
+    /// `transient` (one byte, 0 or 1).
+    pub const TRANSIENT: usize = 72;
+    /// `state` (one byte: 0 initializing, 1 active, 2 condemned, 3
+    /// detached, 4 freed).
+    pub const STATE: usize = 74;
+    /// The existence hold (one byte).
+    pub const EXISTENCE: usize = 75;
+    /// The loan hold (one byte).
+    pub const LOAN: usize = 76;
+    /// Global-zone holds: three `uint32_t` (stream, devnet, named).
+    pub const GZ_HOLDS: usize = 112;
+    /// Holds from inside the link's zone: three `uint32_t`, as above.
+    pub const ZONE_HOLDS: usize = 124;
+    /// The zone those holds came from: a tag byte (1 when there is one),
+    /// then, 8 bytes on, its `ZoneKey`.
+    pub const ZONE_HOLDER: usize = 136;
+    /// Temporary holds (`uint32_t`).
+    pub const TMP: usize = 160;
+    /// Holds forced recovery reclaimed whose releases are still to come.
+    pub const RECLAIMED: usize = 172;
+    /// The record's serial (`uint64_t`).
+    pub const SERIAL: usize = 184;
+
+    const _: () = {
+        assert!(offset_of!(LinkInner, linkid) == LINKID);
+        assert!(offset_of!(LinkInner, name) == NAME);
+        assert!(offset_of!(LinkInner, owner) == OWNER);
+        assert!(offset_of!(LinkInner, zone) == ZONE);
+        assert!(offset_of!(LinkInner, transient) == TRANSIENT);
+        assert!(offset_of!(LinkInner, state) == STATE);
+        assert!(offset_of!(LinkInner, existence) == EXISTENCE);
+        assert!(offset_of!(LinkInner, loan) == LOAN);
+        assert!(offset_of!(LinkInner, gz_holds) == GZ_HOLDS);
+        assert!(offset_of!(LinkInner, zone_holds) == ZONE_HOLDS);
+        assert!(offset_of!(LinkInner, zone_holder) == ZONE_HOLDER);
+        assert!(offset_of!(LinkInner, tmp) == TMP);
+        assert!(offset_of!(LinkInner, reclaimed) == RECLAIMED);
+        assert!(offset_of!(LinkInner, serial) == SERIAL);
+        assert!(offset_of!(ZoneKey, uniqid) == 8);
+    };
+
+    /// The state's offset in a `dlszone_link_cache` buffer: the `Arc`
+    /// cell's count and cache (16 bytes), the MAC name (16), the mutex's
+    /// lock-word cell (8).
+    #[cfg(kmod)]
+    pub const IN_BUFFER: usize = 40;
+
+    /// A `dlszone_link_cache` buffer's size (`::kmem_cache` shows it).
+    #[cfg(kmod)]
+    pub const BUFFER_SIZE: usize = 240;
+
+    #[cfg(kmod)]
+    const _: () = {
+        assert!(
+            crate::kmod::arc::LINK_VALUE_OFFSET + offset_of!(super::Link, inner) + 8 == IN_BUFFER
+        );
+        assert!(core::mem::size_of::<super::Link>() + 16 == BUFFER_SIZE);
+    };
 }

@@ -5,13 +5,20 @@ use alloc::vec::Vec;
 
 use super::hashtab::mac_hash;
 use super::link::{Drain, Link, LinkInner};
+use super::observe::addr;
 use super::outbox::Notice;
 use super::table::{NameSlot, Room, Table};
 use super::types::{DrainWait, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey, ZoneState};
 use super::unlocked::Unlocked;
 use super::{Registry, visible};
 use crate::errno::{Errno, KResult};
+use crate::sdt::{self, NameArg};
 use crate::sync::{Arc, Wake};
+
+/// A link's current name as a probe's string argument.
+fn name_arg(l: &LinkInner) -> NameArg {
+    l.name.map_or(NameArg::EMPTY, |n| NameArg::new(n.as_bytes()))
+}
 
 /// What one more condemned link needs: a limbo entry and a notice.
 pub(super) const CONDEMN: Room = Room { ids: 0, macs: 0, names: 0, zones: 0, limbo: 1, notices: 1 };
@@ -44,7 +51,7 @@ impl Registry {
         // once the zone's incarnation is known. Dropped (after the lock)
         // if the create is refused.
         let inner = LinkInner::new(linkid, Some(name), ZoneKey::GLOBAL, persistent, self.serial());
-        let link = Arc::new(Link::new(mac, inner));
+        let link = crate::kmod::cache::link_record(Link::new(mac, inner));
         let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
             ids: 1,
             macs: 1,
@@ -72,6 +79,14 @@ impl Registry {
         // Links born outside the global zone never reach it.
         l.transient = owner != ZoneKey::GLOBAL;
         t.insert_link(&link, &l);
+        sdt::link_create(
+            linkid.0,
+            zone.0,
+            l.transient,
+            persistent,
+            name_arg(&l).as_cstr(),
+            addr(&l),
+        );
         Ok(())
     }
 
@@ -84,13 +99,15 @@ impl Registry {
         let mut cx = Unlocked::new();
         let mac = MacName::new(mac)?;
         let inner = LinkInner::new(LinkId::INVALID, None, ZoneKey::GLOBAL, true, self.serial());
-        let link = Arc::new(Link::new(mac, inner));
+        let link = crate::kmod::cache::link_record(Link::new(mac, inner));
         let mut t =
             self.table.write_room(&mut cx, &self.outbox, |_| Room { macs: 1, ..Room::default() });
         if t.by_mac.contains_key(link.mac()) {
             return Err(Errno::EEXIST);
         }
         t.insert_pending(&link);
+        let l = link.lock();
+        sdt::link_create(0, 0, false, true, NameArg::EMPTY.as_cstr(), addr(&l));
         Ok(())
     }
 
@@ -112,9 +129,10 @@ impl Registry {
         if l.state != LinkState::Initializing {
             return Err(Errno::EBUSY);
         }
-        t.by_mac.remove(link.mac());
+        t.remove_pending(link.mac());
         l.existence = false;
         l.state = LinkState::Detached;
+        sdt::link_detach(0, 0, addr(&l));
         let _ = l.settle();
         Ok(())
     }
@@ -150,6 +168,7 @@ impl Registry {
         l.name = Some(name);
         l.state = LinkState::Active;
         t.insert_id(&link, &l);
+        sdt::link_activate(linkid.0, name_arg(&l).as_cstr(), addr(&l));
         Ok(())
     }
 
@@ -201,6 +220,7 @@ impl Registry {
                 return Err(Errno::EBUSY);
             }
             l.state = LinkState::Condemned;
+            sdt::link_condemn(l.linkid.0, l.zone.id.0, addr(&l));
             drop(l);
             link
         };
@@ -225,6 +245,7 @@ impl Registry {
         t.unhash(&link, &l);
         l.state = LinkState::Detached;
         l.existence = false;
+        sdt::link_detach(l.linkid.0, l.zone.id.0, addr(&l));
         if !l.settle() {
             // A holder took no new hold (condemned), but a release could
             // not have raced the unhash: anything left is a long hold that
@@ -241,6 +262,7 @@ impl Registry {
     pub(super) fn condemn_locked(&self, t: &mut Table, link: &Arc<Link>, l: &mut LinkInner) {
         t.unhash(link, l);
         let zone = l.zone.id;
+        super::observe::link_condemned(l);
         l.state = LinkState::Detached;
         l.existence = false;
         l.loan = false;
@@ -278,7 +300,9 @@ impl Registry {
             return Err(Errno::EEXIST);
         }
         t.rename(zone, linkid, l.name, name);
+        let old = name_arg(&l);
         l.name = Some(name);
+        sdt::link_rename(linkid.0, zone.0, old.as_cstr(), name_arg(&l).as_cstr(), addr(&l));
         Ok(())
     }
 

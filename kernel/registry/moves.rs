@@ -102,6 +102,7 @@ impl Registry {
             l.loan = true;
             l.reserved = Some(name);
             l.transient = transient;
+            crate::sdt::link_lend(linkid.0, to.0, transient, super::observe::addr(l));
             Ok(())
         })
     }
@@ -213,6 +214,7 @@ impl Registry {
     pub(super) fn return_locked(t: &mut Table, l: &mut LinkInner) {
         let id = l.linkid;
         let from = l.zone.id;
+        super::observe::link_returning(l);
         if let Some(name) = l.name {
             t.by_name.remove(&(from, name));
         }

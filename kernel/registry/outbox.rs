@@ -45,6 +45,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::noalloc::NoAlloc;
+use super::stats::{StatsHandle, set};
 use super::types::{LinkId, ZoneId};
 use super::unlocked::Unlocked;
 use crate::sync::{Condvar, Mutex, MutexGuard};
@@ -73,6 +74,31 @@ impl Notice {
     pub fn link(&self) -> LinkId {
         match *self {
             Notice::SetZone { link, .. } | Notice::LinkGone { link, .. } => link,
+        }
+    }
+
+    /// The zone it names: the link's new zone, or the zone it went away
+    /// with.
+    pub fn zone(&self) -> ZoneId {
+        match *self {
+            Notice::SetZone { zone, .. } | Notice::LinkGone { zone, .. } => zone,
+        }
+    }
+
+    /// What the notice probes call it (`crate::sdt::notice`).
+    pub(crate) fn what(&self) -> u32 {
+        match self {
+            Notice::SetZone { .. } => crate::sdt::notice::SETZONE,
+            Notice::LinkGone { .. } => crate::sdt::notice::LINKGONE,
+        }
+    }
+
+    /// Fires a notice probe: `delivered` or `failed` by `res`.
+    pub(crate) fn fire(&self, res: &crate::errno::KResult<()>) {
+        let (id, zone, what) = (self.link().0, self.zone().0, self.what());
+        match res {
+            Ok(()) => crate::sdt::notice_delivered(id, zone, what),
+            Err(e) => crate::sdt::notice_failed(id, zone, what, e.to_raw()),
         }
     }
 }
@@ -121,6 +147,8 @@ pub(crate) struct Outbox {
     /// Signalled when a delivery ends (its notice dropped or given back),
     /// and when the replayer's flag comes free.
     settled: Condvar,
+    /// Where the queue's depth is published (`outbox_depth`).
+    stats: StatsHandle,
 }
 
 /// The outbox lock held: a section that must not allocate.
@@ -143,8 +171,9 @@ impl core::ops::DerefMut for Guard<'_> {
 }
 
 impl Outbox {
-    pub(crate) fn new() -> Outbox {
+    pub(crate) fn new(stats: StatsHandle) -> Outbox {
         Outbox {
+            stats,
             state: Mutex::new(OutboxState {
                 queue: VecDeque::new(),
                 next_seq: 1,
@@ -198,6 +227,9 @@ impl Outbox {
             zones: [from, to],
             inflight: false,
         });
+        set(&self.stats.outbox_depth, s.queue.len());
+        drop(s);
+        crate::sdt::notice_queued(n.link().0, to.0, n.what(), seq);
     }
 
     /// The sequence number the next notice will get: a move delivers only
@@ -279,6 +311,7 @@ impl Outbox {
         if let Some(i) = s.queue.iter().position(|e| e.seq == seq) {
             if delivered {
                 s.queue.remove(i);
+                set(&self.stats.outbox_depth, s.queue.len());
             } else if let Some(e) = s.queue.get_mut(i) {
                 e.inflight = false;
             }
@@ -291,7 +324,9 @@ impl Outbox {
     /// are about a retired link). A notice being delivered right now is
     /// not popped by its deliverer afterwards, whose `pop` checks the seq.
     pub(crate) fn purge(&self, link: LinkId) {
-        self.lock().queue.retain(|e| e.notice.link() != link);
+        let mut s = self.lock();
+        s.queue.retain(|e| e.notice.link() != link);
+        set(&self.stats.outbox_depth, s.queue.len());
     }
 
     /// How many notices wait.

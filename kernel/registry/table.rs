@@ -17,6 +17,7 @@
 use super::hashtab::{HashTab, Slots, TabKey};
 use super::link::{Link, LinkInner};
 use super::outbox::{Outbox, OutboxSpace};
+use super::stats::{StatsHandle, set};
 use super::types::{LinkId, LinkName, MacName, ZoneId, ZoneKey, ZoneState};
 use crate::errno::{Errno, KResult};
 use crate::sync::Arc;
@@ -78,6 +79,8 @@ pub(crate) struct Table {
     /// Counts writer sections: two reads that see the same value saw the
     /// same table (`dls_devnet_snapshot()`'s generation).
     pub(crate) generation: u64,
+    /// Where [`publish`](Self::publish) puts the gauges (`stats.rs`).
+    pub(crate) stats: Option<StatsHandle>,
 }
 
 /// How many entries a writer section may add, per index, and how many
@@ -145,6 +148,21 @@ impl Table {
             zones,
             limbo: HashTab::new(),
             generation: 0,
+            stats: None,
+        }
+    }
+
+    /// Publishes the gauges the kstat shows (`links`, `zones`, `limbo`),
+    /// after every change to their indexes (so they are exact as of the
+    /// last writer, and the kstat reads them with no lock). Out of line
+    /// and cold, so the teardown paths' frames do not grow by it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn publish(&self) {
+        if let Some(s) = &self.stats {
+            set(&s.links, self.by_mac.len());
+            set(&s.zones, self.zones.len());
+            set(&s.limbo, self.limbo.len());
         }
     }
 
@@ -229,6 +247,13 @@ impl Table {
             key.id,
             ZoneEntry { key, state: ZoneState::Running, head: LinkId::INVALID, count: 0 },
         );
+        self.publish();
+    }
+
+    /// Forgets a zone.
+    pub(crate) fn remove_zone(&mut self, id: ZoneId) {
+        self.zones.remove(&id);
+        self.publish();
     }
 
     /// The links in `zone`, in list order.
@@ -296,12 +321,20 @@ impl Table {
     pub(crate) fn insert_link(&mut self, link: &Arc<Link>, l: &LinkInner) {
         self.by_mac.insert(link.mac().clone(), link.clone());
         self.insert_id(link, l);
+        self.publish();
     }
 
     /// Tables a pending link (no id yet) by its MAC name. Needs room for
     /// one MAC name.
     pub(crate) fn insert_pending(&mut self, link: &Arc<Link>) {
         self.by_mac.insert(link.mac().clone(), link.clone());
+        self.publish();
+    }
+
+    /// Forgets a pending link (its MAC name).
+    pub(crate) fn remove_pending(&mut self, mac: &MacName) {
+        self.by_mac.remove(mac);
+        self.publish();
     }
 
     /// Gives a tabled pending link its id and name. Needs room for one id
@@ -346,6 +379,7 @@ impl Table {
         if self.by_mac.get(link.mac()).is_some_and(|v| Arc::ptr_eq(v, link)) {
             self.by_mac.remove(link.mac());
         }
+        self.publish();
     }
 
     /// Renames link `id` inside `zone`. Needs room for one name.
@@ -366,11 +400,13 @@ impl Table {
     /// for one limbo entry.
     pub(crate) fn park(&mut self, serial: u64, link: &Arc<Link>) {
         self.limbo.insert(serial, link.clone());
+        self.publish();
     }
 
     /// Drops a freed link from limbo.
     pub(crate) fn unpark(&mut self, serial: u64) {
         self.limbo.remove(&serial);
+        self.publish();
     }
 }
 

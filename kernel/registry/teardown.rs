@@ -92,6 +92,7 @@ impl Registry {
             }
         }
         let links = self.members(&mut cx, zone.id);
+        crate::sdt::halt_start(zone.id.0, zone.uniqid, links.len() as u64);
         let mut report = TeardownReport {
             zone,
             links: Vec::with_capacity(links.len()),
@@ -109,6 +110,7 @@ impl Registry {
             report.remaining = z.count;
         }
         drop(gate);
+        self.halted(&report);
         if report.queued > 0 {
             // Best effort, and only this zone's notices: a dlmgmtd hung on
             // another zone's notice must not keep this halt from returning.
@@ -219,6 +221,7 @@ impl Registry {
             z.state = ZoneState::Down;
         }
         let links = self.members(&mut cx, zone.id);
+        crate::sdt::recover_start(zone.id.0, force, links.len() as u64);
         let mut report = TeardownReport {
             zone,
             links: Vec::with_capacity(links.len()),
@@ -237,6 +240,7 @@ impl Registry {
         report.remaining = self.table.read(&mut cx).zone(zone)?.count;
 
         self.drain_condemned(&mut cx, draining, &deadline, &mut report);
+        self.recovered(&report, force);
         if report.queued > 0 {
             self.kick();
         }

@@ -18,6 +18,7 @@ pub const MAX_ZONEID: i32 = 9999;
 /// A zone id (`zoneid_t`). Ids are recycled, so on its own it does not
 /// name a zone incarnation: see [`ZoneKey`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(transparent)]
 pub struct ZoneId(pub i32);
 
 impl ZoneId {
@@ -39,6 +40,7 @@ impl ZoneId {
 /// reused. A link recorded against `ZoneKey { id: 5, uniqid: 7 }` can never be
 /// mistaken for one of a later zone that got id 5 again.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(C)]
 pub struct ZoneKey {
     /// The zone id.
     pub id: ZoneId,
@@ -59,6 +61,7 @@ impl ZoneKey {
 /// A datalink id (`datalink_id_t`), allocated by dlmgmtd and unique across
 /// all zones.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(transparent)]
 pub struct LinkId(pub u32);
 
 impl LinkId {
@@ -74,6 +77,7 @@ impl LinkId {
 /// A link name as `dladm_valid_linkname()` accepts it: 1 to 31 bytes of
 /// `[A-Za-z0-9_.]`, not starting with a digit, ending with a digit.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C)]
 pub struct LinkName {
     len: u8,
     bytes: [u8; MAXLINKNAMELEN - 1],
@@ -227,6 +231,7 @@ pub struct Holder {
 
 /// A link's life cycle. Transitions only go forward.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(u8)]
 pub enum LinkState {
     /// Known by MAC name, no link id yet (a physical link that attached
     /// while dlmgmtd was down); invisible to lookups.

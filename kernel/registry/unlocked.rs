@@ -28,6 +28,7 @@ use core::ops::{Deref, DerefMut};
 
 use super::noalloc::NoAlloc;
 use super::outbox::Outbox;
+use super::stats::StatsHandle;
 use super::table::{Room, Table};
 use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -74,7 +75,10 @@ impl DerefMut for TableWrite<'_> {
 }
 
 impl TableLock {
-    pub(crate) fn new(t: Table) -> TableLock {
+    /// The lock over `t`, whose gauges go to `stats`.
+    pub(crate) fn new(mut t: Table, stats: StatsHandle) -> TableLock {
+        t.stats = Some(stats);
+        t.publish();
         TableLock { inner: RwLock::new(t) }
     }
 
