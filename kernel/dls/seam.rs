@@ -242,8 +242,13 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// Creates and installs the "link" kstat `name` (a C string) in zone
     /// `zid` (`dls_stat_create("link", 0, name, zid, update, linkid,
     /// ...)`): `ks_private` is the link id. Sleeps.
-    fn kstat_create(&self, name: &[u8], zid: ZoneId, linkid: LinkId, update: KstatUpdate)
-    -> Option<Kstat>;
+    fn kstat_create(
+        &self,
+        name: &[u8],
+        zid: ZoneId,
+        linkid: LinkId,
+        update: KstatUpdate,
+    ) -> Option<Kstat>;
 
     /// `kstat_delete()`. Never called with a registry lock held (a kstat
     /// reader may be in the update callback, waiting for one).

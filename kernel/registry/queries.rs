@@ -177,7 +177,8 @@ impl Registry {
         if t.by_id.contains_key(&new) {
             return Err(Errno::EEXIST);
         }
-        let own = |slot: Option<&NameSlot>| matches!(slot, Some(NameSlot::Link(id)) if *id == linkid);
+        let own =
+            |slot: Option<&NameSlot>| matches!(slot, Some(NameSlot::Link(id)) if *id == linkid);
         if Some(name) != l.name && !t.name_free(ZoneId::GLOBAL, name) {
             return Err(Errno::EEXIST);
         }
