@@ -49,6 +49,8 @@ const FUNCTIONS: &[&str] = &[
     "delay",
     "getzoneid",
     "zone_(find_by_id|rele|status_get|datalink_walk|check_datalink|kcred)",
+    // Zone-specific data: the zone incarnation without gate headers.
+    "zone_(key_create|key_delete|getspecific)",
     "crget(zoneid|zone)",
     "ddi_get_cred",
     "getmajor|getminor|makedevice",
@@ -116,14 +118,17 @@ const TYPES: &[&str] = &[
     "dls_link_t",
     "dls_dev_handle_t",
     "iptun_kparams_t",
+    "iptun_type_t",
+    "zone_key_t",
     "dev_info_t",
     "kmem_cache_t",
     "vmem_t",
 ];
 
-/// Structures the crate only points at: bindgen emits them as opaque
-/// blobs, so no field of theirs is ever read from Rust (ffi/shim reads the
-/// few that are needed) and the generated code is the same shape with the
+/// Structures the crate only points at, or embeds without touching their
+/// fields: bindgen emits them as opaque blobs of their size and alignment,
+/// so no field of theirs is ever read from Rust (ffi/shim reads the few
+/// that are needed) and the generated code is the same shape with the
 /// project's header and with gate's.
 const OPAQUE: &[&str] = &[
     "zone",
@@ -135,9 +140,12 @@ const OPAQUE: &[&str] = &[
     "dls_dev_t",
     "__dev_info",
     "door_desc",
-    "iptun_kparams",
     "kmem_cache",
     "vmem",
+    // Members of iptun_kparams_t the object never sets (addresses, IPsec
+    // request): same size and alignment, no fields.
+    "sockaddr_storage",
+    "ipsec_req",
     "__door_handle",
     "__mac_handle",
     "__mac_perim_handle",
@@ -171,6 +179,8 @@ const VARS: &[&str] = &[
     "KSTAT_(STRLEN|TYPE_NAMED|FLAG_VIRTUAL|DATA_UINT32|DATA_UINT64|READ|WRITE)",
     "NS_DLS",
     "i_dls_link_hash",
+    "ZONE_KEY_UNINITIALIZED",
+    "IPTUN_KPARAM_(TYPE|IMPLICIT)",
 ];
 
 /// Types that are kernel lock state: never `Copy`, so Rust code cannot

@@ -83,6 +83,26 @@ extern int		zone_datalink_walk(zoneid_t,
 			    int (*)(datalink_id_t, void *), void *);
 extern int		zone_check_datalink(zoneid_t *, datalink_id_t);
 
+/*
+ * Zone-specific data (ZSD).  A key is a small integer; 0 is the value of a
+ * key not yet created (ZONE_KEY_UNINITIALIZED).  zone_key_create() calls
+ * the create callback for every zone initialised and not yet down, then
+ * for every zone created later, and stores what it returns as that zone's
+ * value for the key; it writes the key only once those calls are done.
+ * The shutdown and destroy callbacks (either may be NULL) get the value
+ * back when the zone goes away or the key is deleted.  zone_getspecific()
+ * returns NULL for a zone without a value (or for an unknown key).
+ */
+#define	ZONE_KEY_UNINITIALIZED	0
+
+typedef uint_t zone_key_t;
+
+extern void	zone_key_create(zone_key_t *, void *(*)(zoneid_t),
+		    void (*)(zoneid_t, void *), void (*)(zoneid_t, void *));
+/* 0, or -1 for a key that was never created. */
+extern int	zone_key_delete(zone_key_t);
+extern void	*zone_getspecific(zone_key_t, zone_t *);
+
 /* ---- Credentials (usr/src/uts/common/sys/cred.h, sys/sunddi.h) --------- */
 
 typedef struct cred cred_t;
@@ -459,10 +479,59 @@ extern int	softmac_hold_device(dev_t, dls_dev_handle_t *);
 extern void	softmac_rele_device(dls_dev_handle_t);
 extern void	softmac_recreate(void);
 
-/* ---- IP tunnels (usr/src/uts/common/inet/iptun/iptun_impl.h) ----------- */
+/* ---- IP tunnels (inet/iptun.h, inet/iptun/iptun_impl.h) ---------------- */
 
-/* Opaque here: ffi/shim fills one in for the implicit-tunnel path. */
-typedef struct iptun_kparams iptun_kparams_t;
+/*
+ * The members of iptun_kparams_t that are not set for an implicit tunnel
+ * (addresses, IPsec request) keep their types so the structure has its
+ * real layout; Rust sees them as opaque blobs of the same size and
+ * alignment (OPAQUE in build.rs), and ffi/layout.rs pins every offset.
+ *
+ * sys/socket_impl.h: 256 bytes, aligned like its double member (8 on
+ * amd64).  sa_family_t is a uint16_t.
+ */
+struct sockaddr_storage {
+	unsigned short	ss_family;
+	char		_ss_pad1[8 - sizeof (unsigned short)];
+	double		_ss_align;
+	char		_ss_pad2[256 - 8 - 8];
+};
+
+/* netinet/in.h: 16 bytes, 4-byte aligned. */
+typedef struct ipsec_req {
+	uint_t		ipsr_ah_req;
+	uint_t		ipsr_esp_req;
+	uint_t		ipsr_self_encap_req;
+	uchar_t		ipsr_auth_alg;
+	uchar_t		ipsr_esp_alg;
+	uchar_t		ipsr_esp_auth_alg;
+} ipsec_req_t;
+
+/* inet/iptun.h */
+typedef enum {
+	IPTUN_TYPE_UNKNOWN = 0,
+	IPTUN_TYPE_IPV4,
+	IPTUN_TYPE_IPV6,
+	IPTUN_TYPE_6TO4
+} iptun_type_t;
+
+/*
+ * inet/iptun.h; the same size (544 bytes) for 32- and 64-bit code, with an
+ * explicit trailing pad.
+ */
+typedef struct iptun_kparams {
+	datalink_id_t		iptun_kparam_linkid;
+	uint32_t		iptun_kparam_flags;
+	struct sockaddr_storage	iptun_kparam_laddr;
+	struct sockaddr_storage	iptun_kparam_raddr;
+	ipsec_req_t		iptun_kparam_secinfo;
+	iptun_type_t		iptun_kparam_type;
+	uint32_t		_iptun_kparam_padding;
+} iptun_kparams_t;
+
+/* iptun_kparam_flags: which members are set, and how it was created. */
+#define	IPTUN_KPARAM_TYPE	0x00000001
+#define	IPTUN_KPARAM_IMPLICIT	0x00000010
 
 extern int	iptun_create(iptun_kparams_t *, cred_t *);
 extern int	iptun_delete(datalink_id_t, cred_t *);
