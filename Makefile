@@ -81,6 +81,8 @@ ALLOWLIST := tools/kernel-symbols.allow
 #   <name>_STACK     stack budget of its entry points, bytes
 #                    (docs/build.md, "Stack budget")
 #   <name>_ALLOW     allowlists of undefined symbols beyond $(ALLOWLIST)
+#   <name>_RUSTFLAGS extra rustc flags (core and alloc are rebuilt with
+#                    them, in a cargo target directory of the object's own)
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
 KOBJS := dlszone_ktest dls_mgmt.o
@@ -101,6 +103,10 @@ dls_mgmt.o_KIND := object
 dls_mgmt.o_EXPORTS := tools/dls_mgmt.exports
 dls_mgmt.o_ALLOW := tools/dls_mgmt-symbols.allow
 dls_mgmt.o_STACK := 4096
+# No Rust panic machinery in the object (docs/build.md, "Panics"): a
+# check the compiler could not prove away is a trap at its site, and the
+# gates count those sites.
+dls_mgmt.o_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
 # Functions illumos calls through pointers: the netstack callbacks, the
 # "link" kstats' and the dlszone kstat's updates, the task-queue entry
 # point.
@@ -172,8 +178,11 @@ lint-toolchain:
 # $(1): object name; $(2): the previous object's kmod rule, if any.
 define KOBJ_RULES
 kmod-$(1): toolchain $(2)
-	$$(KCARGO_ENV) $$(KCARGO) rustc -p $$($(1)_CRATE) $$(KCARGO_ARGS) --crate-type staticlib
-	cp $$(KOUT)/$$(subst -,_,lib$$($(1)_CRATE)).a $$(KTARGET_DIR)/$(1).a
+	$$(KCARGO_ENV) $$(if $$($(1)_RUSTFLAGS),CARGO_TARGET_DIR=$$(KTARGET_DIR)-$(1) \
+		RUSTFLAGS="$$(KCODEGEN) $$(KRUSTFLAGS) $$($(1)_RUSTFLAGS)") \
+		$$(KCARGO) rustc -p $$($(1)_CRATE) $$(KCARGO_ARGS) --crate-type staticlib
+	cp $$(if $$($(1)_RUSTFLAGS),$$(KTARGET_DIR)-$(1),$$(KTARGET_DIR))/$$(KTARGET)/release/$$(subst -,_,lib$$($(1)_CRATE)).a \
+		$$(KTARGET_DIR)/$(1).a
 	$$(LINK_ENV) tools/link-kmod --linker $$(KLD) --kind $$($(1)_KIND) \
 		--exports $$($(1)_EXPORTS) $$(if $$($(1)_DEPENDS),--depends "$$($(1)_DEPENDS)") \
 		--out $$(BUILD_DIR)/$(1) $$(KTARGET_DIR)/$(1).a

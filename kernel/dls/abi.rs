@@ -190,7 +190,7 @@ pub extern "C" fn dls_mgmt_init() {
     // (the ktest module) keeps them, and this one goes without.
     let obs = dlszone::kmod::obs::init().is_ok();
     if !obs {
-        k.warn("dls: the dlszone kstat and link record cache exist already; not created again");
+        k.warn(c"dls: the dlszone kstat and link record cache exist already; not created again");
     }
     let d = Dls::new(k.clone(), Some(dls_link_kstat_update));
     if obs {
@@ -224,7 +224,7 @@ pub extern "C" fn dls_mgmt_fini() {
         drop(unsafe { Arc::from_raw(p) });
     }
     if obs && dlszone::kmod::obs::fini().is_err() {
-        k.warn("dls: link records outlive dls; the link record cache is kept");
+        k.warn(c"dls: link records outlive dls; the link record cache is kept");
     }
     k.fini();
 }

@@ -50,6 +50,25 @@ impl MacBuf {
     }
 }
 
+/// A MAC name as illumos takes it, with its NUL. [`MacName`] keeps its
+/// NUL, so it needs no copy on the stack.
+pub(crate) trait MacStr {
+    /// With its NUL.
+    fn c(&self) -> &[u8];
+}
+
+impl MacStr for MacBuf {
+    fn c(&self) -> &[u8] {
+        MacBuf::c(self)
+    }
+}
+
+impl MacStr for MacName {
+    fn c(&self) -> &[u8] {
+        self.as_bytes_with_nul()
+    }
+}
+
 /// A link name as a NUL-terminated `MAXLINKNAMELEN` field.
 pub(crate) fn c_name(n: &LinkName) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -69,7 +88,11 @@ impl<K: Kernel> Dls<K> {
     }
 
     /// Runs `f` inside the perimeter of the MAC named `mac`.
-    pub(crate) fn in_perim<R>(&self, mac: &MacBuf, f: impl FnOnce() -> CResult<R>) -> CResult<R> {
+    pub(crate) fn in_perim<R>(
+        &self,
+        mac: &impl MacStr,
+        f: impl FnOnce() -> CResult<R>,
+    ) -> CResult<R> {
         let p: Perim = self.k.perim_enter_by_macname(mac.c()).map_err(|e| e.to_errno())?;
         let r = f();
         self.k.perim_exit(p);
@@ -152,7 +175,7 @@ impl<K: Kernel> Dls<K> {
     /// Undoes a [`set`](Self::set) whose `dls_link_t` could not be made.
     fn unset_quietly(&self, linkid: LinkId) {
         if self.reg.destroy(ZoneId::GLOBAL, linkid, DrainWait::Wait).is_err() {
-            self.k.warn("dls: could not undo a failed link create");
+            self.k.warn(c"dls: could not undo a failed link create");
         }
         self.side_remove(linkid);
     }
@@ -261,7 +284,7 @@ impl<K: Kernel> Dls<K> {
                 self.kstats_sync(t.linkid);
                 self.need_rebuild();
             }
-            Err(_) => self.k.warn("dls: a link whose destroy failed could not be restored"),
+            Err(_) => self.k.warn(c"dls: a link whose destroy failed could not be restored"),
         }
     }
 
@@ -292,7 +315,7 @@ impl<K: Kernel> Dls<K> {
 
     fn rename_held(&self, id1: LinkId, id2: LinkId, link: &[u8], physical: bool) -> CResult<()> {
         let info = self.reg.link_info(id1)?;
-        let mac = MacBuf::from_bytes(info.mac.as_bytes())?;
+        let mac = info.mac.clone();
         // The perimeter also waits for the property task to finish.
         self.prop_wait(id1);
         self.in_perim(&mac, || {
@@ -340,13 +363,13 @@ impl<K: Kernel> Dls<K> {
         if !zid.is_global() {
             self.ensure_zone(zid)?;
         }
-        let mac = MacBuf::from_bytes(info.mac.as_bytes())?;
+        let mac = info.mac.clone();
         self.in_perim(&mac, || {
             self.reg.setzid(ZoneId::GLOBAL, linkid, zid, transient)?;
             if let Err(e) = self.k.link_setzid(mac.c(), zid) {
                 let back = self.reg.setzid(ZoneId::GLOBAL, linkid, info.zone.id, info.transient);
                 if back.is_err() {
-                    self.k.warn("dls: a link whose data path could not move was left in place");
+                    self.k.warn(c"dls: a link whose data path could not move was left in place");
                 }
                 return Err(e.to_errno());
             }

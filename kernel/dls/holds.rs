@@ -14,7 +14,7 @@ use dlszone::errno::Errno;
 use dlszone::registry::{Hold, HoldKind, LinkId, ZoneId};
 use dlszone::sync::atomic::Ordering;
 
-use crate::devnet::MacBuf;
+use crate::devnet::{MacBuf, MacStr};
 use crate::dls::{CResult, Dls};
 use crate::handles::{Handle, Stale, Token};
 use crate::seam::{Dev, DlsLinkPtr, Kernel, getmajor, getminor, makedevice};
@@ -124,10 +124,10 @@ impl<K: Kernel> Dls<K> {
         if n < STALE_WARNINGS {
             self.k.warn(match why {
                 Stale::NoSuchHold => {
-                    "dls: release of a datalink handle that holds nothing (ignored)"
+                    c"dls: release of a datalink handle that holds nothing (ignored)"
                 }
                 Stale::WrongKind => {
-                    "dls: datalink handle released with the wrong function (ignored)"
+                    c"dls: datalink handle released with the wrong function (ignored)"
                 }
             });
         }
@@ -164,7 +164,7 @@ impl<K: Kernel> Dls<K> {
     /// `dls_devnet_hold_link()`: a temporary hold and the `dls_link_t`.
     pub fn hold_link(&self, linkid: LinkId) -> CResult<(Handle, DlsLinkPtr)> {
         let t = self.reg.hold_tmp(ZoneId::GLOBAL, linkid)?;
-        let mac = MacBuf::from_bytes(t.link_ref().mac().as_bytes())?;
+        let mac = t.link_ref().mac().clone();
         let dlp = match self.k.link_hold(mac.c()) {
             Ok(d) => d,
             Err(e) => {
@@ -262,9 +262,8 @@ impl<K: Kernel> Dls<K> {
         let hold = self.hold_by_name_for_open(zone, link)?;
         let linkid = hold.link_ref().linkid();
         self.prop_wait(linkid);
-        let r = MacBuf::from_bytes(hold.link_ref().mac().as_bytes()).and_then(|mac| {
-            self.in_perim(&mac, || self.k.link_hold_create(mac.c()).map_err(|e| e.to_errno()))
-        });
+        let mac = hold.link_ref().mac().clone();
+        let r = self.in_perim(&mac, || self.k.link_hold_create(mac.c()).map_err(|e| e.to_errno()));
         let dlp = match r {
             Ok(d) => d,
             Err(e) => {
@@ -377,7 +376,7 @@ impl<K: Kernel> Dls<K> {
             Ok((tok, Some(dlp))) => self.close_token(tok, dlp),
             Ok((tok, None)) => {
                 // A long hold that is not an open's: released all the same.
-                self.k.warn("dls: dls_devnet_close() of a handle not from dls_devnet_open()");
+                self.k.warn(c"dls: dls_devnet_close() of a handle not from dls_devnet_open()");
                 self.release_token(tok)
             }
             Err(why) => Err(self.stale(why)),
@@ -386,18 +385,16 @@ impl<K: Kernel> Dls<K> {
 
     fn close_token(&self, tok: Token, dlp: DlsLinkPtr) -> CResult<()> {
         let link = tok.link();
-        let mac = MacBuf::from_bytes(link.mac().as_bytes());
-        let r = mac.and_then(|mac| {
-            self.in_perim(&mac, || {
-                self.k.link_rele(dlp);
-                Ok(())
-            })
+        let mac = link.mac().clone();
+        let r = self.in_perim(&mac, || {
+            self.k.link_rele(dlp);
+            Ok(())
         });
         if r.is_err() {
             // Gate VERIFYs the perimeter; here the link's hold is dropped
             // all the same (dls_link_rele() itself needs no perimeter for
             // a hold that is not the last).
-            self.k.warn("dls: dls_devnet_close() could not enter the link's perimeter");
+            self.k.warn(c"dls: dls_devnet_close() could not enter the link's perimeter");
             self.k.link_rele(dlp);
         }
         self.release_token(tok)

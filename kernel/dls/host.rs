@@ -870,12 +870,14 @@ impl Kernel for Host {
         0
     }
 
-    fn warn(&self, msg: &str) {
-        self.env.world().console.push(std::format!("WARNING: {msg}"));
+    fn warn(&self, msg: &'static CStr) {
+        let m = msg.to_string_lossy();
+        self.env.world().console.push(std::format!("WARNING: {m}"));
     }
 
-    fn note(&self, msg: &str) {
-        self.env.world().console.push(std::format!("NOTICE: {msg}"));
+    fn note(&self, msg: &'static CStr) {
+        let m = msg.to_string_lossy();
+        self.env.world().console.push(std::format!("NOTICE: {m}"));
     }
 }
 

@@ -16,7 +16,7 @@
 //! (0 for the global zone, as `zone_uniqid`), which `dls_devnet_snapshot()`
 //! reports (`docs/integration.md`, section 6).
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{CStr, c_int, c_void};
 
 use dlszone::kmod::door_ki::DlmgmtDoor;
 use dlszone::kmod::log::{self, Dest, Level};
@@ -203,11 +203,11 @@ impl Kernel for Illumos {
         link_kstat::update(ksp.expose_provenance(), dlp.0, rw)
     }
 
-    fn warn(&self, msg: &str) {
-        log::log(Level::WARN, Dest::Both, format_args!("{msg}"));
+    fn warn(&self, msg: &'static CStr) {
+        log::log_cstr(Level::WARN, Dest::Both, msg);
     }
 
-    fn note(&self, msg: &str) {
-        log::log(Level::NOTE, Dest::Both, format_args!("{msg}"));
+    fn note(&self, msg: &'static CStr) {
+        log::log_cstr(Level::NOTE, Dest::Both, msg);
     }
 }

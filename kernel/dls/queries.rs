@@ -10,7 +10,7 @@ use dlszone::registry::{HoldKind, Holder, LinkId, LinkState, ZoneId};
 use dlszone::sync::atomic::Ordering;
 
 use crate::ctypes::{DlsCounters, DlsHolder, DlsLinkInfo, holder, linkf, state};
-use crate::devnet::{MacBuf, c_name};
+use crate::devnet::c_name;
 use crate::dls::{CResult, Dls};
 use crate::handles::Handle;
 use crate::holds::dev_macname;
@@ -264,12 +264,10 @@ impl<K: Kernel> Dls<K> {
         let Ok(t) = self.reg.hold_tmp(ZoneId::GLOBAL, linkid) else {
             return Errno::ENOENT.to_raw();
         };
-        let r = match MacBuf::from_bytes(t.link_ref().mac().as_bytes()) {
-            Ok(mac) => match self.k.link_find(mac.c()) {
-                Some(dlp) => self.k.kstat_update(ksp, dlp, rw),
-                None => Errno::ENOENT.to_raw(),
-            },
-            Err(e) => e.to_raw(),
+        let link = t.link_ref();
+        let r = match self.k.link_find(link.mac().as_bytes_with_nul()) {
+            Some(dlp) => self.k.kstat_update(ksp, dlp, rw),
+            None => Errno::ENOENT.to_raw(),
         };
         let _ = self.reg.rele_tmp(t);
         r
@@ -281,7 +279,7 @@ impl<K: Kernel> Dls<K> {
         let left = self.handles.drain();
         if !left.is_empty() {
             self.counters.leaked_at_fini.fetch_add(left.len() as u64, Ordering::Relaxed);
-            self.k.warn("dls: unloading with datalink holds outstanding; their memory is leaked");
+            self.k.warn(c"dls: unloading with datalink holds outstanding; their memory is leaked");
             core::mem::forget(left);
         }
     }

@@ -13,7 +13,7 @@
 //! are made with no registry lock held; the door upcall is made with no
 //! registry lock held, possibly inside a perimeter (as gate does).
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{CStr, c_int, c_void};
 
 use dlszone::door::RawErrno;
 use dlszone::door::upcall::DoorPort;
@@ -269,9 +269,10 @@ pub trait Kernel: Clone + Send + Sync + 'static {
 
     // ---- console -------------------------------------------------------
 
-    /// `cmn_err(CE_WARN, "%s", msg)`.
-    fn warn(&self, msg: &str);
+    /// `cmn_err(CE_WARN, "%s", msg)`. Constant messages only: nothing is
+    /// formatted on the object's paths.
+    fn warn(&self, msg: &'static CStr);
 
     /// `cmn_err(CE_NOTE, "%s", msg)`.
-    fn note(&self, msg: &str);
+    fn note(&self, msg: &'static CStr);
 }

@@ -3,10 +3,10 @@
 //! kernel-side effects of a teardown, and IPD 3's forced recovery.
 
 use dlszone::errno::Errno;
-use dlszone::registry::{Action, TeardownReport, ZoneId, ZoneKey};
+use dlszone::registry::{Action, MacName, TeardownReport, ZoneId, ZoneKey};
 
 use crate::ctypes::DlsRecoverResult;
-use crate::devnet::MacBuf;
+use crate::devnet::MacStr;
 use crate::dls::{CResult, Dls};
 use crate::seam::Kernel;
 
@@ -14,7 +14,7 @@ impl<K: Kernel> Dls<K> {
     /// A netstack came up in zone `zid`: the registry learns the zone.
     pub fn zone_created(&self, zid: ZoneId) {
         if !zid.is_global() && self.ensure_zone(zid).is_err() {
-            self.k.note("dls: a new zone could not be recorded");
+            self.k.note(c"dls: a new zone could not be recorded");
         }
     }
 
@@ -30,7 +30,7 @@ impl<K: Kernel> Dls<K> {
             self.after_teardown(&report);
             if !report.is_clean() {
                 self.k.note(
-                    "dls: datalinks remain in a halted zone; dls_zone_recover() reclaims them",
+                    c"dls: datalinks remain in a halted zone; dls_zone_recover() reclaims them",
                 );
             }
         }
@@ -51,7 +51,7 @@ impl<K: Kernel> Dls<K> {
             self.after_teardown(&report);
         }
         if self.reg.zone_destroy(key).is_err() {
-            self.k.warn("dls: a destroyed zone still has datalinks; its id stays reserved");
+            self.k.warn(c"dls: a destroyed zone still has datalinks; its id stays reserved");
         }
     }
 
@@ -64,14 +64,14 @@ impl<K: Kernel> Dls<K> {
             match o.action {
                 Action::Returned { .. } | Action::ReturnQueued { .. } => {
                     if let Some(mac) = self.side_mac(o.link) {
-                        self.data_path_home(mac.as_bytes());
+                        self.data_path_home(&mac);
                     }
                     self.kstats_sync(o.link);
                     self.need_rebuild();
                 }
                 Action::Condemned { .. } => {
                     if let Some(mac) = self.side_remove(o.link) {
-                        self.data_path_home(mac.as_bytes());
+                        self.data_path_home(&mac);
                         self.need_rebuild();
                     }
                 }
@@ -80,12 +80,12 @@ impl<K: Kernel> Dls<K> {
         }
     }
 
-    fn data_path_home(&self, mac: &[u8]) {
-        let Ok(m) = MacBuf::from_bytes(mac) else { return };
-        let r = self
-            .in_perim(&m, || self.k.link_setzid(m.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno()));
+    fn data_path_home(&self, mac: &MacName) {
+        let r = self.in_perim(mac, || {
+            self.k.link_setzid(mac.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno())
+        });
         if r.is_err() {
-            self.k.warn("dls: a datalink's data path could not return to the global zone");
+            self.k.warn(c"dls: a datalink's data path could not return to the global zone");
         }
     }
 

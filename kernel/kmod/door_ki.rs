@@ -40,6 +40,7 @@
 
 use crate::door::upcall::{Delivered, UpcallEvent};
 use crate::kmod::log::{self, Dest, Level};
+use crate::kmod::logbuf::LogBuf;
 
 /// Where a successful door call left its reply: in the buffer the caller
 /// passed (`sent_rbuf`) if the door layer kept it, with `got_rsize` bytes;
@@ -62,16 +63,23 @@ pub fn report(ev: UpcallEvent) {
     let level = event_level(ev);
     match ev {
         UpcallEvent::Revoked => {
-            log::log(level, Dest::Both, format_args!("dls: dlmgmtd door revoked"));
+            log::log_cstr(level, Dest::Both, c"dls: dlmgmtd door revoked");
         }
         UpcallEvent::Fatal(e) => {
-            log::log(
-                level,
-                Dest::Both,
-                format_args!("dls: dlmgmtd upcall failed: error {}", e.get()),
-            );
+            // Out of line: the only formatted message on the upcall path.
+            fatal(level, e.get());
         }
     }
+}
+
+/// The message of an upcall that gives up, with its errno.
+#[cold]
+#[inline(never)]
+fn fatal(level: Level, errno: i32) {
+    let mut buf = LogBuf::<64>::default();
+    buf.push_str("dls: dlmgmtd upcall failed: error ");
+    buf.push_i64(i64::from(errno));
+    log::emit(level, Dest::Both, &mut buf);
 }
 
 #[cfg(kmod)]
@@ -222,10 +230,10 @@ mod kernel {
             // SAFETY: a plain read of an int the kernel sets once, at
             // shutdown.
             if unsafe { (&raw const ffi::sys_shutdown).read_volatile() } != 0 {
-                log::log(
+                log::log_cstr(
                     Level::NOTE,
                     Dest::Both,
-                    format_args!("dls: system shutting down, dlmgmtd door closed"),
+                    c"dls: system shutting down, dlmgmtd door closed",
                 );
                 return true;
             }
