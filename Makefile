@@ -255,22 +255,54 @@ bench-smoke: test-toolchain
 # build of the object (the kernel/dls crate as a static library, over the
 # fake kernel of kernel/dls/host.rs), under AddressSanitizer and
 # UndefinedBehaviorSanitizer. Each program prints one line per test.
+# First, every symbol of tools/dls_mgmt.exports must be what abi.rs
+# defines and be called by some tests/c/abi/t_*.c (c_exports.rs). Last,
+# the harness must bite: tests/c/abi/selffail.c, built on its own, must
+# exit 1 reporting its deliberately false check and its deliberately
+# changed state at their lines, and its -DDT_SELFFAIL_OVERREAD build must
+# die at the read past a name without a NUL.
 CTEST_CC ?= gcc
 CTEST_DIR := build/ctest
 CTEST_LIB := target/ctest/debug/libdlszone_dls.a
 CTEST_SRC := $(wildcard tests/c/abi/t_*.c)
+CTEST_SELFFAIL := tests/c/abi/selffail.c
 CTEST_CFLAGS := -std=c11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -Wall -Wextra -Werror -Iinclude
 CTEST_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
+CTEST_BUILD = $(CTEST_CC) $(CTEST_CFLAGS) tests/c/abi/harness.c
 c-test: test-toolchain
+	cargo test -p dlszone-dls --test c_exports
 	CARGO_TARGET_DIR=target/ctest cargo rustc -p dlszone-dls --lib --crate-type staticlib
 	mkdir -p $(CTEST_DIR)
 	for src in $(CTEST_SRC); do \
 		bin=$(CTEST_DIR)/$$(basename $$src .c); \
-		$(CTEST_CC) $(CTEST_CFLAGS) tests/c/abi/harness.c $$src $(CTEST_LIB) $(CTEST_LIBS) \
-			-o $$bin || exit 1; \
+		$(CTEST_BUILD) $$src $(CTEST_LIB) $(CTEST_LIBS) -o $$bin || exit 1; \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $$bin || exit 1; \
 	done
+	$(CTEST_BUILD) $(CTEST_SELFFAIL) $(CTEST_LIB) $(CTEST_LIBS) -o $(CTEST_DIR)/selffail
+	$(CTEST_BUILD) -DDT_SELFFAIL_OVERREAD $(CTEST_SELFFAIL) $(CTEST_LIB) $(CTEST_LIBS) \
+		-o $(CTEST_DIR)/selffail-overread
+	check=$$(grep -m1 -nF '/* SELFFAIL-CHECK */' $(CTEST_SELFFAIL) | cut -d: -f1); \
+	same=$$(grep -m1 -nF '/* SELFFAIL-SAME */' $(CTEST_SELFFAIL) | cut -d: -f1); \
+	rc=0; out=$$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		$(CTEST_DIR)/selffail 2>&1) || rc=$$?; \
+	echo "$$out"; \
+	if [ "$$rc" -ne 1 ] || \
+	   ! grep -qF "selffail.c:$$check: dls_devnet_hold_tmp(id, &ddh) == I_ENOENT: 0 != 2" \
+		<<<"$$out" || \
+	   ! grep -qF "selffail.c:$$same: state changed: links" <<<"$$out" || \
+	   ! grep -q '^FAIL selffail' <<<"$$out"; then \
+		echo "c-test selffail: deliberate failures not reported (exit $$rc)" >&2; exit 1; \
+	fi; \
+	rc=0; out=$$(ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+		$(CTEST_DIR)/selffail-overread 2>&1) || rc=$$?; \
+	if [ "$$rc" -eq 0 ] || ! grep -q 'AddressSanitizer: SEGV' <<<"$$out" || \
+	   grep -q 'over-read was not caught' <<<"$$out"; then \
+		echo "$$out"; \
+		echo "c-test selffail: the read past a name was not caught (exit $$rc)" >&2; exit 1; \
+	fi; \
+	echo "c-test selffail: exit 1, FAIL at lines $$check and $$same as written;" \
+		"the over-read build died at the read (exit $$rc)"
 
 # The ktest bodies run on the host in `cargo test` (tests/ktest_host.rs).
 # This checks that a failure gets through: built with the test-only

@@ -739,7 +739,7 @@ pub extern "C" fn dls_devnet_setzid_transient(
     transient: BooleanT,
 ) -> c_int {
     let Some(d) = dls() else { return NOT_READY };
-    let linkid = match d.linkid(handle(ddh)) {
+    let linkid = match d.current_linkid(handle(ddh)) {
         Ok(l) => l,
         Err(e) => return e.to_raw(),
     };
@@ -961,8 +961,13 @@ pub unsafe extern "C" fn dls_zone_recover(
     }
     let key = ZoneKey { id: ZoneId(zoneid), uniqid };
     let (r, sum) = d.recover(key, flags & DLS_RECOVER_FORCE != 0, timeout_ms);
-    // SAFETY: checked non-NULL; writable by the contract.
-    unsafe { res.write(sum) };
+    // The counts are an output of success, EBUSY and ETIMEDOUT only; any
+    // other failure (ENXIO, ESTALE) leaves `*res` alone, as the header's
+    // conventions say.
+    if matches!(r, Ok(()) | Err(Errno::EBUSY) | Err(Errno::ETIMEDOUT)) {
+        // SAFETY: checked non-NULL; writable by the contract.
+        unsafe { res.write(sum) };
+    }
     flag_rebuild(d);
     rc(r)
 }

@@ -129,12 +129,33 @@ impl<K: Kernel> Dls<K> {
             return Ok(());
         }
         self.set(mac, linkid, zid)?;
-        if let Err(e) = self.k.link_hold_create(mac.c()) {
+        let dlp = match self.k.link_hold_create(mac.c()) {
+            Ok(d) => d,
+            Err(e) => {
+                self.unset_quietly(linkid);
+                return Err(e.to_errno());
+            }
+        };
+        if let Err(e) = self.data_path_to_zone(mac, linkid) {
             self.unset_quietly(linkid);
-            return Err(e.to_errno());
+            self.k.link_rele(dlp);
+            return Err(e);
         }
         self.after_set(linkid);
         Ok(())
+    }
+
+    /// Puts the data path of a link that is in a non-global zone (created
+    /// there, or restored there) in that zone, as gate's create does
+    /// (`i_dls_devnet_setzid()` from `dls_devnet_set()`), so that
+    /// `dls_open()` lets the zone's streams in. The perimeter is held.
+    fn data_path_to_zone(&self, mac: &MacBuf, linkid: LinkId) -> CResult<()> {
+        match self.reg.link_info(linkid) {
+            Ok(i) if !i.zone.id.is_global() => {
+                self.k.link_setzid(mac.c(), i.zone.id).map_err(|e| e.to_errno())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Asks dlmgmtd for the link's name and flags, then records it: as the
@@ -281,6 +302,10 @@ impl<K: Kernel> Dls<K> {
             .map(|_| self.side_add(t.linkid, t.mac.clone()));
         match r {
             Ok(()) => {
+                // The destroy sent the data path home; it goes back too.
+                if self.in_perim(mac, || self.data_path_to_zone(mac, t.linkid)).is_err() {
+                    self.k.warn("dls: a restored link's data path stays in the global zone");
+                }
                 self.kstats_sync(t.linkid);
                 self.need_rebuild();
             }
@@ -357,7 +382,10 @@ impl<K: Kernel> Dls<K> {
     pub fn setzid(&self, linkid: LinkId, zid: ZoneId, transient: bool) -> CResult<()> {
         zid.validate()?;
         let info = self.reg.link_info(linkid)?;
-        if info.zone.id == zid {
+        // Already there; or a zone's own link, which never reaches the
+        // global zone: "returning" it does nothing (rule 3), and its data
+        // path stays where it is.
+        if info.zone.id == zid || (zid.is_global() && info.zone == info.owner) {
             return Ok(());
         }
         if !zid.is_global() {

@@ -88,6 +88,8 @@ pub struct Dls<K: Kernel> {
     pub(crate) tasks_done: Condvar,
     /// Weak self, for tasks queued on the kernel's task queue.
     pub(crate) me: Weak<Dls<K>>,
+    /// What `dls_devnet_snapshot()`'s generation was last given for.
+    pub(crate) view: Mutex<crate::queries::View>,
 }
 
 /// The registry's door: notices become upcalls through the seam.
@@ -170,6 +172,7 @@ impl<K: Kernel> Dls<K> {
             tasks: Mutex::new(0),
             tasks_done: Condvar::new(),
             me: me.clone(),
+            view: Mutex::new(crate::queries::View::default()),
         });
         d.handles.grow();
         d.reg.set_door(alloc::sync::Arc::new(Notifier(k)));
@@ -357,7 +360,7 @@ impl<K: Kernel> Dls<K> {
         let old = {
             let mut s = self.side.lock();
             let Some(e) = s.links.get_mut(&linkid) else { return };
-            core::mem::replace(&mut e.kstats, [None, None])
+            core::mem::take(&mut e.kstats)
         };
         self.kstats_delete(old);
         let mut made: [Option<(Kstat, ZoneId)>; 2] = [None, None];

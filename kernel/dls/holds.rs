@@ -181,10 +181,17 @@ impl<K: Kernel> Dls<K> {
         }
     }
 
-    /// `dls_devnet_rele_link()`.
+    /// `dls_devnet_rele_link()`. The `dls_link_t` is released only with
+    /// the hold: a release that matches no hold (a double release) changes
+    /// nothing, and must not drop a reference the caller no longer has.
     pub fn rele_link(&self, h: Handle, dlp: DlsLinkPtr) -> CResult<()> {
-        self.k.link_rele(dlp);
-        self.rele_tmp(h)
+        match self.handles.remove(h, Some(true)) {
+            Ok((tok, _)) => {
+                self.k.link_rele(dlp);
+                self.release_token(tok)
+            }
+            Err(why) => Err(self.stale(why)),
+        }
     }
 
     /// `dls_devnet_rele_tmp()`. A handle that holds nothing, or a long
@@ -293,7 +300,7 @@ impl<K: Kernel> Dls<K> {
         let take = || self.reg.hold_by_name(zone, zone, link, HoldKind::DevNet);
         match take() {
             Err(Errno::ENOENT) => {}
-            r => return Ok(r?),
+            r => return r,
         }
         let Some((drv, ppa)) = parse_ppa(link) else {
             return Err(Errno::ENOENT);
@@ -319,7 +326,7 @@ impl<K: Kernel> Dls<K> {
         let dh = self.k.softmac_hold_device(dev).map_err(|_| Errno::ENOENT)?;
         let r = take();
         self.k.softmac_rele_device(dh);
-        Ok(r?)
+        r
     }
 
     /// Creates an implicit IP tunnel for a `/dev/net` open and returns its

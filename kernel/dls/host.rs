@@ -315,8 +315,8 @@ pub struct World {
     pub devices: BTreeMap<Dev, u32>,
     /// `softmac_recreate()` calls.
     pub recreates: u32,
-    /// Implicit tunnels created (link ids).
-    pub tunnels: BTreeSet<u32>,
+    /// Implicit tunnels created: link id → the tunnel's MAC handle.
+    pub tunnels: BTreeMap<u32, usize>,
     /// Drivers: major → name.
     pub majors: BTreeMap<u32, Vec<u8>>,
     /// Whether the door is open (dlmgmtd registered).
@@ -340,6 +340,17 @@ pub struct Env {
     daemon: Mutex<Daemon>,
     tasks: Mutex<u32>,
     tasks_cv: Condvar,
+    stall: Mutex<Stall>,
+    stall_cv: Condvar,
+}
+
+/// A door call made to hang in dlmgmtd, as a wedged daemon's would.
+#[derive(Default)]
+struct Stall {
+    /// The command whose next call hangs (0: any), if armed.
+    armed: Option<i32>,
+    /// A call is hanging now.
+    hanging: bool,
 }
 
 impl Env {
@@ -351,6 +362,27 @@ impl Env {
             daemon: Mutex::new(Daemon { alive: true, ..Daemon::default() }),
             tasks: Mutex::new(0),
             tasks_cv: Condvar::new(),
+            stall: Mutex::new(Stall::default()),
+            stall_cv: Condvar::new(),
+        }
+    }
+
+    fn stall_lock(&self) -> MutexGuard<'_, Stall> {
+        self.stall.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hangs the calling door call if a stall is armed for `cmd`, until
+    /// the test lets it go; no other lock is held meanwhile.
+    fn maybe_hang(&self, cmd: i32) {
+        let mut s = self.stall_lock();
+        if !s.armed.is_some_and(|c| c == cmd || c == 0) {
+            return;
+        }
+        s.armed = None;
+        s.hanging = true;
+        self.stall_cv.notify_all();
+        while s.hanging {
+            s = self.stall_cv.wait(s).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -526,6 +558,8 @@ impl DoorPort for HostDoor {
     fn release(&self, _door: ()) {}
 
     fn call(&self, _door: &(), req: &[u8], reply: &mut [u8]) -> Result<Delivered, RawErrno> {
+        let cmd = req.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        self.env.maybe_hang(cmd);
         let zones: BTreeSet<i32> = self.env.world().zones.keys().copied().collect();
         let mut d = self.env.daemon();
         if !d.alive {
@@ -758,9 +792,30 @@ impl Kernel for Host {
     }
 
     fn softmac_hold_device(&self, dev: Dev) -> KernResult<DevHold> {
-        let mut w = self.env.world();
-        let c = w.devices.get_mut(&dev).ok_or(raw(Errno::ENOENT))?;
-        *c += 1;
+        let (maj, inst) = (crate::seam::getmajor(dev), crate::seam::getminor(dev).wrapping_sub(1));
+        let name = {
+            let mut w = self.env.world();
+            let c = w.devices.get_mut(&dev).ok_or(raw(Errno::ENOENT))?;
+            *c += 1;
+            let drv = w.majors.get(&maj).cloned().unwrap_or_default();
+            let name = [drv, inst.to_string().into_bytes()].concat();
+            (!w.macs.values().any(|n| *n == name)).then_some(name)
+        };
+        // The device attaches: as softmac does then, its MAC registers
+        // and, if dlmgmtd has a physical link of this device, the link is
+        // created (through the global object's C entry point, as the
+        // tunnels are).
+        let phys = Some((u64::from(maj), u64::from(inst)));
+        let id = self.env.daemon().links.iter().find_map(|(id, l)| {
+            (l.class == DatalinkClass::PHYS.0 && l.phys == phys).then_some(*id)
+        });
+        if let (Some(name), Some(id)) = (name, id) {
+            let mh = self.env.mac_register(&name);
+            let r = crate::abi::dls_devnet_create(std::ptr::without_provenance_mut(mh), id, 0);
+            if r != 0 {
+                self.env.world().macs.remove(&mh);
+            }
+        }
         Ok(DevHold(dev as usize))
     }
 
@@ -774,7 +829,20 @@ impl Kernel for Host {
         if let Some(e) = self.env.failure("iptun_create") {
             return Err(e);
         }
-        self.env.world().tunnels.insert(linkid.0);
+        // As iptun_create() does: register the tunnel's MAC, then create
+        // its link in the caller's zone through the object's C entry
+        // point (the global object's: tunnels exist in the C tests only).
+        let mh = self.env.mac_register(std::format!("iptun{}", linkid.0).as_bytes());
+        let r = crate::abi::dls_devnet_create(
+            std::ptr::without_provenance_mut(mh),
+            linkid.0,
+            current_zone(),
+        );
+        if r != 0 {
+            self.env.world().macs.remove(&mh);
+            return Err(RawErrno::new(i64::from(r)).unwrap_or(raw(Errno::EINVAL)));
+        }
+        self.env.world().tunnels.insert(linkid.0, mh);
         Ok(())
     }
 
@@ -782,7 +850,19 @@ impl Kernel for Host {
         if let Some(e) = self.env.failure("iptun_delete") {
             return Err(e);
         }
-        self.env.world().tunnels.remove(&linkid.0);
+        let mh = self.env.world().tunnels.get(&linkid.0).copied().ok_or(raw(Errno::ENOENT))?;
+        // As iptun_delete() does: destroy the link, then unregister.
+        let mut id = 0u32;
+        // SAFETY: `id` is a valid place for the link id.
+        let r = unsafe {
+            crate::abi::dls_devnet_destroy(std::ptr::without_provenance_mut(mh), &mut id, 1)
+        };
+        if r != 0 {
+            return Err(RawErrno::new(i64::from(r)).unwrap_or(raw(Errno::EINVAL)));
+        }
+        let mut w = self.env.world();
+        w.tunnels.remove(&linkid.0);
+        w.macs.remove(&mh);
         Ok(())
     }
 
@@ -1079,7 +1159,7 @@ pub extern "C" fn dlszone_host_softmac_recreates() -> c_int {
 /// Whether implicit tunnel `linkid` exists.
 #[unsafe(no_mangle)]
 pub extern "C" fn dlszone_host_tunnel(linkid: u32) -> c_int {
-    env().world().tunnels.contains(&linkid) as c_int
+    env().world().tunnels.contains_key(&linkid) as c_int
 }
 
 /// Starts dlmgmtd (its door can then be registered).
@@ -1127,10 +1207,86 @@ pub extern "C" fn dlszone_host_dlmgmtd_calls(cmd: c_int) -> c_int {
     env().daemon().log.iter().filter(|(c, _, _)| cmd == 0 || *c == cmd).count() as c_int
 }
 
+/// A digest of dlmgmtd's link records (id, name, class, media, flags,
+/// zone, device) and whether it runs: equal digests, equal records.
+#[unsafe(no_mangle)]
+pub extern "C" fn dlszone_host_dlmgmtd_digest() -> u64 {
+    let d = env();
+    let d = d.daemon();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(&[u8::from(d.alive)]);
+    for (id, l) in &d.links {
+        eat(&id.to_ne_bytes());
+        eat(&l.name);
+        eat(&[0]);
+        eat(&l.class.to_ne_bytes());
+        eat(&l.media.to_ne_bytes());
+        eat(&l.flags.to_ne_bytes());
+        eat(&l.zone.to_ne_bytes());
+        let (maj, inst) = l.phys.unwrap_or((0, 0));
+        eat(&maj.to_ne_bytes());
+        eat(&inst.to_ne_bytes());
+    }
+    h
+}
+
+/// Renames link `linkid` in dlmgmtd (what libdladm has dlmgmtd do before
+/// `DLDIOC_RENAME`): 0, or `ENOENT` if dlmgmtd has no such link.
+///
+/// # Safety
+///
+/// `name` is a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dlszone_host_dlmgmtd_rename(linkid: u32, name: *const c_char) -> c_int {
+    // SAFETY: by the contract.
+    let n = unsafe { bytes(name) }.to_vec();
+    match env().daemon().links.get_mut(&linkid) {
+        Some(l) => {
+            l.name = n;
+            0
+        }
+        None => Errno::ENOENT.to_raw(),
+    }
+}
+
 /// Makes dlmgmtd answer its next command `cmd` (0: any) with `errno`.
 #[unsafe(no_mangle)]
 pub extern "C" fn dlszone_host_dlmgmtd_fail_next(cmd: c_int, errno: u32) {
     env().daemon().fail.push_back((cmd, errno));
+}
+
+/// Makes dlmgmtd's next door call of command `cmd` (0: any) hang until
+/// [`dlszone_host_dlmgmtd_unstall`], as a wedged daemon's would.
+#[unsafe(no_mangle)]
+pub extern "C" fn dlszone_host_dlmgmtd_stall(cmd: c_int) {
+    env().stall_lock().armed = Some(cmd);
+}
+
+/// Waits up to 10 seconds for a door call to hang; whether one does.
+#[unsafe(no_mangle)]
+pub extern "C" fn dlszone_host_dlmgmtd_hanging() -> c_int {
+    let e = env();
+    let s = e.stall_lock();
+    let (s, _) = e
+        .stall_cv
+        .wait_timeout_while(s, std::time::Duration::from_secs(10), |s| !s.hanging)
+        .unwrap_or_else(|p| p.into_inner());
+    c_int::from(s.hanging)
+}
+
+/// Lets the hanging door call go on (and disarms a stall not yet hit).
+#[unsafe(no_mangle)]
+pub extern "C" fn dlszone_host_dlmgmtd_unstall() {
+    let e = env();
+    let mut s = e.stall_lock();
+    s.armed = None;
+    s.hanging = false;
+    e.stall_cv.notify_all();
 }
 
 /// Waits for the global object's queued tasks too (replays, property

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use dlszone::door::upcall;
 use dlszone::errno::Errno;
-use dlszone::registry::{HoldKind, Holder, LinkId, LinkState, ZoneId};
+use dlszone::registry::{HoldKind, Holder, LinkId, LinkSnapshot, LinkState, ZoneId};
 use dlszone::sync::atomic::Ordering;
 
 use crate::ctypes::{DlsCounters, DlsHolder, DlsLinkInfo, holder, linkf, state};
@@ -57,6 +57,69 @@ fn tmp_rec(linkid: LinkId, st: LinkState, n: u32) -> DlsHolder {
     }
 }
 
+/// The generation `dls_devnet_snapshot()` reports: it changes when, and
+/// only when, a link's record (holds aside) differs from the records last
+/// reported, i.e. when a link was created, destroyed, renamed or moved.
+///
+/// The registry's own generation counts writer sections, refused calls
+/// and no-op recoveries among them, so equal records would be reported
+/// under different generations; it only tells when to compare again.
+#[derive(Default)]
+pub(crate) struct View {
+    /// The registry generation `links` were read at.
+    table: Option<u64>,
+    /// The records last reported, without their holds.
+    links: Vec<LinkSnapshot>,
+    generation: u64,
+}
+
+impl View {
+    /// The generation of `links`, read at registry generation `table`.
+    /// Allocates when the records changed.
+    fn generation(&mut self, table: u64, links: &[LinkSnapshot]) -> u64 {
+        if self.table == Some(table) {
+            return self.generation;
+        }
+        self.table = Some(table);
+        let same = self.links.len() == links.len()
+            && self.links.iter().zip(links).all(|(a, b)| same_record(a, b));
+        if !same {
+            self.generation = self.generation.wrapping_add(1);
+            self.links =
+                links.iter().map(|l| LinkSnapshot { holders: Vec::new(), ..l.clone() }).collect();
+        }
+        self.generation
+    }
+}
+
+/// Two records alike but for their holds.
+fn same_record(a: &LinkSnapshot, b: &LinkSnapshot) -> bool {
+    let LinkSnapshot {
+        linkid,
+        mac,
+        name,
+        zone,
+        owner,
+        transient,
+        persistent,
+        state,
+        reserved,
+        holders: _,
+    } = a;
+    (linkid, mac, name, zone, owner, transient, persistent, state, reserved)
+        == (
+            &b.linkid,
+            &b.mac,
+            &b.name,
+            &b.zone,
+            &b.owner,
+            &b.transient,
+            &b.persistent,
+            &b.state,
+            &b.reserved,
+        )
+}
+
 fn copy_field(dst: &mut [u8], src: &[u8]) {
     let n = src.len().min(dst.len().saturating_sub(1));
     if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
@@ -67,33 +130,46 @@ fn copy_field(dst: &mut [u8], src: &[u8]) {
 impl<K: Kernel> Dls<K> {
     /// The current zone of a handle's link (`dls_devnet_getzid()`).
     pub fn getzid(&self, h: Handle) -> CResult<ZoneId> {
-        Ok(self.handles.with(h, |t, _| t.link().zone().id)?)
+        self.handles.with(h, |t, _| t.link().zone().id)
     }
 
     /// The owner zone (`dls_devnet_getownerzid()`).
     pub fn getownerzid(&self, h: Handle) -> CResult<ZoneId> {
-        Ok(self.handles.with(h, |t, _| t.link().owner().id)?)
+        self.handles.with(h, |t, _| t.link().owner().id)
     }
 
     /// The link id (`dls_devnet_linkid()`).
     pub fn linkid(&self, h: Handle) -> CResult<LinkId> {
-        Ok(self.handles.with(h, |t, _| t.link().linkid())?)
+        self.handles.with(h, |t, _| t.link().linkid())
+    }
+
+    /// The id of the link a handle holds, for an operation on the tabled
+    /// link of that id (`dls_devnet_setzid()`): `ENOENT` if the handle's
+    /// link was destroyed or torn down since, even if a new link has its
+    /// id now (the handle holds the old one, not the new one).
+    pub fn current_linkid(&self, h: Handle) -> CResult<LinkId> {
+        let held = self.handles.with(h, |t, _| t.link())?;
+        let id = held.linkid();
+        match self.reg.link_ref(id) {
+            Ok(tabled) if dlszone::sync::Arc::ptr_eq(&tabled, &held) => Ok(id),
+            _ => Err(Errno::ENOENT),
+        }
     }
 
     /// The MAC name as a C string (`dls_devnet_mac()`): valid while the
     /// handle is held (the link's memory lives at least that long).
     pub fn mac_ptr(&self, h: Handle) -> CResult<*const u8> {
-        Ok(self.handles.with(h, |t, _| {
+        self.handles.with(h, |t, _| {
             let link = t.link();
             // The name lives in the link's memory, which this handle keeps.
             link.mac().as_bytes_with_nul().as_ptr()
-        })?)
+        })
     }
 
     /// The link's name in its current zone as a C string
     /// (`dls_devnet_link()`).
     pub fn link_ptr(&self, h: Handle) -> CResult<*const u8> {
-        Ok(self.handles.name_ptr(h)?)
+        self.handles.name_ptr(h)
     }
 
     /// `dls_devnet_islinkvisible()`: the link exists and `zid` is its
@@ -110,13 +186,13 @@ impl<K: Kernel> Dls<K> {
 
     /// `dls_devnet_macname2linkid()`: no visibility check.
     pub fn macname2linkid(&self, mac: &[u8]) -> CResult<LinkId> {
-        Ok(self.reg.mac_to_linkid(mac)?)
+        self.reg.mac_to_linkid(mac)
     }
 
     /// `dls_devnet_dev2linkid()`.
     pub fn dev2linkid(&self, dev: Dev) -> CResult<LinkId> {
         let mac = dev_macname(&self.k, dev)?;
-        Ok(self.reg.mac_to_linkid(mac.name())?)
+        self.reg.mac_to_linkid(mac.name())
     }
 
     /// `dls_devnet_phydev()`: a temporary hold, then dlmgmtd's answer.
@@ -144,21 +220,24 @@ impl<K: Kernel> Dls<K> {
             self.k.door_close();
             return Ok(());
         }
-        self.k.door_open().map_err(|e| e.to_errno())?;
+        if let Err(e) = self.k.door_open() {
+            // As in gate, the old door is gone whatever follows: a
+            // registration that fails leaves none (upcalls get EBADF).
+            self.k.door_close();
+            return Err(e.to_errno());
+        }
         self.reg.replay_later();
         self.k.softmac_recreate();
         Ok(())
     }
 
     /// `dls_mgmt_outbox_replay()`: delivers the queued notices now;
-    /// `(delivered, still queued)`.
+    /// `(delivered, still queued)`, the first also when a failure stopped
+    /// the replay after some were delivered.
     pub fn replay(&self) -> (CResult<()>, u32, u32) {
-        let r = self.reg.replay_outbox();
+        let (n, r) = self.reg.replay_outbox_counted();
         let pending = u32::try_from(self.reg.outbox().len()).unwrap_or(u32::MAX);
-        match r {
-            Ok(n) => (Ok(()), u32::try_from(n).unwrap_or(u32::MAX), pending),
-            Err(e) => (Err(e), 0, pending),
-        }
+        (r, u32::try_from(n).unwrap_or(u32::MAX), pending)
     }
 
     /// The records of `dls_devnet_holders()`. Global zone only.
@@ -204,8 +283,20 @@ impl<K: Kernel> Dls<K> {
 
     /// The records of `dls_devnet_snapshot()` for a caller in `caller`,
     /// and the generation they were taken at.
+    ///
+    /// The whole table is read at one instant; its generation is the one
+    /// [`View`] gives it, and a non-global caller gets the part it sees.
     pub fn snapshot(&self, caller: ZoneId) -> CResult<(Vec<DlsLinkInfo>, u64)> {
-        let (snap, generation) = self.reg.snapshot_for(caller)?;
+        caller.validate()?;
+        let (mut snap, table) = self.reg.snapshot_for(ZoneId::GLOBAL)?;
+        let generation = self.view.lock().generation(table, &snap.links);
+        if !caller.is_global() {
+            // What the registry's zone-scoped snapshot keeps (rule 8).
+            snap.links.retain(|l| l.state == LinkState::Active && l.zone.id == caller);
+            for l in &mut snap.links {
+                l.reserved = None;
+            }
+        }
         let mut out = Vec::with_capacity(snap.links.len());
         for l in &snap.links {
             let mut r = DlsLinkInfo {

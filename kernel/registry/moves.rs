@@ -203,7 +203,7 @@ impl Registry {
     fn broken_deliver_queue_first(&self, cx: &mut Unlocked, notice: &Notice) -> KResult<()> {
         if self.outbox.len() > 0 {
             self.outbox.claim_wait();
-            self.deliver_claimed(cx)?;
+            self.deliver_claimed(cx).1?;
         }
         self.upcall(cx, notice)
     }

@@ -47,6 +47,9 @@ typedef struct dls_link_s dls_link_t;
 #define	DLMGMT_ACTIVE		0x01
 #define	DLMGMT_PERSIST		0x02
 
+/* makedevice() of a 64-bit dev_t; a DLPI node's minor is its ppa + 1. */
+#define	DT_DEV(maj, min)	(((dev_t)(maj) << 32) | (dev_t)(min))
+
 /* dlmgmtd door commands (sys/dls_mgmt.h). */
 #define	DLMGMT_CMD_DLS_CREATE	1
 #define	DLMGMT_CMD_DLS_GETATTR	2
@@ -165,6 +168,17 @@ extern int dt_checks;
 	}								\
 } while (0)
 
+#define	CHECK_STR(a, b) do {						\
+	const char *_a = (a), *_b = (b);				\
+	dt_checks++;							\
+	if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0) {		\
+		dt_failures++;						\
+		(void) fprintf(stderr, "%s:%d: %s == %s: \"%s\" != \"%s\"\n",\
+		    __FILE__, __LINE__, #a, #b, _a == NULL ? "(null)" : _a,\
+		    _b == NULL ? "(null)" : _b);			\
+	}								\
+} while (0)
+
 /* The credential of a zone, in the host kernel. */
 #define	CRED(z)	((const cred_t *)dlszone_host_cred(z))
 
@@ -172,6 +186,9 @@ extern int dt_checks;
 extern void	dt_begin(const char *);
 /* Checks the kernel was used correctly, then unloads dls. */
 extern void	dt_end(void);
+/* One test of dls not loaded: a fresh kernel, no dls_mgmt_init(). */
+extern void	dt_begin_unloaded(const char *);
+extern void	dt_end_unloaded(void);
 /* Runs the tests given, reports, and returns the exit status. */
 extern int	dt_main(void (*const *)(void), size_t);
 
@@ -181,5 +198,66 @@ extern mac_handle_t dt_mac(const char *);
  * creates it in the kernel from zone `zid`; returns the link id. */
 extern datalink_id_t dt_link(mac_handle_t, const char *, uint32_t, zoneid_t,
     boolean_t);
+
+/*
+ * Everything a caller or the host kernel can observe of the object's
+ * state, to prove that a refused call changed nothing: the global zone's
+ * snapshot and its generation, every tabled link's holders (detached ones
+ * of the same id too, temporary holds included), dls_link_t references
+ * and data-path zones, the counters, the kstats, the perimeters, softmac
+ * re-creates, the /dev/net rebuild flag, and dlmgmtd's records.
+ */
+#define	DT_MAXLINKS	32
+#define	DT_MAXHOLDERS	16
+
+typedef struct dt_state {
+	uint32_t	ds_nlinks;
+	uint64_t	ds_gen;
+	dls_link_info_t	ds_links[DT_MAXLINKS];
+	uint32_t	ds_nholders[DT_MAXLINKS];
+	dls_holder_t	ds_holders[DT_MAXLINKS][DT_MAXHOLDERS];
+	int		ds_refs[DT_MAXLINKS];
+	int		ds_lzone[DT_MAXLINKS];
+	dls_counters_t	ds_counters;
+	int		ds_kstats;
+	int		ds_perims;
+	int		ds_recreates;
+	int		ds_rebuild;
+	uint64_t	ds_dlmgmtd;
+} dt_state_t;
+
+extern void	dt_state_take(dt_state_t *);
+extern void	dt_state_same(const dt_state_t *, uint64_t, const char *, int);
+
+/* Nothing observable changed since `s` was taken. */
+#define	CHECK_SAME(s)		dt_state_same(&(s), 0, __FILE__, __LINE__)
+/* Only dc_bad_releases changed, by exactly n (a refused legacy release). */
+#define	CHECK_SAME_BAD(s, n)	dt_state_same(&(s), (n), __FILE__, __LINE__)
+
+/* dlmgmtd's view agrees with the kernel's: every active link is in
+ * dlmgmtd, in the same zone under the same name, and every link dlmgmtd
+ * has in a non-global zone is an active link of the kernel. */
+extern void	dt_dlmgmtd_agrees(const char *, int);
+#define	CHECK_DLMGMTD_AGREES()	dt_dlmgmtd_agrees(__FILE__, __LINE__)
+
+/*
+ * n bytes, none of them NUL, ending right before an unmapped page: a read
+ * past them faults, whatever code makes it (AddressSanitizer sees only
+ * instrumented C; the object is Rust). Give them back with
+ * dt_nonul_free().
+ */
+extern char	*dt_nonul(size_t);
+extern void	dt_nonul_free(char *, size_t);
+/* The global zone's record of link `id`; 0 if there is none. */
+extern int	dt_info(datalink_id_t, dls_link_info_t *);
+/* Holds of `kind` from zone `zid` on link `id` (detached records of the
+ * id too; zid -1 for temporary holds). */
+extern uint64_t	dt_holds(datalink_id_t, uint32_t, zoneid_t);
+/* The counters (from the global zone). */
+extern dls_counters_t dt_counters(void);
+/* The registry generation (from the global zone). */
+extern uint64_t	dt_gen(void);
+/* A handle never handed out. */
+#define	DT_FORGED	((dls_dl_handle_t)(uintptr_t)0x12345)
 
 #endif /* DLS_TEST_H */

@@ -42,6 +42,8 @@ extern int	dlszone_host_kernel_complaints(void);
 extern void	dlszone_host_device(const char *drv, uint32_t major,
 		    uint32_t inst);
 extern int	dlszone_host_softmac_recreates(void);
+/* Whether implicit tunnel `linkid` exists (iptun registered its MAC,
+ * "iptun<linkid>", and created its link through dls_devnet_create()). */
 extern int	dlszone_host_tunnel(uint32_t linkid);
 
 /* dlmgmtd. */
@@ -52,6 +54,15 @@ extern uint32_t	dlszone_host_dlmgmtd_add(const char *name, uint32_t class,
 extern int	dlszone_host_dlmgmtd_zone(uint32_t linkid);
 extern int	dlszone_host_dlmgmtd_calls(int cmd);
 extern void	dlszone_host_dlmgmtd_fail_next(int cmd, uint32_t errno_value);
+/* A digest of dlmgmtd's link records: equal digests, equal records. */
+extern uint64_t	dlszone_host_dlmgmtd_digest(void);
+/* libdladm's rename of a link in dlmgmtd (before DLDIOC_RENAME). */
+extern int	dlszone_host_dlmgmtd_rename(uint32_t linkid, const char *name);
+/* dlmgmtd's next door call of command `cmd` (0: any) hangs until
+ * unstalled; _hanging() waits (up to 10 s) for it to hang. */
+extern void	dlszone_host_dlmgmtd_stall(int cmd);
+extern int	dlszone_host_dlmgmtd_hanging(void);
+extern void	dlszone_host_dlmgmtd_unstall(void);
 
 /* Waits for queued tasks; the number of notices still queued. */
 extern int	dlszone_host_settle(void);
