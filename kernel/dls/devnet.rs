@@ -304,7 +304,7 @@ impl<K: Kernel> Dls<K> {
             Ok(()) => {
                 // The destroy sent the data path home; it goes back too.
                 if self.in_perim(mac, || self.data_path_to_zone(mac, t.linkid)).is_err() {
-                    self.k.warn("dls: a restored link's data path stays in the global zone");
+                    self.k.warn(c"dls: a restored link's data path stays in the global zone");
                 }
                 self.kstats_sync(t.linkid);
                 self.need_rebuild();
