@@ -83,6 +83,8 @@ ALLOWLIST := tools/kernel-symbols.allow
 #   <name>_ALLOW     allowlists of undefined symbols beyond $(ALLOWLIST)
 #   <name>_RUSTFLAGS extra rustc flags (core and alloc are rebuilt with
 #                    them, in a cargo target directory of the object's own)
+#   <name>_NOPANIC   yes: the no-panic gate (no Rust panic machinery)
+#   <name>_MAX_ABORTS  the most ud2 trap sites the object may have
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
 KOBJS := dlszone_ktest dls_mgmt.o
@@ -107,6 +109,9 @@ dls_mgmt.o_STACK := 4096
 # check the compiler could not prove away is a trap at its site, and the
 # gates count those sites.
 dls_mgmt.o_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
+dls_mgmt.o_NOPANIC := yes
+# A ratchet on those trap sites: lower it as checks are proven away.
+dls_mgmt.o_MAX_ABORTS := 102
 # Functions illumos calls through pointers: the netstack callbacks, the
 # "link" kstats' and the dlszone kstat's updates, the task-queue entry
 # point.
@@ -156,7 +161,7 @@ KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
 	bench-smoke lint $(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) kmod-core gates-core \
-	fmt-check clippy clippy-host clippy-kernel man-lint clean install load unload illumos-only \
+	fmt-check clippy clippy-host clippy-kernel man-lint clean install load unload illumos-only gates-nopanic-bites \
 	kmod-selffail kload-test c-test
 
 all: toolchain kmod gates
@@ -190,6 +195,8 @@ kmod-$(1): toolchain $(2)
 gates-$(1): kmod-$(1)
 	$$(GATES) $$(foreach a,$$($(1)_ALLOW),--allow $$(a)) --exports $$($(1)_EXPORTS) \
 		$$(if $$(filter object,$$($(1)_KIND)),--no-linkage) \
+		$$(if $$($(1)_NOPANIC),--no-panic) \
+		$$(if $$($(1)_MAX_ABORTS),--max-aborts $$($(1)_MAX_ABORTS)) \
 		--stack-budget $$($(1)_STACK) $$(foreach r,$$($(1)_ROOTS),--stack-root '$$(r)') \
 		$$(BUILD_DIR)/$(1)
 	@echo "readelf relocation types in $$(BUILD_DIR)/$(1):"
@@ -215,7 +222,15 @@ gates-core: kmod-core
 
 kmod: $(KOBJS:%=kmod-%) kmod-core
 
-gates: $(KOBJS:%=gates-%) gates-core
+# The no-panic gate must bite: the ktest module keeps Rust's panic handler
+# (its tests report through it), so the gate must refuse it.
+gates-nopanic-bites: kmod-dlszone_ktest
+	@if $(GATES) --no-panic -q $(KTEST_MODULE) >/dev/null 2>&1; then \
+		echo "kobj-gates: --no-panic passed $(KTEST_MODULE), which has a panic handler: the gate does not bite" >&2; \
+		exit 1; fi
+	@echo "kobj-gates: --no-panic refuses $(KTEST_MODULE) (it has Rust panic machinery), as it must"
+
+gates: $(KOBJS:%=gates-%) gates-core gates-nopanic-bites
 
 # Later issues append their host test steps here.
 # Host tests: unit, rule, scenario, model-based (10,000 random sequences),
