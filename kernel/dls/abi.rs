@@ -29,7 +29,7 @@ use crate::seam::{Cred, Dev, DlsLinkPtr, Kernel, MacHandle, getmajor, getminor};
 
 /// The kernel this build runs on.
 #[cfg(kmod)]
-pub type Sys = crate::illumos::Illumos;
+pub(crate) type Sys = crate::illumos::Illumos;
 /// The kernel this build runs on: the fake one of the host tests.
 #[cfg(not(kmod))]
 pub type Sys = crate::host::Host;
@@ -192,7 +192,7 @@ pub extern "C" fn dls_mgmt_init() {
     if !obs {
         k.warn(c"dls: the dlszone kstat and link record cache exist already; not created again");
     }
-    let d = Dls::new(k.clone(), Some(dls_link_kstat_update));
+    let d = Dls::new(Sys::default(), Some(dls_link_kstat_update));
     if obs {
         dlszone::kmod::obs::show(d.registry());
     }
@@ -207,7 +207,7 @@ pub extern "C" fn dls_mgmt_init() {
 #[unsafe(no_mangle)]
 pub extern "C" fn dls_mgmt_fini() {
     let Some(d) = dls() else { return };
-    let k = d.kernel().clone();
+    let k = Sys::default();
     k.netstack_unregister();
     k.door_close();
     d.wait_tasks();
