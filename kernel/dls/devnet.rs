@@ -128,7 +128,7 @@ impl<K: Kernel> Dls<K> {
             self.need_rebuild();
             return Ok(());
         }
-        self.set(mac, linkid, zid)?;
+        self.set(mac, linkid, zid, false)?;
         let dlp = match self.k.link_hold_create(mac.c()) {
             Ok(d) => d,
             Err(e) => {
@@ -160,10 +160,17 @@ impl<K: Kernel> Dls<K> {
 
     /// Asks dlmgmtd for the link's name and flags, then records it: as the
     /// activation of a pending physical link, as the restoration of a link
-    /// destroyed a moment ago, or as a new link of zone `zid`.
-    fn set(&self, mac: &MacBuf, linkid: LinkId, zid: ZoneId) -> CResult<()> {
+    /// destroyed a moment ago, or as a new link of zone `zid`. With
+    /// `pending_only`, only as the activation: `EEXIST` if the MAC's link
+    /// has an id already, `ENOENT` if it has no link (a new link made here
+    /// would have no `dls_link_t` hold, and no destroy could remove it).
+    fn set(&self, mac: &MacBuf, linkid: LinkId, zid: ZoneId, pending_only: bool) -> CResult<()> {
         let info = upcall::get_linkinfo(self.k.door(), linkid.0).map_err(|e| e.to_errno())?;
-        if self.reg.mac_to_linkid(mac.name()) == Ok(LinkId::INVALID) {
+        let known = self.reg.mac_to_linkid(mac.name());
+        if pending_only && known != Ok(LinkId::INVALID) {
+            return Err(if known.is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+        }
+        if known == Ok(LinkId::INVALID) {
             if info.class != DatalinkClass::PHYS {
                 return Err(Errno::EINVAL);
             }
@@ -206,7 +213,7 @@ impl<K: Kernel> Dls<K> {
         // Gate asserts a valid id; here an invalid one is refused.
         linkid.validate()?;
         let mac = MacBuf::of(&self.k, mh)?;
-        self.set(&mac, linkid, ZoneId::GLOBAL)?;
+        self.set(&mac, linkid, ZoneId::GLOBAL, true)?;
         self.after_set(linkid);
         self.keep_handles_ahead();
         Ok(())

@@ -31,6 +31,7 @@ use dlszone::door::upcall::{Delivered, DoorPort};
 use dlszone::errno::Errno;
 use dlszone::registry::{LinkId, ZoneId};
 
+use crate::door_faults::FaultPlan;
 use crate::seam::{
     Cred, Dev, DevHold, DlsLinkPtr, KernResult, Kernel, Kstat, KstatUpdate, MacHandle, NsCreate,
     NsHook, Perim, TaskFn, ZoneInfo, zone_status,
@@ -342,6 +343,8 @@ pub struct Env {
     tasks_cv: Condvar,
     stall: Mutex<Stall>,
     stall_cv: Condvar,
+    /// Which door upcall fails, and how (`door_faults.rs`).
+    faults: Mutex<FaultPlan>,
 }
 
 /// A door call made to hang in dlmgmtd, as a wedged daemon's would.
@@ -364,6 +367,7 @@ impl Env {
             tasks_cv: Condvar::new(),
             stall: Mutex::new(Stall::default()),
             stall_cv: Condvar::new(),
+            faults: Mutex::new(FaultPlan::default()),
         }
     }
 
@@ -389,6 +393,11 @@ impl Env {
     /// The kernel's state.
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The door's fault plan (`door_faults.rs`).
+    pub fn faults(&self) -> MutexGuard<'_, FaultPlan> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// dlmgmtd's state.
@@ -551,14 +560,27 @@ impl DoorPort for HostDoor {
     type Door = ();
 
     fn hold(&self) -> Option<()> {
+        if self.env.faults().on_hold() {
+            return None;
+        }
         let open = self.env.world().door_open;
         (open && self.env.daemon().alive).then_some(())
     }
 
-    fn release(&self, _door: ()) {}
+    fn release(&self, _door: ()) {
+        self.env.faults().on_release();
+    }
 
     fn call(&self, _door: &(), req: &[u8], reply: &mut [u8]) -> Result<Delivered, RawErrno> {
         let cmd = req.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        let fault = self.env.faults().on_call(req);
+        if let Some(e) = fault.refusal() {
+            if fault.kills_daemon() {
+                self.env.daemon().alive = false;
+            }
+            return Err(e);
+        }
+        fault.stall();
         self.env.maybe_hang(cmd);
         let zones: BTreeSet<i32> = self.env.world().zones.keys().copied().collect();
         let mut d = self.env.daemon();
@@ -566,11 +588,18 @@ impl DoorPort for HostDoor {
             return Err(raw(Errno::EBADF));
         }
         let n = d.serve(req, reply, &zones);
-        if n > reply.len() { Ok(Delivered::Relocated) } else { Ok(Delivered::InPlace(n)) }
+        if fault.kills_daemon() {
+            d.alive = false;
+        }
+        drop(d);
+        let delivered = if n > reply.len() { Delivered::Relocated } else { Delivered::InPlace(n) };
+        fault.finish(reply, delivered)
     }
 
     fn revoked(&self, _door: &()) -> bool {
-        !self.env.daemon().alive
+        let revoked = !self.env.daemon().alive;
+        self.env.faults().on_revoked(revoked);
+        revoked
     }
 
     fn delay(&self, _usec: u64) {}

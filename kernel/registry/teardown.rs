@@ -178,9 +178,32 @@ impl Registry {
                 }
                 s
             }
+            #[cfg(dlszone_broken = "halt_forgets_failed_return")]
+            Err(_) => Self::broken_forget_failed_return(t, l),
+            #[cfg(not(dlszone_broken = "halt_forgets_failed_return"))]
             Err(e) => Summary::of(l, Action::ReturnFailed(e)),
         });
         s.into_outcome(None)
+    }
+
+    /// The deliberately broken variant of a halt's failed return
+    /// (test-only cfg): it forgets that dlmgmtd refused or never heard of
+    /// the return and commits it anyway, queueing no notice, so the
+    /// kernel has the link home while dlmgmtd still has it in the zone.
+    /// The fault-injection driver (`kernel/dls/tests/fault_injection.rs`)
+    /// must catch it.
+    #[cfg(dlszone_broken = "halt_forgets_failed_return")]
+    fn broken_forget_failed_return(
+        t: &mut super::table::Table,
+        l: &mut super::link::LinkInner,
+    ) -> Summary {
+        let name = l.reserved.or(l.name);
+        let mut s = Summary::of(l, Action::ReturnFailed(Errno::EINVAL));
+        Self::return_locked(t, l);
+        if let Some(name) = name {
+            s.action = Action::Returned { name };
+        }
+        s
     }
 
     /// Forced loan recovery for a zone stuck in `down`: reaches the end

@@ -807,6 +807,16 @@ devnet_recreate(void)
 	CHECK_EQ(dls_devnet_recreate(p, pid), I_EEXIST);
 	CHECK_EQ(dlszone_host_link_refs("e1000g5"), 1);
 	destroy_ok(p, pid);
+
+	/*
+	 * Only a pending link gets its id here. A recreate of a MAC with no
+	 * link (found by the C ABI fuzz target) once made a new link with no
+	 * dls_link_t hold, which every later destroy put back.
+	 */
+	dt_state_take(&before);
+	CHECK_EQ(dls_devnet_recreate(p, pid), I_ENOENT);
+	CHECK_SAME(before);
+	CHECK_EQ(dls_devnet_destroy(p, &pid, B_TRUE), I_ENOENT);
 	dt_end();
 }
 
