@@ -242,10 +242,10 @@ impl Run<'_, '_> {
         if self.trace {
             eprintln!("op {op} handles {:?}", self.handles);
         }
-        // SAFETY (for every call below): each pointer argument is NULL,
-        // or points into the arena with SLACK bytes after it, or is a
-        // value the object gave out; `self.dlp()` only hands back a
-        // `dls_link_t` that is still held.
+        // SAFETY: for every call below, each pointer argument is NULL,
+        // or points into the arena with SLACK / 2 bytes after it, or is a
+        // value the object gave out; a `dls_link_t` passed back is one a
+        // hold_link of the pool still holds.
         unsafe {
             match op {
                 0 => {
@@ -667,13 +667,10 @@ fn teardown(run: &mut Run<'_, '_>) {
     let links = snap.links.len();
     let ks = dlszone_host_kstats_total() as usize;
     assert!(ks <= 2 * links, "{ks} kstats for {links} links");
-    // SAFETY: NUL-terminated literals.
     for mac in [c"vnic0", c"vnic1", c"vnic2"] {
-        assert_eq!(
-            unsafe { dlszone_host_link_refs(mac.as_ptr()) },
-            -1,
-            "dls_link_t of {mac:?} left"
-        );
+        // SAFETY: a NUL-terminated literal.
+        let refs = unsafe { dlszone_host_link_refs(mac.as_ptr()) };
+        assert_eq!(refs, -1, "dls_link_t of {mac:?} left");
     }
 }
 
