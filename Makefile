@@ -255,7 +255,7 @@ test: test-toolchain
 RELIABILITY_LOG := build/reliability.log
 reliability: test-toolchain
 	@mkdir -p build
-	rc=0; { cargo test -p dlszone-dls --test fault_injection --test fuzz_corpus \
+	@rc=0; { cargo test -p dlszone-dls --test fault_injection --test fuzz_corpus \
 		--test zone_isolation_abi -- --nocapture && \
 		cargo test --test zone_isolation -- --nocapture; } >$(RELIABILITY_LOG) 2>&1 || rc=$$?; \
 	grep -E '^(fault injection|fuzz corpus|zone isolation)|^FAILED|panicked|^test result' \
