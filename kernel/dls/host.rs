@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::string::{String, ToString};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::vec::Vec;
 
 use dlszone::door::RawErrno;
@@ -345,6 +345,8 @@ pub struct Env {
     stall_cv: Condvar,
     /// Which door upcall fails, and how (`door_faults.rs`).
     faults: Mutex<FaultPlan>,
+    /// The door to this fake dlmgmtd.
+    door: HostDoor,
 }
 
 /// A door call made to hang in dlmgmtd, as a wedged daemon's would.
@@ -357,10 +359,10 @@ struct Stall {
 }
 
 impl Env {
-    fn new() -> Env {
+    fn new() -> Arc<Env> {
         let mut w = World { next_mh: 0x1000, next_ks: 0x10, ..World::default() };
         w.zones.insert(0, (0, zone_status::RUNNING));
-        Env {
+        Arc::new_cyclic(|me| Env {
             world: Mutex::new(w),
             daemon: Mutex::new(Daemon { alive: true, ..Daemon::default() }),
             tasks: Mutex::new(0),
@@ -368,7 +370,8 @@ impl Env {
             stall: Mutex::new(Stall::default()),
             stall_cv: Condvar::new(),
             faults: Mutex::new(FaultPlan::default()),
-        }
+            door: HostDoor { env: me.clone() },
+        })
     }
 
     fn stall_lock(&self) -> MutexGuard<'_, Stall> {
@@ -517,14 +520,14 @@ pub struct Host {
 static GLOBAL: OnceLock<Mutex<Arc<Env>>> = OnceLock::new();
 
 fn global_env() -> Arc<Env> {
-    let m = GLOBAL.get_or_init(|| Mutex::new(Arc::new(Env::new())));
+    let m = GLOBAL.get_or_init(|| Mutex::new(Env::new()));
     m.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// Replaces the process's fake kernel with a fresh one (between C tests).
 pub fn reset_global() {
-    let m = GLOBAL.get_or_init(|| Mutex::new(Arc::new(Env::new())));
-    *m.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(Env::new());
+    let m = GLOBAL.get_or_init(|| Mutex::new(Env::new()));
+    *m.lock().unwrap_or_else(|p| p.into_inner()) = Env::new();
 }
 
 impl Default for Host {
@@ -537,7 +540,7 @@ impl Default for Host {
 impl Host {
     /// A fake kernel of its own (unit tests).
     pub fn new() -> Host {
-        Host { env: Arc::new(Env::new()) }
+        Host { env: Env::new() }
     }
 
     /// Its state.
@@ -551,39 +554,46 @@ impl Host {
     }
 }
 
-/// The fake door.
+/// The fake door, part of its [`Env`], which it reaches through a weak
+/// reference (so an `Env` and its door go together when the last `Host`
+/// of it does: a fuzzer's millions of fresh `Env`s are freed, and no
+/// global list of doors grows).
 pub struct HostDoor {
-    env: Arc<Env>,
+    env: Weak<Env>,
 }
 
 impl DoorPort for HostDoor {
     type Door = ();
 
     fn hold(&self) -> Option<()> {
-        if self.env.faults().on_hold() {
+        let env = self.env.upgrade()?;
+        if env.faults().on_hold() {
             return None;
         }
-        let open = self.env.world().door_open;
-        (open && self.env.daemon().alive).then_some(())
+        let open = env.world().door_open;
+        (open && env.daemon().alive).then_some(())
     }
 
     fn release(&self, _door: ()) {
-        self.env.faults().on_release();
+        if let Some(env) = self.env.upgrade() {
+            env.faults().on_release();
+        }
     }
 
     fn call(&self, _door: &(), req: &[u8], reply: &mut [u8]) -> Result<Delivered, RawErrno> {
+        let Some(env) = self.env.upgrade() else { return Err(raw(Errno::EBADF)) };
         let cmd = req.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-        let fault = self.env.faults().on_call(req);
+        let fault = env.faults().on_call(req);
         if let Some(e) = fault.refusal() {
             if fault.kills_daemon() {
-                self.env.daemon().alive = false;
+                env.daemon().alive = false;
             }
             return Err(e);
         }
         fault.stall();
-        self.env.maybe_hang(cmd);
-        let zones: BTreeSet<i32> = self.env.world().zones.keys().copied().collect();
-        let mut d = self.env.daemon();
+        env.maybe_hang(cmd);
+        let zones: BTreeSet<i32> = env.world().zones.keys().copied().collect();
+        let mut d = env.daemon();
         if !d.alive {
             return Err(raw(Errno::EBADF));
         }
@@ -597,27 +607,19 @@ impl DoorPort for HostDoor {
     }
 
     fn revoked(&self, _door: &()) -> bool {
-        let revoked = !self.env.daemon().alive;
-        self.env.faults().on_revoked(revoked);
+        let Some(env) = self.env.upgrade() else { return true };
+        let revoked = !env.daemon().alive;
+        env.faults().on_revoked(revoked);
         revoked
     }
 
     fn delay(&self, _usec: u64) {}
 }
 
-/// The door of a host kernel (one per [`Host`], sharing its [`Env`]).
+/// The door of a host kernel (one per [`Env`], shared by its [`Host`]s).
 impl Host {
     fn door_port(&self) -> &HostDoor {
-        // One door per Env, made on first use.
-        static DOORS: OnceLock<Mutex<Vec<&'static HostDoor>>> = OnceLock::new();
-        let m = DOORS.get_or_init(|| Mutex::new(Vec::new()));
-        let mut v = m.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = v.iter().find(|d| Arc::ptr_eq(&d.env, &self.env)) {
-            return d;
-        }
-        let d: &'static HostDoor = Box::leak(Box::new(HostDoor { env: self.env.clone() }));
-        v.push(d);
-        d
+        &self.env.door
     }
 }
 

@@ -30,7 +30,8 @@
 //! counters, each step's result), with dlmgmtd agreeing with the kernel
 //! on every link's zone. At the end of every run nothing is left: no
 //! handle, no detached link waiting for a free, no queued notice, no
-//! `dls_link_t`, no kstat, no link, and no zone stuck with links. While
+//! `dls_link_t`, no kstat, no link, and no zone stuck with links; once
+//! the object is dropped, no link record it ever had is alive. While
 //! a `Stall`ed upcall hangs, another thread checks the invariants, takes
 //! a snapshot, and runs `dls_zone_recover()` on every zone with a 20 ms
 //! bound: it must come back within its bound (plus scheduling slack).
@@ -44,7 +45,7 @@ use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use dlszone::errno::Errno;
-use dlszone::registry::{LinkId, LinkState, Notice, ZoneId, ZoneKey, ZoneState};
+use dlszone::registry::{Link, LinkId, LinkState, Notice, ZoneId, ZoneKey, ZoneState};
 use dlszone_dls::Dls;
 use dlszone_dls::door_faults::DoorFault;
 use dlszone_dls::handles::Handle;
@@ -348,6 +349,8 @@ struct State {
 struct World {
     host: Host,
     d: Arc<Dls<Host>>,
+    /// Every link record seen, to check none outlives the object.
+    records: Vec<Weak<Link>>,
     macs: BTreeMap<&'static str, MacHandle>,
     links: BTreeMap<&'static str, LinkId>,
     handles: BTreeMap<&'static str, Handle>,
@@ -369,6 +372,7 @@ impl World {
         let w = World {
             host,
             d,
+            records: Vec::new(),
             macs: BTreeMap::new(),
             links: BTreeMap::new(),
             handles: BTreeMap::new(),
@@ -516,6 +520,32 @@ impl World {
         }
     }
 
+    /// Remembers the record of every link in the registry now.
+    fn note_records(&mut self) {
+        for l in self.d.registry().snapshot().links {
+            if let Ok(a) = self.d.registry().link_ref(l.linkid) {
+                if !self.records.iter().any(|w| w.as_ptr() == Arc::as_ptr(&a)) {
+                    self.records.push(Arc::downgrade(&a));
+                }
+            }
+        }
+    }
+
+    /// Drops the object and its fake kernel: every link record it had
+    /// must go with it.
+    fn finish(self) -> Result<(), String> {
+        let World { host, d, records, .. } = self;
+        d.wait_tasks();
+        host.env().drain_tasks();
+        drop(d);
+        drop(host);
+        let alive = records.iter().filter(|w| w.strong_count() > 0).count();
+        if alive > 0 {
+            return Err(format!("{alive} link records outlive the object"));
+        }
+        Ok(())
+    }
+
     fn state(&self) -> State {
         let env = self.host.env();
         let snap = self.d.registry().snapshot();
@@ -655,14 +685,19 @@ fn run_clean(sc: &Scenario) -> Result<Clean, String> {
     for (i, op) in sc.ops.iter().enumerate() {
         let r = w.exec(*op);
         w.settle();
+        w.note_records();
         let agree = w.want_alive && w.want_door;
         w.check(agree).map_err(|e| format!("clean run, step {i} {op:?}: {e}"))?;
         results.push(r);
         states.push(w.state());
     }
     w.check_end().map_err(|e| format!("clean run, at the end:{e}"))?;
-    let plan = w.host.env().faults();
-    Ok(Clean { results, states, upcalls: plan.upcalls(), trace: plan.trace().to_vec() })
+    let (upcalls, trace) = {
+        let plan = w.host.env().faults();
+        (plan.upcalls(), plan.trace().to_vec())
+    };
+    w.finish().map_err(|e| format!("clean run: {e}"))?;
+    Ok(Clean { results, states, upcalls, trace })
 }
 
 /// What the faulted runs did, for the summary.
@@ -739,6 +774,7 @@ fn run_faulted(
     for (i, op) in sc.ops.iter().enumerate() {
         let mut r = w.exec(*op);
         w.settle();
+        w.note_records();
         let fired = w.host.env().faults().fired();
         w.check(false).map_err(|e| format!("step {i} {op:?}, before any remedy: {e}"))?;
         if fired_at.is_none() {
@@ -826,7 +862,7 @@ fn run_faulted(
         (_, f) => return Err(format!("the fault did not fire at upcall {k}: {f:?}")),
     }
     *tally.by_fault.entry(format!("{fault:?}")).or_default() += 1;
-    Ok(())
+    w.finish()
 }
 
 #[test]

@@ -597,7 +597,18 @@ fn setup(run: &mut Run<'_, '_>) {
 }
 
 /// Releases and tears down everything, then checks nothing is left.
-fn teardown(run: &mut Run<'_, '_>) {
+/// Returns the link records the registry had, to check they go with the
+/// object.
+fn teardown(run: &mut Run<'_, '_>) -> Vec<std::sync::Weak<dlszone::registry::Link>> {
+    let records = {
+        let d = dlszone_dls::abi::global().expect("initialised");
+        let snap = d.registry().snapshot();
+        snap.links
+            .iter()
+            .filter_map(|l| d.registry().link_ref(l.linkid).ok())
+            .map(|a| std::sync::Arc::downgrade(&a))
+            .collect::<Vec<_>>()
+    };
     dlszone_host_set_zone(0);
     dlszone_host_taskq_refuse(0);
     dlszone_host_dlmgmtd_start();
@@ -672,6 +683,7 @@ fn teardown(run: &mut Run<'_, '_>) {
         let refs = unsafe { dlszone_host_link_refs(mac.as_ptr()) };
         assert_eq!(refs, -1, "dls_link_t of {mac:?} left");
     }
+    records
 }
 
 /// The target.
@@ -699,8 +711,9 @@ pub(crate) fn run(data: &[u8]) {
         run.step();
         n += 1;
     }
-    teardown(&mut run);
+    let records = teardown(&mut run);
     dls_mgmt_fini();
     // Every link record went with the object: none leaked.
-    assert_eq!(dlszone::kmod::obs::live_link_records(), 0, "link records outlive dls_mgmt_fini()");
+    let alive = records.iter().filter(|w| w.strong_count() > 0).count();
+    assert_eq!(alive, 0, "link records outlive dls_mgmt_fini()");
 }
