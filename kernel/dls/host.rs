@@ -479,8 +479,14 @@ impl Env {
     }
 
     /// Destroys zone `zid`: the netstack destroy callback, then the id is
-    /// free.
+    /// free. A zone never halted is halted first, as illumos'
+    /// `netstack_stack_inactive()` runs a shutdown callback that did not
+    /// run before the destroy callbacks.
     pub fn zone_destroy(&self, zid: i32) {
+        let halted = self.world().zones.get(&zid).is_none_or(|z| z.1 >= zone_status::SHUTTING_DOWN);
+        if !halted {
+            self.zone_halt(zid);
+        }
         let (cb, arg) = {
             let mut w = self.world();
             (w.ns, w.ns_args.remove(&zid))
