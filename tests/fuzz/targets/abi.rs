@@ -74,8 +74,10 @@ fn live_handles() -> u64 {
 struct Run<'a, 'b> {
     inp: &'b mut Input<'a>,
     arena: Vec<u64>,
-    /// MAC handles the fake kernel registered.
-    macs: Vec<*mut c_void>,
+    /// MAC handles the fake kernel registered, and how many creates of
+    /// each succeeded and were not destroyed (each holds the MAC's
+    /// `dls_link_t` once, until its destroy).
+    macs: Vec<(*mut c_void, u32)>,
     /// Handles the object gave out: (handle, `dls_link_t` of a
     /// `hold_link`, temporary).
     handles: Vec<(*mut c_void, *mut c_void, bool)>,
@@ -165,7 +167,7 @@ impl Run<'_, '_> {
             1 => ptr::without_provenance_mut(self.inp.u64() as usize),
             _ if !self.macs.is_empty() => {
                 let i = self.inp.pick(self.macs.len());
-                self.macs[i]
+                self.macs[i].0
             }
             _ => ptr::without_provenance_mut(0x1010),
         }
@@ -201,6 +203,13 @@ impl Run<'_, '_> {
             return (i, self.handles[i].0);
         }
         (usize::MAX, ptr::without_provenance_mut(self.inp.u64() as usize))
+    }
+
+    /// Counts a create (+1) or a destroy (-1) of MAC `mh`.
+    fn created(&mut self, mh: *mut c_void, by: i32) {
+        if let Some(m) = self.macs.iter_mut().find(|m| m.0 == mh) {
+            m.1 = m.1.saturating_add_signed(by);
+        }
     }
 
     fn keep(&mut self, r: i32, h: *mut c_void, dlp: *mut c_void, tmp: bool) {
@@ -304,10 +313,16 @@ impl Run<'_, '_> {
                 }
                 9 | 10 => {
                     let (mh, id, z) = (self.mac(), self.linkid(), self.inp.zone());
-                    if op == 9 {
-                        dls_devnet_create(mh, id, z);
+                    let r = if op == 9 {
+                        dls_devnet_create(mh, id, z)
                     } else {
-                        dls_devnet_recreate(mh, id);
+                        dls_devnet_recreate(mh, id)
+                    };
+                    if self.trace {
+                        eprintln!("  -> create/recreate({mh:?}, {id}, {z}) = {r}");
+                    }
+                    if op == 9 && r == 0 {
+                        self.created(mh, 1);
                     }
                 }
                 11 => {
@@ -321,7 +336,9 @@ impl Run<'_, '_> {
                             wait = false;
                         }
                     }
-                    dls_devnet_destroy(mh, out, i32::from(wait));
+                    if dls_devnet_destroy(mh, out, i32::from(wait)) == 0 {
+                        self.created(mh, -1);
+                    }
                 }
                 12 => {
                     let (a, b, n) = (self.linkid(), self.linkid(), self.name());
@@ -557,7 +574,7 @@ impl Run<'_, '_> {
                     let n = self.name();
                     if !n.is_null() && (0..256).any(|i| *n.add(i) == 0) && self.macs.len() < 16 {
                         let mh = dlszone_host_mac(n);
-                        self.macs.push(mh);
+                        self.macs.push((mh, 0));
                     }
                 }
                 _ => {
@@ -588,7 +605,7 @@ fn setup(run: &mut Run<'_, '_>) {
             let mh = dlszone_host_mac(mac.as_ptr());
             let id = dlszone_host_dlmgmtd_add(name.as_ptr(), 0x08, 1, zone, 0, 0);
             assert_eq!(dls_devnet_create(mh, id, zone), 0);
-            run.macs.push(mh);
+            run.macs.push((mh, 1));
             run.ids.push(id);
         }
         dlszone_host_dlmgmtd_add(c"e1000g0".as_ptr(), 0x01, 3, 0, 88, 0);
@@ -641,13 +658,23 @@ fn teardown(run: &mut Run<'_, '_>) -> Vec<std::sync::Weak<dlszone::registry::Lin
         dlszone_host_zone_destroy(z);
     }
     dlszone_host_settle();
-    for mh in run.macs.clone() {
-        // An armed kernel failure may refuse a destroy: try again.
-        for _ in 0..5 {
+    for (mh, creates) in run.macs.clone() {
+        // One destroy per create (a create of a MAC whose link went with
+        // its zone holds its dls_link_t once more); an armed kernel
+        // failure may refuse one: try again.
+        let mut left = creates;
+        for _ in 0..creates + 5 {
+            if left == 0 {
+                break;
+            }
             let mut id = 0u32;
             // SAFETY: `id` is writable.
-            if unsafe { dls_devnet_destroy(mh, &mut id, 1) } == 0 {
-                break;
+            let r = unsafe { dls_devnet_destroy(mh, &mut id, 1) };
+            if run.trace {
+                eprintln!("clean-up: destroy of {mh:?}: {r} (link {id})");
+            }
+            if r == 0 {
+                left -= 1;
             }
         }
     }
