@@ -125,6 +125,7 @@ impl<K: Kernel> Dls<K> {
                 let _ = self.reg.destroy_pending(mac.name());
                 return Err(e.to_errno());
             }
+            self.created(mac, true);
             self.need_rebuild();
             return Ok(());
         }
@@ -141,8 +142,24 @@ impl<K: Kernel> Dls<K> {
             self.k.link_rele(dlp);
             return Err(e);
         }
+        self.created(mac, true);
         self.after_set(linkid);
         Ok(())
+    }
+
+    /// Records that a create of `mac` holds its `dls_link_t` (`on`), or
+    /// that a destroy dropped one such hold.
+    fn created(&self, mac: &MacBuf, on: bool) {
+        let Ok(m) = MacName::new(mac.name()) else { return };
+        let mut s = self.side.lock();
+        if on {
+            *s.created.entry(m).or_default() += 1;
+        } else if let Some(n) = s.created.get_mut(&m) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                s.created.remove(&m);
+            }
+        }
     }
 
     /// Puts the data path of a link that is in a non-global zone (created
@@ -242,11 +259,23 @@ impl<K: Kernel> Dls<K> {
                 Err(e) => return (Err(e), LinkId::INVALID),
             },
             // Gone already (torn down with its zone): only the dls_link_t
-            // hold of create is left to drop.
-            Err(Errno::ENOENT) => {}
+            // hold of create is left to drop, if a create still holds it.
+            // A second destroy of the MAC must not drop a reference it
+            // does not have (another holder's: the dls_link_t would be
+            // freed under it).
+            Err(Errno::ENOENT) => {
+                let held = MacName::new(mac.name())
+                    .is_ok_and(|m| self.side.lock().created.contains_key(&m));
+                if !held {
+                    return (Err(Errno::ENOENT), LinkId::INVALID);
+                }
+            }
             Err(e) => return (Err(e), LinkId::INVALID),
         }
         let r = self.in_perim_mh(mh, || self.k.link_rele_by_name(mac.c()));
+        if r.is_ok() {
+            self.created(&mac, false);
+        }
         match (r, gone) {
             (Ok(()), Some(t)) => {
                 self.tombstone(t.clone());

@@ -55,6 +55,10 @@ const TOMBSTONES: usize = 16;
 pub(crate) struct Side {
     pub(crate) links: BTreeMap<LinkId, Extra>,
     pub(crate) tombstones: VecDeque<Tombstone>,
+    /// MACs whose `dls_devnet_create()`s hold their `dls_link_t` (until
+    /// their `dls_devnet_destroy()`s), whether or not their link is still
+    /// in the registry (it may have gone with its zone): how many.
+    pub(crate) created: BTreeMap<MacName, u32>,
 }
 
 /// Counters the IPD 3 interface reports (`dls_devnet_counters()`).

@@ -820,6 +820,38 @@ devnet_recreate(void)
 	dt_end();
 }
 
+/*
+ * A second dls_devnet_destroy() of a MAC whose link went with its zone
+ * (found by the C ABI fuzz target) once dropped a dls_link_t reference
+ * the create no longer held: another holder's, so the dls_link_t was
+ * freed under a dls_devnet_hold_link() holder. It is ENOENT now.
+ */
+static void
+devnet_destroy_twice(void)
+{
+	dt_begin("dls_devnet_destroy twice: the second drops nothing");
+	dlszone_host_zone_boot(5, 105);
+	mac_handle_t z = dt_mac("vnic90");
+	datalink_id_t zid = dt_link(z, "net0", DATALINK_CLASS_VNIC, 5,
+	    B_FALSE);
+	dls_dl_handle_t ddh;
+	dls_link_t *dlp = NULL;
+	CHECK_EQ(dls_devnet_hold_link(zid, &ddh, &dlp), 0);
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), 2);
+	dlszone_host_zone_halt(5);
+	datalink_id_t out = 12345;
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_FALSE), 0);
+	CHECK_EQ(out, DATALINK_INVALID_LINKID);
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), 1);
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_FALSE), I_ENOENT);
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), 1);
+	dls_devnet_rele_link(ddh, dlp);
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), -1);
+	CHECK_EQ(dlszone_host_kernel_complaints(), 0);
+	dlszone_host_zone_destroy(5);
+	dt_end();
+}
+
 int
 main(void)
 {
@@ -834,6 +866,7 @@ main(void)
 		devnet_devices,
 		devnet_kstats_rebuild,
 		devnet_recreate,
+		devnet_destroy_twice,
 	};
 	return (dt_main(tests, sizeof (tests) / sizeof (tests[0])));
 }
