@@ -650,7 +650,11 @@ fn teardown(run: &mut Run<'_, '_>) -> Vec<std::sync::Weak<dlszone::registry::Lin
         }
     }
     dlszone_host_settle();
-    for (h, dlp, tmp) in std::mem::take(&mut run.handles) {
+    // Temporary holds first: a long release may delete an implicit
+    // tunnel, which waits for the temporary holds on it to drain.
+    let mut handles = std::mem::take(&mut run.handles);
+    handles.sort_by_key(|h| !h.2);
+    for (h, dlp, tmp) in handles {
         if tmp && !dlp.is_null() {
             dls_devnet_rele_link(h, dlp);
         } else {
