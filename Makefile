@@ -83,7 +83,7 @@ ALLOWLIST := tools/kernel-symbols.allow
 #   <name>_ALLOW     allowlists of undefined symbols beyond $(ALLOWLIST)
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
-KOBJS := dlszone_ktest dls_mgmt.o
+KOBJS := dlszone_ktest dlszone dls_mgmt.o
 
 dlszone_ktest_CRATE := dlszone-ktest
 dlszone_ktest_KIND := module
@@ -94,6 +94,20 @@ dlszone_ktest_STACK := 4096
 # the dlszone kstat's ks_update callback (kernel/kmod/kstat.rs), which
 # the kstat framework calls.
 dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry 4kmod5kstat6kernel12kstat_update
+
+# drv/dlszone, the pseudo driver whose ioctls reach the IPD 3 entry points
+# of misc/dls (kernel/drv, include/sys/dlszone_ioctl.h). Its undefined
+# symbols, the IPD 3 functions included, are all on its own allowlist.
+dlszone_CRATE := dlszone-drv
+dlszone_KIND := module
+dlszone_EXPORTS := tools/dlszone.exports
+dlszone_DEPENDS := misc/dls
+dlszone_ALLOW := tools/dlszone-symbols.allow
+dlszone_STACK := 4096
+# The cb_ops and dev_ops entry points, which the framework calls through
+# the vectors.
+dlszone_ROOTS := 7illumos7dz_open 7illumos8dz_close 7illumos8dz_ioctl 7illumos10dz_getinfo \
+	7illumos9dz_attach 7illumos9dz_detach
 
 # The replacement of dls_mgmt.c's object in misc/dls (docs/integration.md).
 dls_mgmt.o_CRATE := dlszone-dls
