@@ -41,4 +41,4 @@ pub mod fixture;
 #[cfg(not(kmod))]
 pub mod host;
 #[cfg(kmod)]
-mod illumos;
+pub mod illumos;

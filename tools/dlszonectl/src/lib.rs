@@ -198,6 +198,7 @@ struct Ofmt<'a> {
 }
 
 /// Why `-o`/`-p` were refused.
+#[derive(Debug)]
 enum OfmtError {
     Usage(String),
 }
@@ -466,8 +467,7 @@ fn parse(args: &[String], allowed: &str) -> Result<Opts, String> {
             o.operands.extend(args[i..].iter().cloned());
             break;
         }
-        let mut chars = a[1..].char_indices();
-        while let Some((pos, c)) = chars.next() {
+        for (pos, c) in a[1..].char_indices() {
             if !allowed.contains(c) {
                 return Err(format!("illegal option -- {c}"));
             }
@@ -731,11 +731,11 @@ mod tests {
     fn parsable_escaping_follows_ofmt() {
         let mut sink = Vec::new();
         let of = Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link,holds"), true, &mut sink)
-            .ok()
+            
             .expect("fields");
         assert_eq!(of.line(&["a:b".into(), "c\\d".into()]), "a\\:b:c\\\\d");
         let one =
-            Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link"), true, &mut sink).ok().expect("one");
+            Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link"), true, &mut sink).expect("one");
         assert_eq!(one.line(&["a:b".into()]), "a:b", "one field: no escaping");
         assert!(Ofmt::new(LINK_FIELDS, LINK_DEFAULT, None, true, &mut sink).is_err());
         assert!(Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("all"), true, &mut sink).is_err());
@@ -746,7 +746,7 @@ mod tests {
     fn human_columns_absorb_overflow() {
         let mut sink = Vec::new();
         let of = Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link,id,zone"), false, &mut sink)
-            .ok()
+            
             .expect("fields");
         assert_eq!(of.line(&["net0".into(), "1001".into(), "z5".into()]), "net0        1001  z5");
         assert_eq!(
@@ -758,7 +758,7 @@ mod tests {
     #[test]
     fn options_parse_like_getopt() {
         let a: Vec<String> = ["-pozone,link", "-z", "z5", "net0"].iter().map(|s| s.to_string()).collect();
-        let o = parse(&a, "zpo").ok().expect("parse");
+        let o = parse(&a, "zpo").expect("parse");
         assert!(o.parsable);
         assert_eq!(o.fields.as_deref(), Some("zone,link"));
         assert_eq!(o.zone.as_deref(), Some("z5"));

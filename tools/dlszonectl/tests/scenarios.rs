@@ -5,6 +5,8 @@
 //! unprivileged user. The transcript must match
 //! tests/golden/<scenario>.txt; DLSZONE_BLESS=1 rewrites the files.
 
+#![cfg(not(target_os = "illumos"))]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
