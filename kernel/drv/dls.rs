@@ -142,11 +142,8 @@ unsafe extern "C" {
         countp: *mut u32,
         genp: *mut u64,
     ) -> c_int;
-    fn dls_mgmt_outbox_replay(
-        cr: *const c_void,
-        deliveredp: *mut u32,
-        pendingp: *mut u32,
-    ) -> c_int;
+    fn dls_mgmt_outbox_replay(cr: *const c_void, deliveredp: *mut u32, pendingp: *mut u32)
+    -> c_int;
 }
 
 /// A credential the IPD 3 entry points accept: the `cred_t *` of the

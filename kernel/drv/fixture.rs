@@ -77,7 +77,8 @@ impl Kernel {
         let mh = unsafe { h::dlszone_host_mac(mac.as_ptr()) };
         let flags = DLMGMT_ACTIVE | if persist { DLMGMT_PERSIST } else { 0 };
         // SAFETY: as above.
-        let id = unsafe { h::dlszone_host_dlmgmtd_add(name.as_ptr(), CLASS_VNIC, flags, zone, 0, 0) };
+        let id =
+            unsafe { h::dlszone_host_dlmgmtd_add(name.as_ptr(), CLASS_VNIC, flags, zone, 0, 0) };
         h::dlszone_host_set_zone(zone);
         let r = abi::dls_devnet_create(mh, id, zone);
         h::dlszone_host_set_zone(0);

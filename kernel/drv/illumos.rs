@@ -18,7 +18,7 @@
 //! remains. The driver keeps no state per open; the one piece of module
 //! state is the attached `dev_info_t`, for `getinfo`.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -246,12 +246,16 @@ unsafe extern "C" fn dz_detach(dip: *mut ffi::dev_info_t, cmd: ffi::ddi_detach_c
 /// unprototyped (`int nodev()`), to stand in any slot; calling them with
 /// arguments is what C does with every driver that uses them.
 macro_rules! stub {
-    ($f:path) => {
+    ($f:path, fn($($a:ty),* $(,)?)) => {
         // SAFETY: a function taking no arguments and returning int may be
         // called through any pointer type returning int under the amd64
         // C calling convention (the caller cleans up; the callee ignores
         // the argument registers), which is how C drivers use it.
-        Some(unsafe { core::mem::transmute::<unsafe extern "C" fn() -> c_int, _>($f) })
+        Some(unsafe {
+            core::mem::transmute::<unsafe extern "C" fn() -> c_int, unsafe extern "C" fn($($a),*) -> c_int>(
+                $f,
+            )
+        })
     };
 }
 
@@ -259,22 +263,38 @@ macro_rules! stub {
 static CB_OPS: SyncCell<ffi::cb_ops> = SyncCell::new(ffi::cb_ops {
     cb_open: Some(dz_open),
     cb_close: Some(dz_close),
-    cb_strategy: stub!(ffi::nodev),
-    cb_print: stub!(ffi::nodev),
-    cb_dump: stub!(ffi::nodev),
-    cb_read: stub!(ffi::nodev),
-    cb_write: stub!(ffi::nodev),
+    cb_strategy: stub!(ffi::nodev, fn(*mut ffi::buf)),
+    cb_print: stub!(ffi::nodev, fn(ffi::dev_t, *mut c_char)),
+    cb_dump: stub!(ffi::nodev, fn(ffi::dev_t, ffi::caddr_t, ffi::daddr_t, c_int)),
+    cb_read: stub!(ffi::nodev, fn(ffi::dev_t, *mut ffi::uio, *mut ffi::cred_t)),
+    cb_write: stub!(ffi::nodev, fn(ffi::dev_t, *mut ffi::uio, *mut ffi::cred_t)),
     cb_ioctl: Some(dz_ioctl),
-    cb_devmap: stub!(ffi::nodev),
-    cb_mmap: stub!(ffi::nodev),
-    cb_segmap: stub!(ffi::nodev),
+    cb_devmap: stub!(
+        ffi::nodev,
+        fn(ffi::dev_t, ffi::devmap_cookie_t, ffi::offset_t, usize, *mut usize, ffi::uint_t)
+    ),
+    cb_mmap: stub!(ffi::nodev, fn(ffi::dev_t, ffi::off_t, c_int)),
+    cb_segmap: stub!(
+        ffi::nodev,
+        fn(
+            ffi::dev_t,
+            ffi::off_t,
+            *mut ffi::as_,
+            *mut ffi::caddr_t,
+            ffi::off_t,
+            c_uint,
+            c_uint,
+            c_uint,
+            *mut ffi::cred_t,
+        )
+    ),
     cb_chpoll: Some(ffi::nochpoll),
     cb_prop_op: Some(ffi::ddi_prop_op),
     cb_str: ptr::null_mut(),
     cb_flag: ffi::D_NEW | ffi::D_MP,
     cb_rev: ffi::CB_REV,
-    cb_aread: stub!(ffi::nodev),
-    cb_awrite: stub!(ffi::nodev),
+    cb_aread: stub!(ffi::nodev, fn(ffi::dev_t, *mut ffi::aio_req, *mut ffi::cred_t)),
+    cb_awrite: stub!(ffi::nodev, fn(ffi::dev_t, *mut ffi::aio_req, *mut ffi::cred_t)),
 });
 
 /// `struct dev_ops`.
@@ -282,11 +302,11 @@ static DEV_OPS: SyncCell<ffi::dev_ops> = SyncCell::new(ffi::dev_ops {
     devo_rev: ffi::DEVO_REV,
     devo_refcnt: 0,
     devo_getinfo: Some(dz_getinfo),
-    devo_identify: stub!(ffi::nulldev),
-    devo_probe: stub!(ffi::nulldev),
+    devo_identify: stub!(ffi::nulldev, fn(*mut ffi::dev_info_t)),
+    devo_probe: stub!(ffi::nulldev, fn(*mut ffi::dev_info_t)),
     devo_attach: Some(dz_attach),
     devo_detach: Some(dz_detach),
-    devo_reset: stub!(ffi::nodev),
+    devo_reset: stub!(ffi::nodev, fn(*mut ffi::dev_info_t, ffi::ddi_reset_cmd_t)),
     devo_cb_ops: CB_OPS.get(),
     devo_bus_ops: ptr::null_mut(),
     devo_power: None,

@@ -58,11 +58,18 @@ fn list(d: &Driver, zone: i32, cap: u32, cr: HostCred) -> (i32, DzList, Vec<DzLi
     let r = ioctl(d, DZIOC_LIST, at, cr);
     let hdr: DzList = get(d, at);
     let bytes = d.read(buf).expect("mapped");
-    let links = bytes.chunks(DzLink::SIZE).take(hdr.dzl_count as usize).map(DzLink::decode).collect();
+    let links =
+        bytes.chunks(DzLink::SIZE).take(hdr.dzl_count as usize).map(DzLink::decode).collect();
     (r, hdr, links)
 }
 
-fn holders(d: &Driver, id: u32, flags: u32, cap: u32, cr: HostCred) -> (i32, DzHolders, Vec<DzHolder>) {
+fn holders(
+    d: &Driver,
+    id: u32,
+    flags: u32,
+    cap: u32,
+    cr: HostCred,
+) -> (i32, DzHolders, Vec<DzHolder>) {
     let buf = d.map(&vec![0u8; cap as usize * DzHolder::SIZE]);
     let arg = DzHolders {
         dzh_version: DZIOC_VERSION,

@@ -47,8 +47,12 @@ pub trait Dev {
     /// carries as a `u64` at byte offset `.1` (the backend writes it
     /// there). The structure is read back on failure too (the driver
     /// writes it after `ENOSPC` and after a partial recovery).
-    fn ioctl(&mut self, cmd: i32, arg: &mut [u8], data: Option<(&mut [u8], usize)>)
-    -> Result<(), Errno>;
+    fn ioctl(
+        &mut self,
+        cmd: i32,
+        arg: &mut [u8],
+        data: Option<(&mut [u8], usize)>,
+    ) -> Result<(), Errno>;
 
     /// A zone's name.
     fn zone_name(&self, id: i32) -> Option<String>;
@@ -134,8 +138,11 @@ pub fn link_holders(dev: &mut dyn Dev, linkid: u32) -> Result<Vec<DzHolder>, Err
         let mut arg = vec![0u8; DzHolders::SIZE];
         a.encode(&mut arg);
         let mut data = vec![0u8; cap as usize * DzHolder::SIZE];
-        let r =
-            dev.ioctl(DZIOC_HOLDERS, &mut arg, (cap > 0).then_some((&mut data[..], HOLDERS_BUF_OFF)));
+        let r = dev.ioctl(
+            DZIOC_HOLDERS,
+            &mut arg,
+            (cap > 0).then_some((&mut data[..], HOLDERS_BUF_OFF)),
+        );
         let out = DzHolders::decode(&arg);
         match r {
             Ok(()) if cap == 0 && out.dzh_total > 0 => cap = out.dzh_total + 4,
@@ -478,7 +485,9 @@ fn parse(args: &[String], allowed: &str) -> Result<Opts, String> {
                     rest.to_string()
                 } else {
                     i += 1;
-                    args.get(i).cloned().ok_or_else(|| format!("option requires an argument -- {c}"))?
+                    args.get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("option requires an argument -- {c}"))?
                 };
                 match c {
                     'z' => o.zone = Some(v),
@@ -549,11 +558,11 @@ fn show_link(io: &mut Io<'_>, dev: &mut dyn Dev, opts: Opts) -> i32 {
     if opts.operands.len() > 1 {
         return io.usage("too many operands");
     }
-    let of = match Ofmt::new(LINK_FIELDS, LINK_DEFAULT, opts.fields.as_deref(), opts.parsable, io.err)
-    {
-        Ok(o) => o,
-        Err(OfmtError::Usage(m)) => return io.usage(&m),
-    };
+    let of =
+        match Ofmt::new(LINK_FIELDS, LINK_DEFAULT, opts.fields.as_deref(), opts.parsable, io.err) {
+            Ok(o) => o,
+            Err(OfmtError::Usage(m)) => return io.usage(&m),
+        };
     let zone = match zone_scope(io, dev, &opts) {
         Ok(z) => z,
         Err(rc) => return rc,
@@ -569,7 +578,8 @@ fn show_link(io: &mut Io<'_>, dev: &mut dyn Dev, opts: Opts) -> i32 {
     let links: Vec<&DzLink> = match opts.operands.first() {
         None => links.iter().collect(),
         Some(n) => {
-            let v: Vec<&DzLink> = links.iter().filter(|l| cstr(&l.dzk_name) == n.as_bytes()).collect();
+            let v: Vec<&DzLink> =
+                links.iter().filter(|l| cstr(&l.dzk_name) == n.as_bytes()).collect();
             if v.is_empty() {
                 return io.fail(format_args!("link {n}: no such link"));
             }
@@ -591,12 +601,16 @@ fn holders(io: &mut Io<'_>, dev: &mut dyn Dev, opts: Opts) -> i32 {
     let [link] = opts.operands.as_slice() else {
         return io.usage("holders needs one link");
     };
-    let of =
-        match Ofmt::new(HOLDER_FIELDS, HOLDER_DEFAULT, opts.fields.as_deref(), opts.parsable, io.err)
-        {
-            Ok(o) => o,
-            Err(OfmtError::Usage(m)) => return io.usage(&m),
-        };
+    let of = match Ofmt::new(
+        HOLDER_FIELDS,
+        HOLDER_DEFAULT,
+        opts.fields.as_deref(),
+        opts.parsable,
+        io.err,
+    ) {
+        Ok(o) => o,
+        Err(OfmtError::Usage(m)) => return io.usage(&m),
+    };
     // A link id (names never start with a digit: detached links have no
     // name any more), or a name in the caller's zone or the -z zone.
     let linkid = if link.starts_with(|c: char| c.is_ascii_digit()) {
@@ -616,7 +630,8 @@ fn holders(io: &mut Io<'_>, dev: &mut dyn Dev, opts: Opts) -> i32 {
         };
         // Without -z: the caller's own zone's namespace (the global zone
         // lists every zone, so prefer its own links).
-        let hits: Vec<&DzLink> = links.iter().filter(|l| cstr(&l.dzk_name) == link.as_bytes()).collect();
+        let hits: Vec<&DzLink> =
+            links.iter().filter(|l| cstr(&l.dzk_name) == link.as_bytes()).collect();
         let pick = if zone == ALL_ZONES && hits.len() > 1 {
             hits.iter().find(|l| l.dzk_zone == GLOBAL_ZONEID).copied()
         } else {
@@ -712,7 +727,11 @@ fn replay(io: &mut Io<'_>, dev: &mut dyn Dev, opts: Opts) -> i32 {
     let (r, res) = replay_outbox(dev);
     match r {
         Ok(()) => {
-            let _ = writeln!(io.out, "{} notices delivered, {} pending", res.dzp_delivered, res.dzp_pending);
+            let _ = writeln!(
+                io.out,
+                "{} notices delivered, {} pending",
+                res.dzp_delivered, res.dzp_pending
+            );
             0
         }
         Err(9) => io.fail(format_args!(
@@ -731,11 +750,9 @@ mod tests {
     fn parsable_escaping_follows_ofmt() {
         let mut sink = Vec::new();
         let of = Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link,holds"), true, &mut sink)
-            
             .expect("fields");
         assert_eq!(of.line(&["a:b".into(), "c\\d".into()]), "a\\:b:c\\\\d");
-        let one =
-            Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link"), true, &mut sink).expect("one");
+        let one = Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link"), true, &mut sink).expect("one");
         assert_eq!(one.line(&["a:b".into()]), "a:b", "one field: no escaping");
         assert!(Ofmt::new(LINK_FIELDS, LINK_DEFAULT, None, true, &mut sink).is_err());
         assert!(Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("all"), true, &mut sink).is_err());
@@ -746,7 +763,6 @@ mod tests {
     fn human_columns_absorb_overflow() {
         let mut sink = Vec::new();
         let of = Ofmt::new(LINK_FIELDS, LINK_DEFAULT, Some("link,id,zone"), false, &mut sink)
-            
             .expect("fields");
         assert_eq!(of.line(&["net0".into(), "1001".into(), "z5".into()]), "net0        1001  z5");
         assert_eq!(
@@ -757,7 +773,8 @@ mod tests {
 
     #[test]
     fn options_parse_like_getopt() {
-        let a: Vec<String> = ["-pozone,link", "-z", "z5", "net0"].iter().map(|s| s.to_string()).collect();
+        let a: Vec<String> =
+            ["-pozone,link", "-z", "z5", "net0"].iter().map(|s| s.to_string()).collect();
         let o = parse(&a, "zpo").expect("parse");
         assert!(o.parsable);
         assert_eq!(o.fields.as_deref(), Some("zone,link"));

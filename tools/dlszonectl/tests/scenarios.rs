@@ -89,7 +89,9 @@ fn illumos_10001() {
     t.run(GZ, "show-link");
     t.run(GZ, "show-link -o link,id,zone,owner,reserved,macname");
     let r = k.link("vnic1002", "net0", 0, false);
-    t.note(&format!("creating another net0 in the global zone: {r:?} (17 = EEXIST: the name is reserved)"));
+    t.note(&format!(
+        "creating another net0 in the global zone: {r:?} (17 = EEXIST: the name is reserved)"
+    ));
     t.run(GZ, "holders net0");
     t.run(HostCred::privileged(5), "show-link");
     k.zone_halt(5);

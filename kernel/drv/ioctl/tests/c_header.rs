@@ -92,11 +92,7 @@ fn header_matches_the_rust_structures() {
             dzk_mac
         ]
     );
-    same!(
-        DzHolders,
-        "dz_ioc_holders_t",
-        [dzh_linkid, dzh_flags, dzh_capacity, dzh_total, dzh_buf]
-    );
+    same!(DzHolders, "dz_ioc_holders_t", [dzh_linkid, dzh_flags, dzh_capacity, dzh_total, dzh_buf]);
     same!(DzHolder, "dz_holder_t", [dzhe_kind, dzhe_zoneid, dzhe_state, dzhe_uniqid, dzhe_count]);
     same!(DzReplay, "dz_ioc_replay_t", [dzp_delivered, dzp_pending]);
     for (name, rust) in [
