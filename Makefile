@@ -12,7 +12,8 @@
 #   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs),
 #                 mandoc -Tlint of docs/man/dlszone.7
 #   make clean    remove build/ and target/
-#   make install | load | unload     (illumos only)
+#   make install  drivers into /usr/kernel (illumos; or DESTDIR=staging root)
+#   make load | unload     (illumos only)
 #
 # Variables (defaults chosen by the host; override on the command line):
 #   KERNEL_TOOLCHAIN  debian: /usr/bin/{rustc,cargo} from rustc-web/cargo-web
@@ -87,7 +88,7 @@ ALLOWLIST := tools/kernel-symbols.allow
 #   <name>_MAX_ABORTS  the most ud2 trap sites the object may have
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
-KOBJS := dlszone_ktest dls_mgmt.o
+KOBJS := dlszone_ktest dlszone dls_mgmt.o
 
 dlszone_ktest_CRATE := dlszone-ktest
 dlszone_ktest_KIND := module
@@ -98,6 +99,20 @@ dlszone_ktest_STACK := 4096
 # the dlszone kstat's ks_update callback (kernel/kmod/kstat.rs), which
 # the kstat framework calls.
 dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry 4kmod5kstat6kernel12kstat_update
+
+# drv/dlszone, the pseudo driver whose ioctls reach the IPD 3 entry points
+# of misc/dls (kernel/drv, include/sys/dlszone_ioctl.h). Its undefined
+# symbols, the IPD 3 functions included, are all on its own allowlist.
+dlszone_CRATE := dlszone-drv
+dlszone_KIND := module
+dlszone_EXPORTS := tools/dlszone.exports
+dlszone_DEPENDS := misc/dls
+dlszone_ALLOW := tools/dlszone-symbols.allow
+dlszone_STACK := 4096
+# The cb_ops and dev_ops entry points, which the framework calls through
+# the vectors.
+dlszone_ROOTS := 7illumos7dz_open 7illumos8dz_close 7illumos8dz_ioctl 7illumos10dz_getinfo \
+	7illumos9dz_attach 7illumos9dz_detach
 
 # The replacement of dls_mgmt.c's object in misc/dls (docs/integration.md).
 dls_mgmt.o_CRATE := dlszone-dls
@@ -239,6 +254,7 @@ gates: $(KOBJS:%=gates-%) gates-core gates-nopanic-bites
 # deliberately broken lock-protocol variants caught by loom and shuttle).
 test: test-toolchain
 	cargo test --workspace --exclude kload
+	tools/check-illumos
 	$(MAKE) --no-print-directory c-test
 	$(MAKE) --no-print-directory ktest-selffail
 	$(MAKE) --no-print-directory kload-test
@@ -385,8 +401,12 @@ fmt-check:
 
 clippy: clippy-host clippy-kernel
 
+# The host cfg of every workspace crate, and dlszonectl (and the ioctl
+# crate) as built for illumos when that target's library can be had
+# (tools/check-illumos).
 clippy-host:
 	cargo clippy --workspace --all-targets -- -D warnings
+	tools/check-illumos --clippy
 
 # The kernel cfg (cfg(kmod)) only exists when building for the kernel
 # target, so clippy runs through the same build-std invocation.
@@ -400,10 +420,29 @@ illumos-only:
 	@if [ "$(UNAME_S)" != SunOS ]; then \
 		echo "make $(MAKECMDGOALS): only on an illumos host" >&2; exit 1; fi
 
-install: illumos-only
+# drv/dlszone and its configuration file (docs/dlszonectl.md: add_drv).
+DRV_MODULE := $(BUILD_DIR)/dlszone
+DRV_CONF := kernel/drv/dlszone.conf
+DRV_DIR := /usr/kernel/drv
+# dlszonectl, when built for illumos (cargo build --release -p dlszonectl).
+DLSZONECTL := target/release/dlszonectl
+
+# On illumos, or anywhere into a staging root (DESTDIR).
+install:
+	@if [ -z "$(DESTDIR)" ] && [ "$(UNAME_S)" != SunOS ]; then \
+		echo "make install: only on an illumos host, or with DESTDIR=staging root" >&2; \
+		exit 1; fi
 	@test -f $(KTEST_MODULE) || { echo "run make first" >&2; exit 1; }
+	@test -f $(DRV_MODULE) || { echo "run make first" >&2; exit 1; }
 	install -d $(DESTDIR)$(KTEST_DIR)
 	install -m 0755 $(KTEST_MODULE) $(DESTDIR)$(KTEST_DIR)/dlszone_ktest
+	install -d $(DESTDIR)$(DRV_DIR)/amd64
+	install -m 0755 $(DRV_MODULE) $(DESTDIR)$(DRV_DIR)/amd64/dlszone
+	install -m 0644 $(DRV_CONF) $(DESTDIR)$(DRV_DIR)/dlszone.conf
+	@if [ "$(UNAME_S)" = SunOS ] && [ -f $(DLSZONECTL) ]; then \
+		install -d $(DESTDIR)/usr/sbin && \
+		install -m 0555 $(DLSZONECTL) $(DESTDIR)/usr/sbin/dlszonectl; fi
+	@echo "installed; then, as root: add_drv -m '* 0666 root sys' dlszone (docs/dlszonectl.md)"
 
 load: illumos-only
 	modload $(KTEST_DIR)/dlszone_ktest

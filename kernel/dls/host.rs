@@ -1027,6 +1027,13 @@ pub extern "C" fn dlszone_host_zone_status(zid: c_int, status: c_int) {
     }
 }
 
+/// Zone `zid`'s `zone_status_t`, or -1 when the kernel has no zone of that
+/// id (what `zone_find_by_id()` would not find).
+#[unsafe(no_mangle)]
+pub extern "C" fn dlszone_host_zone_state(zid: c_int) -> c_int {
+    env().world().zones.get(&zid).map_or(-1, |z| z.1)
+}
+
 /// Halts zone `zid` (its netstack shutdown).
 #[unsafe(no_mangle)]
 pub extern "C" fn dlszone_host_zone_halt(zid: c_int) {

@@ -18,6 +18,8 @@ extern const void *dlszone_host_cred(int zid);
 /* Zones: boot (netstack create), halt (netstack shutdown), destroy. */
 extern void	dlszone_host_zone_boot(int zid, uint64_t uniqid);
 extern void	dlszone_host_zone_status(int zid, int status);
+/* Zone `zid`'s zone_status_t; -1 if the kernel has no such zone. */
+extern int	dlszone_host_zone_state(int zid);
 extern void	dlszone_host_zone_halt(int zid);
 extern void	dlszone_host_zone_destroy(int zid);
 
