@@ -109,6 +109,10 @@ dlszone_EXPORTS := tools/dlszone.exports
 dlszone_DEPENDS := misc/dls
 dlszone_ALLOW := tools/dlszone-symbols.allow
 dlszone_STACK := 4096
+# No Rust panic machinery, as dls_mgmt.o (docs/build.md, "Panics").
+dlszone_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
+dlszone_NOPANIC := yes
+dlszone_MAX_ABORTS := 1
 # The cb_ops and dev_ops entry points, which the framework calls through
 # the vectors.
 dlszone_ROOTS := 7illumos7dz_open 7illumos8dz_close 7illumos8dz_ioctl 7illumos10dz_getinfo \
