@@ -19,13 +19,13 @@ use dlszone::door::upcall::{self, UpdateError};
 use dlszone::errno::Errno;
 use dlszone::registry::{LinkId, ZoneId, ZoneKey};
 
-use crate::ctypes::{
-    DLS_HOLD_LONG, DLS_HOLD_TMP, DLS_HOLDERS_DETACHED, DLS_RECOVER_FORCE, DlsCounters, DlsHolder,
-    DlsLinkInfo, DlsRecoverResult,
-};
 use crate::dls::{CResult, Dls};
 use crate::handles::Handle;
 use crate::seam::{Cred, Dev, DlsLinkPtr, Kernel, MacHandle, getmajor, getminor};
+use dlszone::dlszone_h::{
+    DLS_HOLD_LONG, DLS_HOLD_TMP, DLS_HOLDERS_DETACHED, DLS_RECOVER_FORCE, DlsCounters, DlsHolder,
+    DlsLinkInfo, DlsRecoverResult,
+};
 
 /// The kernel this build runs on.
 #[cfg(kmod)]

@@ -19,7 +19,6 @@ extern crate alloc;
 extern crate std;
 
 pub mod abi;
-pub mod ctypes;
 mod devnet;
 mod dls;
 pub mod handles;

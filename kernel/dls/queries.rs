@@ -9,12 +9,12 @@ use dlszone::errno::Errno;
 use dlszone::registry::{HoldKind, Holder, LinkId, LinkSnapshot, LinkState, ZoneId};
 use dlszone::sync::atomic::Ordering;
 
-use crate::ctypes::{DlsCounters, DlsHolder, DlsLinkInfo, holder, linkf, state};
 use crate::devnet::c_name;
 use crate::dls::{CResult, Dls};
 use crate::handles::Handle;
 use crate::holds::dev_macname;
 use crate::seam::{Dev, Kernel, makedevice};
+use dlszone::dlszone_h::{DlsCounters, DlsHolder, DlsLinkInfo, holder, linkf, state};
 
 fn state_code(s: LinkState) -> u32 {
     match s {

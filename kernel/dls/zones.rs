@@ -5,10 +5,10 @@
 use dlszone::errno::Errno;
 use dlszone::registry::{Action, MacName, TeardownReport, ZoneId, ZoneKey};
 
-use crate::ctypes::DlsRecoverResult;
 use crate::devnet::MacStr;
 use crate::dls::{CResult, Dls};
 use crate::seam::Kernel;
+use dlszone::dlszone_h::DlsRecoverResult;
 
 impl<K: Kernel> Dls<K> {
     /// A netstack came up in zone `zid`: the registry learns the zone.
