@@ -537,6 +537,20 @@ unsafe fn out_handle(ddhp: *mut DlHandle, r: CResult<Handle>) -> c_int {
     }
 }
 
+/// Takes a hold with `f` and writes its handle to `ddhp`.
+///
+/// # Safety
+///
+/// `ddhp` is NULL or writable.
+unsafe fn hold_into(ddhp: *mut DlHandle, f: impl FnOnce(&Dls<Sys>) -> CResult<Handle>) -> c_int {
+    let Some(d) = dls() else { return NOT_READY };
+    if ddhp.is_null() {
+        return Errno::EFAULT.to_raw();
+    }
+    // SAFETY: checked non-NULL; writable by the contract.
+    unsafe { out_handle(ddhp, f(d)) }
+}
+
 /// `dls_devnet_hold()`: a long hold by id.
 ///
 /// # Safety
@@ -544,12 +558,8 @@ unsafe fn out_handle(ddhp: *mut DlHandle, r: CResult<Handle>) -> c_int {
 /// `ddhp` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dls_devnet_hold(linkid: u32, ddhp: *mut DlHandle) -> c_int {
-    let Some(d) = dls() else { return NOT_READY };
-    if ddhp.is_null() {
-        return Errno::EFAULT.to_raw();
-    }
-    // SAFETY: checked non-NULL.
-    unsafe { out_handle(ddhp, d.hold(LinkId(linkid))) }
+    // SAFETY: `ddhp` is NULL or writable by the contract.
+    unsafe { hold_into(ddhp, |d| d.hold(LinkId(linkid))) }
 }
 
 /// `dls_devnet_hold_tmp()`.
@@ -559,12 +569,8 @@ pub unsafe extern "C" fn dls_devnet_hold(linkid: u32, ddhp: *mut DlHandle) -> c_
 /// `ddhp` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dls_devnet_hold_tmp(linkid: u32, ddhp: *mut DlHandle) -> c_int {
-    let Some(d) = dls() else { return NOT_READY };
-    if ddhp.is_null() {
-        return Errno::EFAULT.to_raw();
-    }
-    // SAFETY: checked non-NULL.
-    unsafe { out_handle(ddhp, d.hold_tmp(LinkId(linkid))) }
+    // SAFETY: `ddhp` is NULL or writable by the contract.
+    unsafe { hold_into(ddhp, |d| d.hold_tmp(LinkId(linkid))) }
 }
 
 /// `dls_devnet_rele_tmp()`. A handle that holds nothing is counted and
@@ -651,12 +657,8 @@ pub extern "C" fn dls_devnet_rele_link(ddh: DlHandle, dlp: *mut c_void) {
 /// `ddhp` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dls_devnet_hold_by_dev(dev: Dev, ddhp: *mut DlHandle) -> c_int {
-    let Some(d) = dls() else { return NOT_READY };
-    if ddhp.is_null() {
-        return Errno::EFAULT.to_raw();
-    }
-    // SAFETY: checked non-NULL.
-    unsafe { out_handle(ddhp, d.hold_by_dev(dev)) }
+    // SAFETY: `ddhp` is NULL or writable by the contract.
+    unsafe { hold_into(ddhp, |d| d.hold_by_dev(dev)) }
 }
 
 /// `dls_devnet_rele()`. One release too many is counted and ignored
