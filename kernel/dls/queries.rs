@@ -9,7 +9,7 @@ use dlszone::errno::Errno;
 use dlszone::registry::{HoldKind, Holder, LinkId, LinkSnapshot, LinkState, ZoneId};
 use dlszone::sync::atomic::Ordering;
 
-use crate::devnet::c_name;
+use crate::devnet::{c_name, fill};
 use crate::dls::{CResult, Dls};
 use crate::handles::Handle;
 use crate::holds::dev_macname;
@@ -123,7 +123,7 @@ fn same_record(a: &LinkSnapshot, b: &LinkSnapshot) -> bool {
 fn copy_field(dst: &mut [u8], src: &[u8]) {
     let n = src.len().min(dst.len().saturating_sub(1));
     if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
-        d.copy_from_slice(s);
+        fill(d, s);
     }
 }
 
