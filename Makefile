@@ -364,23 +364,51 @@ ktest-selffail: test-toolchain
 
 # The kernel objects themselves, loaded on the host by tools/kload
 # (docs/testing.md): its own tests (fixtures that must be refused or must
-# fail, the real module's life cycle and error paths, the self-fail
-# build), then a plain run of build/amd64/dlszone_ktest printing the
-# ktest table and each test's kernel stack use. Builds both objects
-# first (a no-op when current). The C ABI object, once the build makes
-# it, is loaded and relocated against the emulated kernel too (it is
-# linked into misc/dls, so it declares no dependencies of its own): a
-# symbol the emulation lacks fails here, by name.
+# fail, the real modules' life cycles and error paths, the self-fail
+# build, dls_mgmt.o's door contract and TQ_NOSLEEP failures), then a
+# plain run of build/amd64/dlszone_ktest printing the ktest table and
+# each test's kernel stack use. Builds both objects first (a no-op when
+# current). Then the C ABI object: loaded and relocated against the
+# emulated kernel (it is linked into misc/dls, so it declares no
+# dependencies of its own; DLS_MGMT_DEPENDS names misc/dls's), and the C
+# tests of its interface (tests/c/abi/t_*.c, as in c-test) linked with
+# kload's static library instead of the host build, so every dls_* call
+# runs in the loaded object's bytes on the emulated kernel. Each program
+# must pass and say it ran against the object; last, one of them run with
+# a stack budget it cannot meet must fail naming the budget, or the
+# stack check proves nothing.
 SELFFAIL_MODULE := $(BUILD_DIR)/selffail/dlszone_ktest
 DLS_MGMT_OBJECT := $(BUILD_DIR)/dls_mgmt.o
-DLS_MGMT_DEPENDS ?=
+DLS_MGMT_DEPENDS ?= misc/mac misc/dls
+KLOAD_CTEST_DIR := build/kloadtest
+KLOAD_LIB := target/debug/libkload.a
+KLOAD_CTEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 KLOAD_DLS_MGMT=$(DLS_MGMT_OBJECT)
 kload-test: kmod kmod-selffail
 	KLOAD_KTEST=$(CURDIR)/$(KTEST_MODULE) KLOAD_KTEST_SELFFAIL=$(CURDIR)/$(SELFFAIL_MODULE) \
-		cargo test -p kload
+		KLOAD_DLS_MGMT=$(CURDIR)/$(DLS_MGMT_OBJECT) cargo test -p kload
 	cargo run -q -p kload -- $(KTEST_MODULE)
-	if [ -f $(DLS_MGMT_OBJECT) ]; then \
-		cargo run -q -p kload -- --load-only --depends "$(DLS_MGMT_DEPENDS)" $(DLS_MGMT_OBJECT); \
-	else echo "kload: no $(DLS_MGMT_OBJECT) yet: nothing more to load"; fi
+	cargo run -q -p kload -- --load-only --depends "$(DLS_MGMT_DEPENDS)" $(DLS_MGMT_OBJECT)
+	cargo build -q -p kload --lib
+	mkdir -p $(KLOAD_CTEST_DIR)
+	for src in $(CTEST_SRC); do \
+		name=$$(basename $$src .c); bin=$(KLOAD_CTEST_DIR)/$$name; \
+		$(CTEST_BUILD) -DDT_KLOAD $$src $(KLOAD_LIB) $(CTEST_LIBS) -o $$bin || exit 1; \
+		rc=0; $(KLOAD_CTEST_ENV) $$bin 2>$$bin.err || rc=$$?; \
+		grep -v '^kload: syslog' $$bin.err >&2 || true; \
+		if [ "$$rc" -ne 0 ] || \
+		   ! grep -q "^kload: $$name ran against $(DLS_MGMT_OBJECT) loaded" $$bin.err; then \
+			echo "kload-test: $$name failed against $(DLS_MGMT_OBJECT) (exit $$rc)" >&2; \
+			exit 1; \
+		fi; \
+	done
+	rc=0; $(KLOAD_CTEST_ENV) KLOAD_BUDGET=512 $(KLOAD_CTEST_DIR)/t_scenarios \
+		>/dev/null 2>$(KLOAD_CTEST_DIR)/budget.err || rc=$$?; \
+	if [ "$$rc" -ne 1 ] || ! grep -q "bytes OVER the budget" $(KLOAD_CTEST_DIR)/budget.err; then \
+		cat $(KLOAD_CTEST_DIR)/budget.err; \
+		echo "kload-test: a blown stack budget did not fail the run (exit $$rc)" >&2; exit 1; \
+	fi; \
+	echo "kload-test: the C tests ran against $(DLS_MGMT_OBJECT); a 512-byte budget fails them" \
+		"(exit 1), as it must"
 
 # The kernel build with the deliberately failing ktests, in a cargo
 # target directory of its own so neither build invalidates the other.

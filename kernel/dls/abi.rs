@@ -179,6 +179,7 @@ unsafe extern "C" fn dls_link_kstat_update(ksp: *mut c_void, rw: c_int) -> c_int
 
 /// `dls_mgmt_init()`: called once by `misc/dls`'s `_init`. Sleeps.
 #[unsafe(no_mangle)]
+#[allow(clippy::clone_on_copy, reason = "the kernel's Sys is Copy, the host's is not")]
 pub extern "C" fn dls_mgmt_init() {
     if !DLS.load(Ordering::Acquire).is_null() {
         return;
@@ -205,6 +206,7 @@ pub extern "C" fn dls_mgmt_init() {
 /// `dls_mgmt_fini()`: called by `misc/dls`'s `_fini` after
 /// `dls_link_fini()` succeeded. Sleeps.
 #[unsafe(no_mangle)]
+#[allow(clippy::clone_on_copy, reason = "the kernel's Sys is Copy, the host's is not")]
 pub extern "C" fn dls_mgmt_fini() {
     let Some(d) = dls() else { return };
     let k = Sys::default();

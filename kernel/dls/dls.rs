@@ -344,7 +344,7 @@ impl<K: Kernel> Dls<K> {
 
     /// Forgets an incarnation the kernel no longer has: halts it if it
     /// was never halted, reclaims what it kept, and drops it.
-    fn retire_zone(&self, old: ZoneKey) -> CResult<()> {
+    pub(crate) fn retire_zone(&self, old: ZoneKey) -> CResult<()> {
         self.k.note(c"dls: retiring an earlier incarnation of a reused zone id");
         if let Ok(report) = self.reg.zone_halt(old) {
             self.after_teardown(&report);

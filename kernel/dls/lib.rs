@@ -28,6 +28,8 @@ pub mod seam;
 mod zones;
 
 #[cfg(not(kmod))]
+pub mod dlmgmtd;
+#[cfg(not(kmod))]
 pub mod host;
 #[cfg(kmod)]
 mod illumos;

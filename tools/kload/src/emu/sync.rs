@@ -112,8 +112,40 @@ fn wait(g: MutexGuard<'static, Option<Table>>) -> MutexGuard<'static, Option<Tab
 pub fn blocked() -> Vec<String> {
     let mut g = table();
     let mut v: Vec<String> = t(&mut g).blocked.values().cloned().collect();
+    drop(g);
+    v.extend(OTHER_BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).values().cloned());
     v.sort();
     v
+}
+
+/// Threads blocked in other emulated waits (a MAC perimeter, a stalled
+/// door call), for the hang report.
+static OTHER_BLOCKED: Mutex<std::collections::BTreeMap<u64, String>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// Notes that the calling kernel thread now waits for `what`.
+pub fn note_blocked(what: &str) {
+    let me = kthread::curthread();
+    let at = kthread::caller_pc().map(symbols::describe).unwrap_or_default();
+    let line = format!("kthread {me} blocked in {what}, called at {at}");
+    OTHER_BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).insert(me, line);
+}
+
+/// Notes that the calling kernel thread no longer waits.
+pub fn note_unblocked() {
+    OTHER_BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).remove(&kthread::curthread());
+}
+
+/// `mutex_enter()` of the module's mutex at `addr`, by the kernel on the
+/// calling thread's behalf (`kstat(8)` taking a kstat's `ks_lock`).
+pub fn enter_for_kernel(addr: usize) {
+    drop(enter(table(), addr, kthread::curthread(), Vec::new()));
+}
+
+/// `mutex_exit()` matching [`enter_for_kernel`].
+pub fn exit_for_kernel(addr: usize) {
+    let mut g = table();
+    exit(&mut g, addr, kthread::curthread());
 }
 
 fn block(g: &mut MutexGuard<'static, Option<Table>>, me: u64, what: &str, addr: usize) {
@@ -646,6 +678,14 @@ extern "C" fn cv_broadcast(c: *mut c_void) {
     wake(c, true);
 }
 
+/// `delay(9F)`: sleeps `ticks` clock ticks (10 ms each).
+extern "C" fn delay(ticks: c_long) {
+    if ticks > 0 {
+        let ms = u64::try_from(ticks).unwrap_or(0).saturating_mul(1000 / HZ as u64);
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
 extern "C" fn drv_usectohz(us: c_long) -> c_long {
     if us <= 0 {
         return 0;
@@ -654,7 +694,7 @@ extern "C" fn drv_usectohz(us: c_long) -> c_long {
     us / per_tick + c_long::from(us % per_tick != 0)
 }
 
-/// Mutexes, rwlocks, condition variables, `drv_usectohz` and
+/// Mutexes, rwlocks, condition variables, `drv_usectohz`, `delay` and
 /// `ddi_get_lbolt`.
 pub fn symbols() -> Vec<KernelSymbol> {
     let f = KernelSymbol::core_fn;
@@ -682,6 +722,7 @@ pub fn symbols() -> Vec<KernelSymbol> {
         f("cv_signal", cv_signal as *const () as usize),
         f("cv_broadcast", cv_broadcast as *const () as usize),
         f("drv_usectohz", drv_usectohz as *const () as usize),
+        f("delay", delay as *const () as usize),
         f("ddi_get_lbolt", ddi_get_lbolt as *const () as usize),
     ]
 }
@@ -690,7 +731,7 @@ pub fn symbols() -> Vec<KernelSymbol> {
 mod tests {
     use super::*;
 
-    fn booted() -> std::sync::MutexGuard<'static, ()> {
+    fn booted() -> crate::machine::BootToken {
         let g = crate::machine::test_lock();
         reset();
         g
