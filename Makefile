@@ -35,9 +35,6 @@ SHELL := /bin/bash
 # result cached by one toolchain or cfg has been seen to poison a later
 # run with another. Probing afresh costs milliseconds.
 export CARGO_CACHE_RUSTC_INFO := 0
-# Every rustc cargo runs gets an empty standard input (tools/rustc-nostdin
-# says why).
-export RUSTC_WRAPPER := $(CURDIR)/tools/rustc-nostdin
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := all
 
