@@ -184,10 +184,10 @@ impl Registry {
         }
         let t = self.table.write(cx);
         self.outbox.settle(e.seq, true);
-        if let Some(id) = t.by_id.get(&e.notice.link()) {
-            let mut l = id.link.lock();
-            if l.serial == e.serial {
-                l.pending_notices = l.pending_notices.saturating_sub(1);
+        if let Some(link) = t.by_id.get(&e.notice.link()) {
+            if link.serial() == e.serial {
+                let mut l = link.lock();
+                l.slow.pending_notices = l.slow.pending_notices.saturating_sub(1);
             }
         }
         Ok(())

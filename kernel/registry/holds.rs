@@ -8,17 +8,16 @@
 //! hold: the release needs nothing from its caller, and a double release
 //! cannot be written in Rust. C gets an opaque handle for the token.
 //!
-//! Holds never allocate, and take only the table lock as reader and the
-//! link's own lock: the stream-open and ioctl paths never wait behind an
+//! Holds never allocate, and take only the table lock as reader and one
+//! compare-and-swap on the link's counts; releases take no lock at all
+//! (`link.rs`). The stream-open and ioctl paths never wait behind an
 //! upcall or a writer's allocation.
 
 use core::ops::Deref;
 
 use alloc::vec::Vec;
 
-use super::hashtab::mac_hash;
 use super::link::{Link, Unmatched};
-use super::table::{NameSlot, Table};
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
 use super::{LinkRef, Registry, visible};
@@ -34,6 +33,9 @@ pub struct Hold {
     link: Arc<Link>,
     kind: HoldKind,
     holder: ZoneKey,
+    /// The generation of the link's hold row it was counted in
+    /// (`link::HoldRow`).
+    era: u16,
 }
 
 impl Hold {
@@ -87,7 +89,7 @@ impl Deref for TmpHold {
 
 impl Registry {
     /// Takes a temporary hold (`dls_devnet_hold_tmp`). Takes only the
-    /// table lock as reader and the link's mutex; never allocates.
+    /// table lock as reader; never allocates.
     ///
     /// Errors: `ENOENT` unknown, invisible, initializing or condemned;
     /// `EINVAL` bad caller zone; `EOVERFLOW` counter saturated.
@@ -96,49 +98,48 @@ impl Registry {
         caller.validate()?;
         let t = self.table.read(&mut cx);
         let link = t.link(linkid)?.clone();
-        let mut l = link.lock();
-        if l.state != LinkState::Active || !visible(caller, l.zone) {
+        let w = link.word();
+        if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
         }
         // The deliberately broken variant checks, unlocks, then counts: a
         // destroy can condemn and free the link in between.
         #[cfg(dlszone_broken = "early_unlock")]
-        let mut l = {
-            drop(l);
-            drop(t);
-            link.lock()
-        };
-        l.tmp = l.tmp.checked_add(1).ok_or(Errno::EOVERFLOW)?;
-        drop(l);
+        drop(t);
+        link.take_tmp()?;
         Ok(TmpHold { link })
     }
 
     /// Gives a temporary hold back. Safe on a condemned or detached link;
-    /// the last release of a detached link frees it.
+    /// the last release of a detached link frees it. Takes no lock unless
+    /// it wakes a draining destroy or frees the link.
     ///
     /// Errors: `ENOENT` the link has no temporary hold left (possible only
     /// through a handle forged in C; counted in
     /// [`bad_releases`](Self::bad_releases), nothing changes).
     pub fn rele_tmp(&self, hold: TmpHold) -> KResult<()> {
-        let mut cx = Unlocked::new();
         let TmpHold { link } = hold;
-        let mut l = link.lock();
-        if l.tmp == 0 {
-            drop(l);
+        if !link.put_tmp() {
             self.bad_releases.fetch_add(1, Ordering::Relaxed);
             return Err(Errno::ENOENT);
         }
-        l.tmp -= 1;
-        if l.tmp == 0 {
-            link.notify_drained(&l);
+        self.settle(&link);
+        Ok(())
+    }
+
+    /// After a release: frees the link if it is detached and that was its
+    /// last hold (`link.rs` says why one of the racing parties sees it).
+    fn settle(&self, link: &Arc<Link>) {
+        if !link.detached() {
+            return;
         }
+        let mut cx = Unlocked::new();
+        let mut l = link.lock();
         let free = l.settle();
-        let serial = l.serial;
         drop(l);
         if free {
-            self.table.write(&mut cx).unpark(serial);
+            self.table.write(&mut cx).unpark(link.serial());
         }
-        Ok(())
     }
 
     /// Takes a long hold of `kind` on behalf of a holder in `caller`'s
@@ -151,9 +152,9 @@ impl Registry {
     pub fn hold(&self, caller: ZoneId, linkid: LinkId, kind: HoldKind) -> KResult<Hold> {
         let mut cx = Unlocked::new();
         caller.validate()?;
-        kind.slot().ok_or(Errno::EINVAL)?;
+        let slot = kind.slot().ok_or(Errno::EINVAL)?;
         let t = self.table.read(&mut cx);
-        Self::hold_locked(&t, caller, t.link(linkid)?, kind)
+        Self::hold_locked(caller, t.link(linkid)?, kind, slot)
     }
 
     /// Takes a long hold by MAC name (`dls_devnet_hold_by_dev`): the
@@ -165,11 +166,10 @@ impl Registry {
     pub fn hold_by_mac(&self, caller: ZoneId, mac: &[u8], kind: HoldKind) -> KResult<Hold> {
         let mut cx = Unlocked::new();
         caller.validate()?;
-        kind.slot().ok_or(Errno::EINVAL)?;
+        let slot = kind.slot().ok_or(Errno::EINVAL)?;
         MacName::check(mac)?;
         let t = self.table.read(&mut cx);
-        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
-        Self::hold_locked(&t, caller, link.ok_or(Errno::ENOENT)?, kind)
+        Self::hold_locked(caller, t.find_mac(mac).ok_or(Errno::ENOENT)?, kind, slot)
     }
 
     /// Takes a long hold by name in `zone` (`dladm -z`), in one table
@@ -190,38 +190,45 @@ impl Registry {
         let mut cx = Unlocked::new();
         caller.validate()?;
         zone.validate()?;
-        kind.slot().ok_or(Errno::EINVAL)?;
+        let slot = kind.slot().ok_or(Errno::EINVAL)?;
         let name = LinkName::new(name)?;
         if !caller.is_global() && caller != zone {
             return Err(Errno::ENOENT);
         }
         let t = self.table.read(&mut cx);
-        let Some(NameSlot::Link(id)) = t.by_name.get(&(zone, name)) else {
-            return Err(Errno::ENOENT);
-        };
-        Self::hold_locked(&t, caller, t.link(*id)?, kind)
+        let link = t.find_name(zone, &name).ok_or(Errno::ENOENT)?;
+        Self::hold_locked(caller, link, kind, slot)
     }
 
-    /// The hold itself: table (reader) held, link not yet locked.
-    fn hold_locked(t: &Table, caller: ZoneId, link: &Arc<Link>, kind: HoldKind) -> KResult<Hold> {
-        let mut l = link.lock();
-        if l.state != LinkState::Active || !visible(caller, l.zone) {
+    /// The hold itself: table (reader) held. The holder is the global
+    /// zone, or the link's zone (the caller's, which visibility ensures),
+    /// which must still be running.
+    fn hold_locked(caller: ZoneId, link: &Arc<Link>, kind: HoldKind, slot: usize) -> KResult<Hold> {
+        let w = link.word();
+        if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
         }
-        let holder = if caller.is_global() { ZoneKey::GLOBAL } else { t.running(caller)? };
-        if l.busy && holder != ZoneKey::GLOBAL {
-            // The link is on its way out of the caller's zone, dlmgmtd
-            // being asked: a hold taken now would be lost by the commit.
-            return Err(Errno::EBUSY);
-        }
-        l.take(kind, holder)?;
-        drop(l);
-        Ok(Hold { link: link.clone(), kind, holder })
+        let holder = if caller.is_global() {
+            ZoneKey::GLOBAL
+        } else {
+            if w.down() {
+                return Err(Errno::ENXIO);
+            }
+            if w.busy() {
+                // The link is on its way out of the caller's zone, dlmgmtd
+                // being asked: a hold taken now would be lost by the commit.
+                return Err(Errno::EBUSY);
+            }
+            link.zone_locked()
+        };
+        let era = link.take_hold(slot, holder != ZoneKey::GLOBAL)?;
+        Ok(Hold { link: link.clone(), kind, holder, era })
     }
 
     /// Gives a long hold back, whichever thread or zone does it: the
     /// token knows its holder. Safe on a condemned or detached link; the
-    /// last release frees it.
+    /// last release frees it. Takes no lock unless it frees the link or
+    /// its hold matches none counted now.
     ///
     /// Errors, each changing nothing: `ESTALE` forced recovery already
     /// discarded this hold (its zone died holding it; counted in
@@ -229,27 +236,18 @@ impl Registry {
     /// matches no hold at all (possible only through a handle forged in
     /// C; counted in [`bad_releases`](Self::bad_releases)).
     pub fn rele(&self, hold: Hold) -> KResult<()> {
-        let mut cx = Unlocked::new();
-        let Hold { link, kind, holder } = hold;
-        let mut l = link.lock();
-        match l.drop_hold(kind, holder) {
-            Ok(()) => {}
-            Err(why) => {
-                drop(l);
-                let (count, e) = match why {
-                    Unmatched::Late => (&self.late_releases, Errno::ESTALE),
-                    Unmatched::Bad => (&self.bad_releases, Errno::ENOENT),
-                };
-                count.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
+        let Hold { link, kind, holder, era } = hold;
+        let taken = kind.slot().is_some_and(|slot| link.put_hold(slot, holder, era));
+        if !taken {
+            let why = link.lock().unmatched(holder);
+            let (count, e) = match why {
+                Unmatched::Late => (&self.late_releases, Errno::ESTALE),
+                Unmatched::Bad => (&self.bad_releases, Errno::ENOENT),
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
         }
-        let free = l.settle();
-        let serial = l.serial;
-        drop(l);
-        if free {
-            self.table.write(&mut cx).unpark(serial);
-        }
+        self.settle(&link);
         Ok(())
     }
 
@@ -264,7 +262,7 @@ impl Registry {
         let list = {
             let t = self.table.read(&mut cx);
             let l = t.link(linkid)?.lock();
-            l.holders()
+            l.holds_locked()
         };
         Ok(list.to_vec())
     }

@@ -1,74 +1,335 @@
 //! One datalink's record (the part of `dls_devnet_t` dlszone owns).
 //!
 //! A [`Link`] is reference-counted memory (`Arc`): the registry's tables,
-//! and every holder, keep it alive. Its mutable state sits behind the
-//! per-link mutex (`dd_mutex`'s role; lock level 3 in `docs/locking.md`),
-//! so releases touch only this lock and never the registry's table lock.
+//! and every holder, keep it alive. It is one allocation: its MAC name is
+//! inline ([`MacName`]), and in the kernel so are its mutex and condition
+//! variable (`kernel/sync/illumos.rs`).
+//!
+//! Its fields fall in four groups, each with its own rule:
+//!
+//! - **Fixed**: the MAC name and the serial, set at creation.
+//! - **Tabled state**: the link id, name, zone, life-cycle state and flags
+//!   (one [`Word`]), the zone list links. Changed only with the table lock
+//!   held as writer *and* the link's mutex held (a [`LinkGuard`]); read
+//!   with either held. So lookups and holds, which hold the table lock as
+//!   reader, read them without taking the link's mutex, and a caller
+//!   holding only a record (`Link::name`, ...) gets a consistent value
+//!   from the mutex. (The zone list links are the table's alone: read and
+//!   written under the table lock only.) A detached link is in no table:
+//!   its state changes with its mutex alone.
+//! - **Hold counts** ([`HoldRow`]s, the temporary count): atomic, changed
+//!   by compare-and-swap. A hold takes the table lock as reader and one
+//!   compare-and-swap; a release takes no lock at all, only its
+//!   compare-and-swap (the roles of `dd_ref`, `dd_tref` and `dd_mutex`).
+//! - **Slow state** ([`Slow`]): behind the link's mutex (lock level 3 in
+//!   `docs/locking.md`), for what only rare paths touch.
+//!
+//! Every field is an atomic (or behind the mutex), so no reader can see a
+//! torn value however the rules above are broken: they keep values
+//! *consistent* with each other, memory safety needs no rule.
+//!
+//! Two lock-free exchanges must not miss each other:
+//!
+//! - A release that takes a detached link's last hold frees it
+//!   ([`LinkGuard::settle`]). The releaser changes a count (a
+//!   read-modify-write), then loads the state; the detacher stores the
+//!   state, then reads each count with a read-modify-write
+//!   ([`Link::unheld`]). Read-modify-writes of one count are totally
+//!   ordered: if the detacher's comes first, the releaser's reads from it
+//!   and so sees the detached state; otherwise the detacher sees the
+//!   release. (Acquire and release orderings suffice for that, where a
+//!   plain load in the detacher would need sequential consistency.)
+//! - The last temporary release wakes a draining destroy ([`Link::drain`],
+//!   [`Link::put_tmp`]). Drainers are counted in the same atomic word as
+//!   the temporary holds, so the release that takes the count to zero sees
+//!   whether anyone drains, and a drainer sees whether any hold is left.
 
-use core::ops::{Deref, DerefMut};
+use core::ops::Deref;
+use core::sync::atomic::{AtomicU32 as TabledU32, AtomicU64 as TabledU64, Ordering::Relaxed};
 
 use crate::errno::{Errno, KResult};
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard, Wake};
 
+use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
-
-use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneKey};
 use alloc::vec::Vec;
 
-/// Number of holder kinds counted per row.
-const KINDS: usize = HoldKind::HOLDER_KINDS.len();
-
-/// A datalink as the registry tracks it. Lock level 3 (`docs/locking.md`).
+/// A datalink as the registry tracks it. See the module doc for which
+/// rule guards which field.
 pub struct Link {
     mac: MacName,
-    inner: Mutex<LinkInner>,
+    /// Unique for the registry's life: a notice or a limbo entry can tell
+    /// this record from a later one with the same link id.
+    serial: u64,
+    /// Tabled: the link id (`DATALINK_INVALID_LINKID` while pending).
+    id: TabledU32,
+    /// Tabled: state, flags and zone id ([`Word`]). Sequentially
+    /// consistent, for the releases that read it with no lock.
+    word: AtomicU32,
+    /// Tabled: the `zone_uniqid` of the zone the link is in.
+    uniqid: TabledU64,
+    /// Tabled: the name in the current zone ([`LinkName::to_words`]; all
+    /// zeros while pending).
+    name: [TabledU64; 4],
+    /// The table's: neighbours in the zone's link list
+    /// (`DATALINK_INVALID_LINKID`: none).
+    next: TabledU32,
+    prev: TabledU32,
+    /// Holds taken from the global zone, by kind.
+    gz: HoldRow,
+    /// Holds taken from inside the link's zone, by kind, with the row's
+    /// generation.
+    zh: HoldRow,
+    /// Temporary holds (`dd_tref`: no provenance, never block destroy,
+    /// waited for before a destroy completes) in the low half, and the
+    /// threads draining them (in [`Link::drain`]) in the high half, so
+    /// the last temporary release wakes drainers only if there are any.
+    tmp: AtomicU64,
+    slow: Mutex<Slow>,
     /// Signalled when the temporary hold count reaches zero (`dd_cv`).
     drained: Condvar,
 }
 
-/// The per-link state, protected by `Link::inner`.
-pub(crate) struct LinkInner {
-    pub(crate) linkid: LinkId,
-    /// The name in the current zone; `None` only while initializing.
-    pub(crate) name: Option<LinkName>,
-    /// The zone that created the link. Never changes.
-    pub(crate) owner: ZoneKey,
-    /// The zone the link is in now.
-    pub(crate) zone: ZoneKey,
-    pub(crate) transient: bool,
-    pub(crate) persistent: bool,
-    pub(crate) state: LinkState,
-    /// The existence hold (taken at create, dropped at destroy/teardown).
-    pub(crate) existence: bool,
-    /// The loan hold (taken when the global zone lends the link).
-    pub(crate) loan: bool,
-    /// While lent: the owner-zone name, kept reserved for the return.
-    pub(crate) reserved: Option<LinkName>,
-    /// Holds taken from the global zone, by kind.
-    pub(crate) gz_holds: [u32; KINDS],
-    /// Holds taken from inside `zone_holder` (always the current zone of a
-    /// tabled link), by kind.
-    pub(crate) zone_holds: [u32; KINDS],
-    pub(crate) zone_holder: Option<ZoneKey>,
-    /// Temporary holds (`dd_tref`): no provenance, never block destroy,
-    /// waited for before a destroy completes.
-    pub(crate) tmp: u32,
-    /// A lend or return of this link is between its two phases (its
-    /// dlmgmtd upcall is in flight).
-    pub(crate) busy: bool,
-    /// Notices about this link still in the outbox: a new move must wait
-    /// until dlmgmtd has seen them, so notices never overtake each other.
-    pub(crate) pending_notices: u32,
+/// What the link's mutex guards alone.
+#[derive(Default)]
+pub(crate) struct Slow {
     /// Holds taken inside a dead zone that forced recovery discarded and
     /// whose holders have not released them yet (late releases to come).
     pub(crate) reclaimed: u32,
-    /// Threads waiting on `drained`: the last temporary release wakes
-    /// them only if there are any.
-    pub(crate) drain_waiters: u32,
-    /// Unique for the registry's life: a notice or a limbo entry can tell
-    /// this record from a later one with the same link id.
-    pub(crate) serial: u64,
+    /// Notices about this link still in the outbox: a new move must wait
+    /// until dlmgmtd has seen them, so notices never overtake each other.
+    pub(crate) pending_notices: u32,
 }
+
+// ---- the word: state, flags, zone ------------------------------------------
+
+/// A link's state, flags and zone id, packed in one `u32` so a hold
+/// checks them with one load.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Word(u32);
+
+const STATE: u32 = 0b111;
+/// Goes away with its zone instead of returning to the global zone.
+const TRANSIENT: u32 = 1 << 3;
+/// Created persistent (fixed).
+const PERSISTENT: u32 = 1 << 4;
+/// The existence hold: taken at create, dropped at destroy or teardown.
+const EXISTENCE: u32 = 1 << 5;
+/// The loan hold: taken when the global zone lends the link.
+const LOAN: u32 = 1 << 6;
+/// A lend or return of this link is between its two phases (its dlmgmtd
+/// upcall is in flight).
+const BUSY: u32 = 1 << 7;
+/// The link's zone is halting or down: no hold from inside it.
+const DOWN: u32 = 1 << 8;
+/// The link's owner is its zone (a link created in a non-global zone,
+/// which never leaves it); otherwise the global zone.
+const OWNED: u32 = 1 << 9;
+const ZONE_SHIFT: u32 = 16;
+
+impl Word {
+    pub(crate) fn state(self) -> LinkState {
+        match self.0 & STATE {
+            0 => LinkState::Initializing,
+            1 => LinkState::Active,
+            2 => LinkState::Condemned,
+            3 => LinkState::Detached,
+            _ => LinkState::Freed,
+        }
+    }
+
+    pub(crate) fn with_state(self, s: LinkState) -> Word {
+        let bits = match s {
+            LinkState::Initializing => 0,
+            LinkState::Active => 1,
+            LinkState::Condemned => 2,
+            LinkState::Detached => 3,
+            LinkState::Freed => 4,
+        };
+        Word(self.0 & !STATE | bits)
+    }
+
+    /// The id of the zone the link is in. Zone ids are at most
+    /// `MAX_ZONEID` (validated on entry), so 16 bits hold them.
+    pub(crate) fn zone_id(self) -> ZoneId {
+        ZoneId((self.0 >> ZONE_SHIFT) as i32)
+    }
+
+    fn with_zone_id(self, z: ZoneId) -> Word {
+        Word(self.0 & ((1 << ZONE_SHIFT) - 1) | ((z.0 as u32 & 0xffff) << ZONE_SHIFT))
+    }
+
+    fn has(self, flag: u32) -> bool {
+        self.0 & flag != 0
+    }
+
+    fn with(self, flag: u32, on: bool) -> Word {
+        if on { Word(self.0 | flag) } else { Word(self.0 & !flag) }
+    }
+
+    pub(crate) fn transient(self) -> bool {
+        self.has(TRANSIENT)
+    }
+    pub(crate) fn persistent(self) -> bool {
+        self.has(PERSISTENT)
+    }
+    pub(crate) fn existence(self) -> bool {
+        self.has(EXISTENCE)
+    }
+    pub(crate) fn loan(self) -> bool {
+        self.has(LOAN)
+    }
+    pub(crate) fn busy(self) -> bool {
+        self.has(BUSY)
+    }
+    pub(crate) fn down(self) -> bool {
+        self.has(DOWN)
+    }
+    /// Owned by its zone, not by the global zone.
+    pub(crate) fn owned(self) -> bool {
+        self.has(OWNED)
+    }
+    /// Lent out by the global zone (in another zone than its owner).
+    pub(crate) fn lent(self) -> bool {
+        !self.owned() && !self.zone_id().is_global()
+    }
+
+    pub(crate) fn with_transient(self, on: bool) -> Word {
+        self.with(TRANSIENT, on)
+    }
+    pub(crate) fn with_existence(self, on: bool) -> Word {
+        self.with(EXISTENCE, on)
+    }
+    pub(crate) fn with_loan(self, on: bool) -> Word {
+        self.with(LOAN, on)
+    }
+    pub(crate) fn with_busy(self, on: bool) -> Word {
+        self.with(BUSY, on)
+    }
+    pub(crate) fn with_down(self, on: bool) -> Word {
+        self.with(DOWN, on)
+    }
+}
+
+// ---- hold counts -----------------------------------------------------------
+
+/// Number of holder kinds counted per row.
+const KINDS: usize = HoldKind::HOLDER_KINDS.len();
+/// Bits per count in a [`HoldRow`].
+const LANE: u32 = 16;
+const LANE_MAX: u64 = (1 << LANE) - 1;
+/// The lane that holds the row's generation.
+const ERA: u32 = KINDS as u32;
+/// The generation's bits of a row.
+const ERA_MASK: u64 = LANE_MAX << (ERA * LANE);
+
+/// One side's long holds on a link, by kind, in one atomic word: three
+/// 16-bit counts (`EOVERFLOW` past 65,535 holds of one kind from one
+/// side) and a 16-bit generation. Every change is one compare-and-swap.
+///
+/// The generation tells the holds counted now from those forced recovery
+/// reclaimed ([`reclaim`](Self::reclaim) bumps it): a [`Hold`] keeps the
+/// generation it was counted in, and its release takes a count only from
+/// the same generation, so a release that comes after its hold was
+/// reclaimed can never take a hold of the link's next zone. (It would
+/// take 65,536 forced recoveries of zones holding one link, each leaving
+/// a holder behind, before one such release could be mistaken.)
+///
+/// [`Hold`]: super::Hold
+pub(crate) struct HoldRow(AtomicU64);
+
+fn lane(v: u64, i: u32) -> u64 {
+    (v >> (i * LANE)) & LANE_MAX
+}
+
+impl HoldRow {
+    fn new() -> HoldRow {
+        HoldRow(AtomicU64::new(0))
+    }
+
+    /// Counts one hold of the kind in lane `slot`; returns the generation
+    /// it was counted in. `EOVERFLOW` if the count is full.
+    pub(crate) fn take(&self, slot: usize) -> KResult<u16> {
+        let i = slot as u32;
+        let mut v = self.0.load(SeqCst);
+        loop {
+            if lane(v, i) == LANE_MAX {
+                return Err(Errno::EOVERFLOW);
+            }
+            match self.0.compare_exchange_weak(v, v + (1 << (i * LANE)), SeqCst, SeqCst) {
+                Ok(_) => return Ok(lane(v, ERA) as u16),
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    /// Takes back one hold of the kind in lane `slot` counted in
+    /// generation `era`; false (and nothing changes) if there is none.
+    pub(crate) fn put(&self, slot: usize, era: u16) -> bool {
+        let i = slot as u32;
+        let mut v = self.0.load(SeqCst);
+        loop {
+            if lane(v, ERA) != u64::from(era) || lane(v, i) == 0 {
+                return false;
+            }
+            match self.0.compare_exchange_weak(v, v - (1 << (i * LANE)), SeqCst, SeqCst) {
+                Ok(_) => return true,
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    /// The counts, by kind.
+    pub(crate) fn counts(&self) -> [u32; KINDS] {
+        let v = self.0.load(SeqCst);
+        let mut out = [0; KINDS];
+        for (i, c) in out.iter_mut().enumerate() {
+            *c = lane(v, i as u32) as u32;
+        }
+        out
+    }
+
+    /// All holds of the row.
+    pub(crate) fn total(&self) -> u32 {
+        self.counts().iter().sum()
+    }
+
+    /// Forgets every hold of the row, starting a new generation; returns
+    /// the counts forgotten.
+    fn reclaim(&self) -> [u32; KINDS] {
+        let mut v = self.0.load(SeqCst);
+        loop {
+            let era = (lane(v, ERA) + 1) & LANE_MAX;
+            match self.0.compare_exchange_weak(v, era << (ERA * LANE), SeqCst, SeqCst) {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        let mut out = [0; KINDS];
+        for (i, c) in out.iter_mut().enumerate() {
+            *c = lane(v, i as u32) as u32;
+        }
+        out
+    }
+}
+
+/// One drainer in [`Link::tmp`]'s high half.
+const DRAINER: u64 = 1 << 32;
+
+/// The temporary holds in a value of [`Link::tmp`].
+fn tmp_count(v: u64) -> u32 {
+    v as u32
+}
+
+/// Reads an atomic with a read-modify-write that changes nothing, so the
+/// value read is the latest in the atomic's modification order (see the
+/// module doc).
+fn read_latest(a: &AtomicU64) -> u64 {
+    a.fetch_add(0, SeqCst)
+}
+
+// ---- the record ----------------------------------------------------------
 
 impl core::fmt::Debug for Link {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -78,9 +339,36 @@ impl core::fmt::Debug for Link {
 }
 
 impl Link {
-    pub(crate) fn new(mac: MacName, inner: LinkInner) -> Link {
-        Link { mac, inner: Mutex::new(inner), drained: Condvar::new() }
+    /// A fresh record in the global zone with its existence hold: active
+    /// with a name, pending (initializing) without one.
+    pub(crate) fn new(
+        mac: MacName,
+        linkid: LinkId,
+        name: Option<LinkName>,
+        persistent: bool,
+        serial: u64,
+    ) -> Link {
+        let state = if name.is_some() { LinkState::Active } else { LinkState::Initializing };
+        let word = Word(EXISTENCE).with(PERSISTENT, persistent).with_state(state);
+        let words = name.map_or([0; 4], LinkName::to_words);
+        Link {
+            mac,
+            serial,
+            id: TabledU32::new(linkid.0),
+            word: AtomicU32::new(word.0),
+            uniqid: TabledU64::new(0),
+            name: words.map(TabledU64::new),
+            next: TabledU32::new(LinkId::INVALID.0),
+            prev: TabledU32::new(LinkId::INVALID.0),
+            gz: HoldRow::new(),
+            zh: HoldRow::new(),
+            tmp: AtomicU64::new(0),
+            slow: Mutex::new(Slow::default()),
+            drained: Condvar::new(),
+        }
     }
+
+    // ---- the public view (any thread, no lock held) ----
 
     /// The MAC name (immutable).
     pub fn mac(&self) -> &MacName {
@@ -89,95 +377,242 @@ impl Link {
 
     /// The link id.
     pub fn linkid(&self) -> LinkId {
-        self.lock().linkid
+        LinkId(self.id.load(Relaxed))
     }
 
     /// The name in the current zone.
     pub fn name(&self) -> Option<LinkName> {
-        self.lock().name
+        self.lock().name_locked()
     }
 
     /// The zone the link is in now.
     pub fn zone(&self) -> ZoneKey {
-        self.lock().zone
+        self.lock().zone_locked()
     }
 
     /// The zone that created the link.
     pub fn owner(&self) -> ZoneKey {
-        self.lock().owner
+        self.lock().owner_locked()
     }
 
     /// Whether the link goes away with its zone instead of returning.
     pub fn is_transient(&self) -> bool {
-        self.lock().transient
+        self.word().transient()
     }
 
     /// The life-cycle state.
     pub fn state(&self) -> LinkState {
-        self.lock().state
+        self.word().state()
     }
 
     /// Who holds the link (long holds, including the registry's own).
     pub fn holders(&self) -> Vec<Holder> {
-        let h = self.lock().holders();
+        let h = self.lock().holds_locked();
         h.to_vec()
     }
 
     /// Temporary holds outstanding.
     pub fn tmp_holds(&self) -> u32 {
-        self.lock().tmp
+        tmp_count(self.tmp.load(SeqCst))
     }
+
+    // ---- tabled state: the table lock or the link's mutex held ----
+
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// State, flags and zone id.
+    pub(crate) fn word(&self) -> Word {
+        Word(self.word.load(SeqCst))
+    }
+
+    /// The name in the current zone.
+    pub(crate) fn name_locked(&self) -> Option<LinkName> {
+        LinkName::from_words(self.name.each_ref().map(|w| w.load(Relaxed)))
+    }
+
+    /// Whether the link's name is `name`, compared word by word.
+    pub(crate) fn name_is(&self, name: &LinkName) -> bool {
+        self.name.iter().zip(name.to_words()).all(|(w, n)| w.load(Relaxed) == n)
+    }
+
+    /// The zone the link is in.
+    pub(crate) fn zone_locked(&self) -> ZoneKey {
+        ZoneKey { id: self.word().zone_id(), uniqid: self.uniqid.load(Relaxed) }
+    }
+
+    /// The zone that created the link.
+    pub(crate) fn owner_locked(&self) -> ZoneKey {
+        if self.word().owned() { self.zone_locked() } else { ZoneKey::GLOBAL }
+    }
+
+    /// Holder-kind holds from anyone.
+    pub(crate) fn holder_holds(&self) -> u32 {
+        self.gz.total() + self.zh.total()
+    }
+
+    /// Holder-kind holds taken from inside the link's zone.
+    pub(crate) fn zone_side_holds(&self) -> u32 {
+        self.zh.total()
+    }
+
+    /// Every long hold, the registry's own included.
+    pub(crate) fn holds_locked(&self) -> HoldCounts {
+        let w = self.word();
+        let zh = self.zh.counts();
+        HoldCounts {
+            existence: w.existence().then(|| self.owner_locked()),
+            loan: w.loan(),
+            gz: self.gz.counts(),
+            zone: zh.iter().any(|&c| c > 0).then(|| self.zone_locked()),
+            zh,
+        }
+    }
+
+    /// Holders other than the registry's own (those that delay a free).
+    pub(crate) fn outside_holders(&self) -> HoldCounts {
+        HoldCounts { existence: None, loan: false, ..self.holds_locked() }
+    }
+
+    /// No hold of any sort remains. Each count is read as the latest in
+    /// its order (see the module doc).
+    fn unheld(&self) -> bool {
+        let w = self.word();
+        !w.existence()
+            && !w.loan()
+            && tmp_count(read_latest(&self.tmp)) == 0
+            && read_latest(&self.gz.0) & !ERA_MASK == 0
+            && read_latest(&self.zh.0) & !ERA_MASK == 0
+    }
+
+    // ---- the zone list: the table lock alone ----
+
+    pub(crate) fn next(&self) -> LinkId {
+        LinkId(self.next.load(Relaxed))
+    }
+
+    pub(crate) fn prev(&self) -> LinkId {
+        LinkId(self.prev.load(Relaxed))
+    }
+
+    /// Table lock held as writer.
+    pub(crate) fn set_next(&self, id: LinkId) {
+        self.next.store(id.0, Relaxed);
+    }
+
+    /// Table lock held as writer.
+    pub(crate) fn set_prev(&self, id: LinkId) {
+        self.prev.store(id.0, Relaxed);
+    }
+
+    // ---- holds: lock-free ----
+
+    /// Counts a long hold of the kind in lane `slot` from the global zone
+    /// (`zone_side` false) or from inside the link's zone; returns the
+    /// row's generation for the token. The table lock is held as reader
+    /// (the link is active and visible).
+    pub(crate) fn take_hold(&self, slot: usize, zone_side: bool) -> KResult<u16> {
+        if zone_side { self.zh.take(slot) } else { self.gz.take(slot) }
+    }
+
+    /// Takes back a long hold a token recorded; false (nothing changed)
+    /// if it matches no hold counted now. No lock needed.
+    pub(crate) fn put_hold(&self, slot: usize, holder: ZoneKey, era: u16) -> bool {
+        if holder == ZoneKey::GLOBAL {
+            return self.gz.put(slot, 0);
+        }
+        // The zone cannot change while a hold from inside it is counted,
+        // so if this one is, the link is in `holder` now.
+        self.zone_locked() == holder && self.zh.put(slot, era)
+    }
+
+    /// Counts a temporary hold (`EOVERFLOW` when full). The table lock
+    /// is held as reader.
+    pub(crate) fn take_tmp(&self) -> KResult<()> {
+        let mut v = self.tmp.load(SeqCst);
+        loop {
+            if tmp_count(v) == u32::MAX {
+                return Err(Errno::EOVERFLOW);
+            }
+            match self.tmp.compare_exchange_weak(v, v + 1, SeqCst, SeqCst) {
+                Ok(_) => return Ok(()),
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    /// Takes back a temporary hold; false if there was none. The last one
+    /// wakes the drainers, if any, under the mutex (so a drainer between
+    /// its check and its sleep is not missed). No lock held.
+    pub(crate) fn put_tmp(&self) -> bool {
+        let mut v = self.tmp.load(SeqCst);
+        loop {
+            if tmp_count(v) == 0 {
+                return false;
+            }
+            match self.tmp.compare_exchange_weak(v, v - 1, SeqCst, SeqCst) {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        // The deliberately broken variant forgets the wake-up, so that the
+        // model-checking tests can show they catch it.
+        #[cfg(not(dlszone_broken = "missing_wakeup"))]
+        if tmp_count(v) == 1 && v >= DRAINER {
+            let _g = self.lock();
+            self.drained.notify_all();
+        }
+        true
+    }
+
+    /// Whether a release must look at freeing the link: it is detached.
+    /// Read after the release's compare-and-swap (see the module doc).
+    pub(crate) fn detached(&self) -> bool {
+        self.word().state() == LinkState::Detached
+    }
+
+    // ---- locking ----
 
     /// Locks the link inside a table section (level 2 held), or for a
     /// release (nothing held). Never nest two link locks.
     pub(crate) fn lock(&self) -> LinkGuard<'_> {
-        let g = self.inner.lock();
-        LinkGuard { g, _held: held::Held::new() }
+        let g = self.slow.lock();
+        LinkGuard { link: self, slow: g, _held: held::Held::new() }
     }
 
-    /// Locks the link with no other registry lock held, which is what a
-    /// drain wait needs: the guard borrows the proof, so no table lock can
-    /// be taken while it lives either.
-    pub(crate) fn lock_alone<'a>(&'a self, _cx: &'a mut Unlocked) -> AloneGuard<'a> {
-        AloneGuard(self.lock())
-    }
-
-    /// Waits on the drain condition variable (`dd_cv`). Only an
-    /// [`AloneGuard`] can wait, so a drain never waits with the table
-    /// lock held. The waiter is counted while it waits, so the last
+    /// Waits, with only this link's mutex held (the proof says no other
+    /// registry lock is), until its temporary holds are gone, as `how`
+    /// says (`dd_cv`). The waiter is counted while it drains, so the last
     /// temporary release knows whether to wake anyone.
-    pub(crate) fn wait_drained<'a>(
-        &self,
-        g: AloneGuard<'a>,
-        how: Drain<'_>,
-    ) -> (AloneGuard<'a>, Wake) {
+    pub(crate) fn drain(&self, _cx: &mut Unlocked, how: Drain<'_>) -> Drained {
+        let mut l = self.lock();
         held::assert_only_one();
-        let LinkGuard { mut g, _held } = g.0;
-        g.drain_waiters += 1;
-        let (mut g, wake) = match how {
-            Drain::Wait => (self.drained.wait(g), Wake::Signalled),
-            Drain::WaitSig => self.drained.wait_sig(g),
-            Drain::Until(deadline) => self.drained.wait_until(g, deadline),
+        let mut v = self.tmp.fetch_add(DRAINER, SeqCst);
+        let out = loop {
+            if tmp_count(v) == 0 {
+                break Drained::Done;
+            }
+            let LinkGuard { link, slow, _held } = l;
+            let (slow, wake) = match how {
+                Drain::Wait => (self.drained.wait(slow), Wake::Signalled),
+                Drain::WaitSig => self.drained.wait_sig(slow),
+                Drain::Until(deadline) => self.drained.wait_until(slow, deadline),
+            };
+            l = LinkGuard { link, slow, _held };
+            v = self.tmp.load(SeqCst);
+            match wake {
+                Wake::Interrupted if tmp_count(v) > 0 => break Drained::Interrupted,
+                Wake::TimedOut if tmp_count(v) > 0 => break Drained::TimedOut,
+                _ => {}
+            }
         };
-        g.drain_waiters -= 1;
-        (AloneGuard(LinkGuard { g, _held }), wake)
-    }
-
-    /// Wakes every drain waiter, if there is one; called when the last
-    /// temporary hold goes, with the link locked.
-    pub(crate) fn notify_drained(&self, l: &LinkInner) {
-        // The deliberately broken variant forgets the wake-up, so that the
-        // model-checking tests can show they catch it.
-        #[cfg(not(dlszone_broken = "missing_wakeup"))]
-        if l.drain_waiters > 0 {
-            self.drained.notify_all();
-        }
-        #[cfg(dlszone_broken = "missing_wakeup")]
-        let _ = l;
+        self.tmp.fetch_sub(DRAINER, SeqCst);
+        out
     }
 }
 
-/// How a drain wait waits.
+/// How a drain waits.
 #[derive(Clone, Copy)]
 pub(crate) enum Drain<'d> {
     /// `cv_wait`.
@@ -188,39 +623,105 @@ pub(crate) enum Drain<'d> {
     Until(&'d Deadline),
 }
 
-/// A held link lock (level 3 in `docs/locking.md`).
+/// How a drain ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Drained {
+    /// No temporary hold is left.
+    Done,
+    /// A signal came first (`Drain::WaitSig`).
+    Interrupted,
+    /// The deadline passed first (`Drain::Until`).
+    TimedOut,
+}
+
+/// A held link lock (level 3 in `docs/locking.md`): the link's slow state,
+/// and with the table lock held as writer, the right to change its tabled
+/// state.
 pub(crate) struct LinkGuard<'a> {
-    g: MutexGuard<'a, LinkInner>,
+    link: &'a Link,
+    pub(crate) slow: MutexGuard<'a, Slow>,
     _held: held::Held,
 }
 
 impl Deref for LinkGuard<'_> {
-    type Target = LinkInner;
-    fn deref(&self) -> &LinkInner {
-        &self.g
+    type Target = Link;
+    fn deref(&self) -> &Link {
+        self.link
     }
 }
 
-impl DerefMut for LinkGuard<'_> {
-    fn deref_mut(&mut self) -> &mut LinkInner {
-        &mut self.g
+impl LinkGuard<'_> {
+    /// Changes the word. Table lock held as writer, or the link detached.
+    pub(crate) fn update(&mut self, f: impl FnOnce(Word) -> Word) {
+        let w = f(self.link.word());
+        self.link.word.store(w.0, SeqCst);
     }
-}
 
-/// A link lock taken with no other registry lock held: the only kind of
-/// guard a drain may wait with (`docs/locking.md`).
-pub(crate) struct AloneGuard<'a>(LinkGuard<'a>);
-
-impl Deref for AloneGuard<'_> {
-    type Target = LinkInner;
-    fn deref(&self) -> &LinkInner {
-        &self.0
+    /// Sets the state (as [`update`](Self::update)).
+    pub(crate) fn set_state(&mut self, s: LinkState) {
+        self.update(|w| w.with_state(s));
     }
-}
 
-impl DerefMut for AloneGuard<'_> {
-    fn deref_mut(&mut self) -> &mut LinkInner {
-        &mut self.0
+    /// Sets the link id. Table lock held as writer.
+    pub(crate) fn set_linkid(&mut self, id: LinkId) {
+        self.link.id.store(id.0, Relaxed);
+    }
+
+    /// Sets the name. Table lock held as writer.
+    pub(crate) fn set_name(&mut self, name: Option<LinkName>) {
+        let words = name.map_or([0; 4], LinkName::to_words);
+        for (w, n) in self.link.name.iter().zip(words) {
+            w.store(n, Relaxed);
+        }
+    }
+
+    /// Moves the link into `zone` (its zone list is the caller's): not
+    /// down, as links enter running zones only. Table lock held as writer.
+    pub(crate) fn set_zone(&mut self, zone: ZoneKey) {
+        self.link.uniqid.store(zone.uniqid, Relaxed);
+        self.update(|w| w.with_zone_id(zone.id).with_down(false));
+    }
+
+    /// Places a new link in its owner zone `owner` (which created it; a
+    /// link born outside the global zone is transient and stays there).
+    /// Table lock held as writer.
+    pub(crate) fn place(&mut self, owner: ZoneKey) {
+        let born_outside = owner != ZoneKey::GLOBAL;
+        self.set_zone(owner);
+        self.update(|w| w.with(OWNED, born_outside).with_transient(born_outside));
+    }
+
+    /// Detached and nobody left: the record is dead. Returns true on the
+    /// transition, so exactly one caller removes it from limbo.
+    pub(crate) fn settle(&mut self) -> bool {
+        if self.link.word().state() == LinkState::Detached && self.link.unheld() {
+            self.set_state(LinkState::Freed);
+            return true;
+        }
+        false
+    }
+
+    /// Forgets every hold taken from inside the zone (forced recovery of
+    /// a dead zone) and says which they were. Their holders' releases,
+    /// when they come, are late.
+    pub(crate) fn reclaim_zone_holds(&mut self) -> HoldCounts {
+        let zone = self.link.zone_locked();
+        let zh = self.link.zh.reclaim();
+        let n: u32 = zh.iter().sum();
+        self.slow.reclaimed = self.slow.reclaimed.saturating_add(n);
+        HoldCounts { zone: (n > 0).then_some(zone), zh, ..HoldCounts::NONE }
+    }
+
+    /// A release whose token matched no hold counted now (`put_hold`
+    /// failed): `Late` if forced recovery discarded holds from inside a
+    /// zone that are still to be released (one of them is consumed),
+    /// otherwise `Bad`. Never changes a count.
+    pub(crate) fn unmatched(&mut self, holder: ZoneKey) -> Unmatched {
+        if holder != ZoneKey::GLOBAL && self.slow.reclaimed > 0 {
+            self.slow.reclaimed -= 1;
+            return Unmatched::Late;
+        }
+        Unmatched::Bad
     }
 }
 
@@ -265,144 +766,6 @@ pub(crate) mod held {
     pub(crate) fn assert_only_one() {
         #[cfg(all(debug_assertions, not(kmod), not(loom), not(shuttle)))]
         COUNT.with(|c| assert_eq!(c.get(), 1, "drain wait with another link lock held"));
-    }
-}
-
-impl LinkInner {
-    /// A fresh, active record with its existence hold.
-    pub(crate) fn new(
-        linkid: LinkId,
-        name: Option<LinkName>,
-        owner: ZoneKey,
-        persistent: bool,
-        serial: u64,
-    ) -> LinkInner {
-        LinkInner {
-            linkid,
-            name,
-            owner,
-            zone: owner,
-            // Links born outside the global zone never reach it.
-            transient: owner != ZoneKey::GLOBAL,
-            persistent,
-            state: if name.is_some() { LinkState::Active } else { LinkState::Initializing },
-            existence: true,
-            loan: false,
-            reserved: None,
-            gz_holds: [0; KINDS],
-            zone_holds: [0; KINDS],
-            zone_holder: None,
-            tmp: 0,
-            busy: false,
-            pending_notices: 0,
-            reclaimed: 0,
-            drain_waiters: 0,
-            serial,
-        }
-    }
-
-    /// True if the global zone lent this link out.
-    pub(crate) fn is_lent(&self) -> bool {
-        self.zone != self.owner
-    }
-
-    /// Holder-kind holds from anyone.
-    pub(crate) fn holder_holds(&self) -> u32 {
-        self.gz_holds.iter().chain(self.zone_holds.iter()).sum()
-    }
-
-    /// Holder-kind holds taken from inside the link's zone.
-    pub(crate) fn zone_side_holds(&self) -> u32 {
-        self.zone_holds.iter().sum()
-    }
-
-    /// No hold of any sort remains.
-    pub(crate) fn unheld(&self) -> bool {
-        !self.existence && !self.loan && self.tmp == 0 && self.holder_holds() == 0
-    }
-
-    /// Detached and nobody left: the record is dead. Returns true on the
-    /// transition, so exactly one caller removes it from limbo.
-    pub(crate) fn settle(&mut self) -> bool {
-        if self.state == LinkState::Detached && self.unheld() {
-            self.state = LinkState::Freed;
-            return true;
-        }
-        false
-    }
-
-    /// Takes a holder hold from `holder` (the caller's zone; the global
-    /// zone's holds go in their own row).
-    pub(crate) fn take(&mut self, kind: HoldKind, holder: ZoneKey) -> KResult<()> {
-        let slot = kind.slot().ok_or(Errno::EINVAL)?;
-        let row = if holder == ZoneKey::GLOBAL {
-            &mut self.gz_holds
-        } else {
-            // Visibility guarantees the holder is the link's zone.
-            if self.zone != holder {
-                return Err(Errno::ENOENT);
-            }
-            self.zone_holder = Some(holder);
-            &mut self.zone_holds
-        };
-        row[slot] = row[slot].checked_add(1).ok_or(Errno::EOVERFLOW)?;
-        Ok(())
-    }
-
-    /// Drops a holder hold that a [`Hold`](super::Hold) token recorded.
-    /// A release whose hold forced recovery already discarded is `Late`;
-    /// one that matches nothing at all is `Bad`. Neither changes any hold
-    /// (a late one only consumes one reclaimed hold): never an underflow.
-    pub(crate) fn drop_hold(&mut self, kind: HoldKind, holder: ZoneKey) -> Result<(), Unmatched> {
-        let slot = kind.slot().ok_or(Unmatched::Bad)?;
-        let row = if holder == ZoneKey::GLOBAL {
-            Some(&mut self.gz_holds)
-        } else if self.zone_holder == Some(holder) {
-            Some(&mut self.zone_holds)
-        } else {
-            None
-        };
-        match row {
-            Some(row) if row[slot] > 0 => {
-                row[slot] -= 1;
-                if self.zone_holds.iter().all(|&c| c == 0) {
-                    self.zone_holder = None;
-                }
-                Ok(())
-            }
-            _ if holder != ZoneKey::GLOBAL && self.reclaimed > 0 => {
-                self.reclaimed -= 1;
-                Err(Unmatched::Late)
-            }
-            _ => Err(Unmatched::Bad),
-        }
-    }
-
-    /// Forgets every hold taken from inside the zone (forced recovery of
-    /// a dead zone) and says which they were. Their holders' releases,
-    /// when they come, are late.
-    pub(crate) fn reclaim_zone_holds(&mut self) -> HoldCounts {
-        let out = HoldCounts { zone: self.zone_holder, zh: self.zone_holds, ..HoldCounts::NONE };
-        self.reclaimed = self.reclaimed.saturating_add(self.zone_holds.iter().sum());
-        self.zone_holds = [0; KINDS];
-        self.zone_holder = None;
-        out
-    }
-
-    /// Every long hold, the registry's own included.
-    pub(crate) fn holders(&self) -> HoldCounts {
-        HoldCounts {
-            existence: self.existence.then_some(self.owner),
-            loan: self.loan,
-            gz: self.gz_holds,
-            zone: self.zone_holder,
-            zh: self.zone_holds,
-        }
-    }
-
-    /// Holders other than the registry's own (those that delay a free).
-    pub(crate) fn outside_holders(&self) -> HoldCounts {
-        HoldCounts { existence: None, loan: false, ..self.holders() }
     }
 }
 
@@ -455,5 +818,86 @@ impl HoldCounts {
         }
         crate::sort::sort_unstable(&mut v);
         v
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_pack_state_flags_and_zone() {
+        let w = Word(EXISTENCE).with_state(LinkState::Active).with_zone_id(ZoneId(9999));
+        assert_eq!(
+            (w.state(), w.zone_id(), w.existence()),
+            (LinkState::Active, ZoneId(9999), true)
+        );
+        let w = w.with_busy(true).with_down(true).with_state(LinkState::Condemned);
+        assert!(w.busy() && w.down() && !w.loan() && !w.transient() && !w.persistent());
+        assert_eq!((w.state(), w.zone_id()), (LinkState::Condemned, ZoneId(9999)));
+        assert!(w.lent(), "in a non-global zone, owned by the global one");
+        assert!(!w.with(OWNED, true).lent());
+        for s in [
+            LinkState::Initializing,
+            LinkState::Active,
+            LinkState::Condemned,
+            LinkState::Detached,
+            LinkState::Freed,
+        ] {
+            assert_eq!(w.with_state(s).state(), s);
+            assert_eq!(w.with_state(s).zone_id(), ZoneId(9999));
+        }
+    }
+
+    #[test]
+    fn hold_rows_count_by_kind_and_overflow_at_16_bits() {
+        let r = HoldRow::new();
+        assert_eq!(r.take(0), Ok(0));
+        assert_eq!(r.take(2), Ok(0));
+        assert_eq!(r.take(2), Ok(0));
+        assert_eq!((r.counts(), r.total()), ([1, 0, 2], 3));
+        assert!(!r.put(1, 0), "no such hold");
+        assert!(!r.put(2, 1), "another generation");
+        assert!(r.put(2, 0));
+        assert_eq!(r.counts(), [1, 0, 1]);
+        for _ in 0..LANE_MAX {
+            let _ = r.take(1);
+        }
+        assert_eq!(r.counts()[1], 65_535);
+        assert_eq!(r.take(1), Err(Errno::EOVERFLOW));
+        assert_eq!(r.counts(), [1, 65_535, 1], "a refused hold changes nothing");
+        // Reclaiming forgets the counts and starts a generation: holds of
+        // the old one no longer match.
+        assert_eq!(r.reclaim(), [1, 65_535, 1]);
+        assert_eq!(r.total(), 0);
+        assert!(!r.put(0, 0));
+        assert_eq!(r.take(0), Ok(1));
+        assert!(r.put(0, 1));
+        assert_eq!(r.total(), 0);
+    }
+
+    #[test]
+    fn temporary_counts_never_go_below_zero() {
+        let l = Link::new(MacName::new(b"vnic0").unwrap(), LinkId(1), None, false, 1);
+        assert!(!l.put_tmp());
+        l.take_tmp().unwrap();
+        l.take_tmp().unwrap();
+        assert_eq!(l.tmp_holds(), 2);
+        assert!(l.put_tmp());
+        assert!(l.put_tmp());
+        assert!(!l.put_tmp());
+        // Drainers are counted apart: they are no holds.
+        l.tmp.fetch_add(DRAINER, SeqCst);
+        assert_eq!(l.tmp_holds(), 0);
+        assert!(!l.put_tmp());
+        l.tmp.store(u64::from(u32::MAX), SeqCst);
+        assert_eq!(l.take_tmp(), Err(Errno::EOVERFLOW));
+        assert_eq!(l.tmp_holds(), u32::MAX);
+    }
+
+    /// The record's size, as `docs/performance.md` counts it.
+    #[test]
+    fn a_record_is_as_small_as_documented() {
+        assert_eq!(core::mem::size_of::<Link>(), 136);
     }
 }

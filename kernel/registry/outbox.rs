@@ -43,6 +43,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::noalloc::NoAlloc;
 use super::types::{LinkId, ZoneId};
@@ -121,6 +122,13 @@ pub(crate) struct Outbox {
     /// Signalled when a delivery ends (its notice dropped or given back),
     /// and when the replayer's flag comes free.
     settled: Condvar,
+    /// The queue's length and capacity, copied whenever they change (with
+    /// the outbox lock held). Every change happens under the table lock as
+    /// writer too (a push, a delivered notice dropped, a purge, more
+    /// room), so a writer section reads them exactly without the outbox
+    /// lock: planning its room, or finding nothing to purge, costs a load.
+    len: AtomicUsize,
+    cap: AtomicUsize,
 }
 
 /// The outbox lock held: a section that must not allocate.
@@ -151,6 +159,8 @@ impl Outbox {
                 replaying: false,
             }),
             settled: Condvar::new(),
+            len: AtomicUsize::new(0),
+            cap: AtomicUsize::new(0),
         }
     }
 
@@ -159,12 +169,18 @@ impl Outbox {
         Guard { g, _no_alloc: NoAlloc::enter("outbox mutex") }
     }
 
+    /// Copies the queue's length and capacity (outbox lock held).
+    fn mirror(&self, s: &OutboxState) {
+        self.len.store(s.queue.len(), Relaxed);
+        self.cap.store(s.queue.capacity(), Relaxed);
+    }
+
     /// The capacity the queue needs before `extra` more notices are
-    /// pushed; `None` if it has room.
+    /// pushed; `None` if it has room. Exact with the table lock held as
+    /// writer; a hint otherwise.
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
-        let s = self.lock();
-        let need = s.queue.len() + extra;
-        (need > s.queue.capacity()).then(|| need.max(8).next_power_of_two())
+        let need = self.len.load(Relaxed) + extra;
+        (need > self.cap.load(Relaxed)).then(|| need.max(8).next_power_of_two())
     }
 
     /// Moves the queue into `space` if it still makes the room `extra`
@@ -175,6 +191,7 @@ impl Outbox {
         if need > s.queue.capacity() && need <= space.0.capacity() {
             space.0.extend(s.queue.drain(..));
             core::mem::swap(&mut s.queue, &mut space.0);
+            self.mirror(&s);
         }
         drop(s);
         // The old queue's memory is freed here, after the lock.
@@ -198,6 +215,7 @@ impl Outbox {
             zones: [from, to],
             inflight: false,
         });
+        self.mirror(&s);
     }
 
     /// The sequence number the next notice will get: a move delivers only
@@ -279,6 +297,7 @@ impl Outbox {
         if let Some(i) = s.queue.iter().position(|e| e.seq == seq) {
             if delivered {
                 s.queue.remove(i);
+                self.mirror(&s);
             } else if let Some(e) = s.queue.get_mut(i) {
                 e.inflight = false;
             }
@@ -290,8 +309,15 @@ impl Outbox {
     /// Drops queued notices about `link` (an id no tabled link has: they
     /// are about a retired link). A notice being delivered right now is
     /// not popped by its deliverer afterwards, whose `pop` checks the seq.
+    /// Called with the table lock held as writer, so an empty queue is
+    /// seen without the outbox lock.
     pub(crate) fn purge(&self, link: LinkId) {
-        self.lock().queue.retain(|e| e.notice.link() != link);
+        if self.len.load(Relaxed) == 0 {
+            return;
+        }
+        let mut s = self.lock();
+        s.queue.retain(|e| e.notice.link() != link);
+        self.mirror(&s);
     }
 
     /// How many notices wait.

@@ -49,21 +49,21 @@ pub(crate) fn take(t: &Table) -> Snapshot {
         t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
     crate::sort::sort_unstable(&mut zones);
     let mut links: Vec<LinkSnapshot> = t
-        .by_mac
-        .iter()
-        .map(|(mac, link)| {
+        .links()
+        .map(|link| {
             let l = link.lock();
+            let w = l.word();
             LinkSnapshot {
-                linkid: l.linkid,
-                mac: mac.clone(),
-                name: l.name,
-                zone: l.zone,
-                owner: l.owner,
-                transient: l.transient,
-                persistent: l.persistent,
-                state: l.state,
-                reserved: l.reserved,
-                holders: l.holders().to_vec(),
+                linkid: l.linkid(),
+                mac: link.mac().clone(),
+                name: l.name_locked(),
+                zone: l.zone_locked(),
+                owner: l.owner_locked(),
+                transient: w.transient(),
+                persistent: w.persistent(),
+                state: w.state(),
+                reserved: t.lends.get(&l.linkid()).filter(|_| w.lent()).map(|e| e.name),
+                holders: l.holds_locked().to_vec(),
             }
         })
         .collect();

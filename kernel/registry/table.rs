@@ -3,41 +3,77 @@
 //! limbo), and every change to them. Protected by the registry's table
 //! lock; see `docs/locking.md`.
 //!
-//! Every index is a [`HashTab`], so lookups, holds and releases cost the
-//! same at any number of links. A zone's links form a list threaded
-//! through the id index's entries (`next`/`prev` link ids), so moving a
-//! link between zones, or dropping one, never allocates, and a halt walks
-//! exactly the links of its zone.
+//! The id index maps a link id to its record. The MAC and (zone, name)
+//! indexes are [`TagTab`]s: a hash tag and a link id per slot, 8 bytes;
+//! the names themselves are in the records (a MAC name fixed, a link's
+//! current name as tabled state), so a lookup compares through the record
+//! it found by id. A (zone, name) slot's tag carries its [`NameKind`] in
+//! its two low bits: the name a link has in its zone, the global-zone name
+//! a lent link keeps reserved, or the name a lend in flight reserves in
+//! the borrowing zone; the two reserved ones are the link's [`Lend`].
+//! Links still waiting for an id (`create_pending`) are kept apart, by
+//! serial: there are few, and only the MAC lookups look at them.
+//!
+//! A zone's links form a list threaded through the records (`next`/`prev`
+//! link ids), so moving a link between zones, or dropping one, never
+//! allocates, and a halt walks exactly the links of its zone.
 //!
 //! Nothing here allocates under the lock except through [`Table::plan`]:
 //! a writer section states the [`Room`] it needs, and whatever is short is
 //! allocated with no lock held and adopted afterwards
 //! (`TableLock::write_room`).
 
-use super::hashtab::{HashTab, Slots, TabKey};
-use super::link::{Link, LinkInner};
+use super::hashtab::{
+    HashTab, Slot, Slots, TabKey, TagSlot, TagTab, mac_hash, name_hash, tag_of_hash,
+};
+use super::link::{Link, LinkGuard};
 use super::outbox::{Outbox, OutboxSpace};
-use super::types::{LinkId, LinkName, MacName, ZoneId, ZoneKey, ZoneState};
+use super::types::{LinkId, LinkName, ZoneId, ZoneKey, ZoneState};
 use crate::errno::{Errno, KResult};
 use crate::sync::Arc;
 
-/// What occupies a (zone, name) slot.
+/// What a (zone, name) slot stands for: the low two bits of its tag.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum NameSlot {
-    /// The link of that id is in the zone under that name.
-    Link(LinkId),
+pub(crate) enum NameKind {
+    /// The link is in the zone under that name.
+    Link = 0,
     /// The global-zone name of a lent link, kept for its return.
-    Reserved(LinkId),
+    Reserved = 1,
     /// A lend into this zone is in flight under this name.
-    Incoming(LinkId),
+    Incoming = 2,
 }
 
-/// A tabled link with an id, and its place in its zone's link list.
-pub(crate) struct IdEntry {
-    pub(crate) link: Arc<Link>,
-    /// Neighbours in the zone's list (`LinkId::INVALID`: none).
-    next: LinkId,
-    prev: LinkId,
+const KIND_BITS: u32 = 0b11;
+
+impl NameKind {
+    pub(crate) fn of(tag: u32) -> NameKind {
+        match tag & KIND_BITS {
+            0 => NameKind::Link,
+            1 => NameKind::Reserved,
+            _ => NameKind::Incoming,
+        }
+    }
+}
+
+/// The tag of `name` in `zone`, with no kind.
+pub(crate) fn name_tag(zone: ZoneId, name: &LinkName) -> u32 {
+    tag_of_hash(name_hash(zone, name)) & !KIND_BITS
+}
+
+/// The tag of a MAC name.
+pub(crate) fn mac_tag(mac: &[u8]) -> u32 {
+    tag_of_hash(mac_hash(mac))
+}
+
+/// A lend of a global-zone link: in flight (the `Incoming` name), then
+/// done (the `Reserved` name).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Lend {
+    /// The link's global-zone name, kept for its return; also the name it
+    /// enters the borrowing zone under.
+    pub(crate) name: LinkName,
+    /// The borrowing zone.
+    pub(crate) to: ZoneId,
 }
 
 /// A zone the registry knows.
@@ -64,13 +100,17 @@ impl TabKey for u64 {
 
 /// Every index, kept consistent under one write section.
 pub(crate) struct Table {
-    /// Every tabled link (initializing, active, or condemned and still
-    /// draining), by MAC name.
-    pub(crate) by_mac: HashTab<MacName, Arc<Link>>,
-    /// Links with an id, each in its zone's list.
-    pub(crate) by_id: HashTab<LinkId, IdEntry>,
-    /// Per-zone namespaces.
-    pub(crate) by_name: HashTab<(ZoneId, LinkName), NameSlot>,
+    /// Links with an id (initializing ones have none), each in its zone's
+    /// list: active, or condemned and still draining.
+    pub(crate) by_id: HashTab<LinkId, Arc<Link>>,
+    /// The links of `by_id`, by MAC name.
+    pub(crate) by_mac: TagTab,
+    /// Per-zone namespaces ([`NameKind`]).
+    pub(crate) by_name: TagTab,
+    /// Links waiting for an id, by serial.
+    pub(crate) pending: HashTab<u64, Arc<Link>>,
+    /// Lends, in flight or done, by link id.
+    pub(crate) lends: HashTab<LinkId, Lend>,
     /// Known zones.
     pub(crate) zones: HashTab<ZoneId, ZoneEntry>,
     /// Detached links some holder still keeps alive, by serial.
@@ -84,9 +124,31 @@ pub(crate) struct Room {
     pub(crate) ids: usize,
     pub(crate) macs: usize,
     pub(crate) names: usize,
+    pub(crate) pending: usize,
+    pub(crate) lends: usize,
     pub(crate) zones: usize,
     pub(crate) limbo: usize,
     pub(crate) notices: usize,
+}
+
+impl Room {
+    /// No room at all.
+    pub(crate) const NONE: Room =
+        Room { ids: 0, macs: 0, names: 0, pending: 0, lends: 0, zones: 0, limbo: 0, notices: 0 };
+
+    /// `n` times this room.
+    pub(crate) fn times(self, n: usize) -> Room {
+        Room {
+            ids: self.ids * n,
+            macs: self.macs * n,
+            names: self.names * n,
+            pending: self.pending * n,
+            lends: self.lends * n,
+            zones: self.zones * n,
+            limbo: self.limbo * n,
+            notices: self.notices * n,
+        }
+    }
 }
 
 /// What is short, as sizes to allocate (with no lock held).
@@ -94,6 +156,8 @@ pub(crate) struct Plan {
     by_id: Option<usize>,
     by_mac: Option<usize>,
     by_name: Option<usize>,
+    pending: Option<usize>,
+    lends: Option<usize>,
     zones: Option<usize>,
     limbo: Option<usize>,
     notices: Option<usize>,
@@ -101,11 +165,13 @@ pub(crate) struct Plan {
 
 /// Memory allocated for a [`Plan`], to be adopted under the writer.
 pub(crate) struct Fresh {
-    by_id: Option<Slots<LinkId, IdEntry>>,
-    by_mac: Option<Slots<MacName, Arc<Link>>>,
-    by_name: Option<Slots<(ZoneId, LinkName), NameSlot>>,
-    zones: Option<Slots<ZoneId, ZoneEntry>>,
-    limbo: Option<Slots<u64, Arc<Link>>>,
+    by_id: Option<Slots<Slot<LinkId, Arc<Link>>>>,
+    by_mac: Option<Slots<TagSlot>>,
+    by_name: Option<Slots<TagSlot>>,
+    pending: Option<Slots<Slot<u64, Arc<Link>>>>,
+    lends: Option<Slots<Slot<LinkId, Lend>>>,
+    zones: Option<Slots<Slot<ZoneId, ZoneEntry>>>,
+    limbo: Option<Slots<Slot<u64, Arc<Link>>>>,
     notices: Option<OutboxSpace>,
 }
 
@@ -116,6 +182,8 @@ impl Plan {
             by_id: self.by_id.map(Slots::new),
             by_mac: self.by_mac.map(Slots::new),
             by_name: self.by_name.map(Slots::new),
+            pending: self.pending.map(Slots::new),
+            lends: self.lends.map(Slots::new),
             zones: self.zones.map(Slots::new),
             limbo: self.limbo.map(Slots::new),
             notices: self.notices.map(OutboxSpace::new),
@@ -136,9 +204,11 @@ impl Table {
             },
         );
         Table {
-            by_mac: HashTab::new(),
             by_id: HashTab::new(),
-            by_name: HashTab::new(),
+            by_mac: TagTab::new(),
+            by_name: TagTab::new(),
+            pending: HashTab::new(),
+            lends: HashTab::new(),
             zones,
             limbo: HashTab::new(),
         }
@@ -147,13 +217,14 @@ impl Table {
     // ---- room --------------------------------------------------------
 
     /// What must be allocated before a section that needs `room` can run
-    /// without allocating; `None` if everything fits. Takes the outbox
-    /// lock (a leaf) for a moment.
+    /// without allocating; `None` if everything fits.
     pub(crate) fn plan(&self, room: &Room, outbox: &Outbox) -> Option<Plan> {
         let plan = Plan {
             by_id: self.by_id.want(room.ids),
             by_mac: self.by_mac.want(room.macs),
             by_name: self.by_name.want(room.names),
+            pending: self.pending.want(room.pending),
+            lends: self.lends.want(room.lends),
             zones: self.zones.want(room.zones),
             limbo: self.limbo.want(room.limbo),
             notices: outbox.want(room.notices),
@@ -161,6 +232,8 @@ impl Table {
         let short = plan.by_id.is_some()
             || plan.by_mac.is_some()
             || plan.by_name.is_some()
+            || plan.pending.is_some()
+            || plan.lends.is_some()
             || plan.zones.is_some()
             || plan.limbo.is_some()
             || plan.notices.is_some();
@@ -179,6 +252,12 @@ impl Table {
         }
         if let Some(s) = fresh.by_name {
             self.by_name.adopt(s, room.names);
+        }
+        if let Some(s) = fresh.pending {
+            self.pending.adopt(s, room.pending);
+        }
+        if let Some(s) = fresh.lends {
+            self.lends.adopt(s, room.lends);
         }
         if let Some(s) = fresh.zones {
             self.zones.adopt(s, room.zones);
@@ -227,6 +306,22 @@ impl Table {
         );
     }
 
+    /// Marks a known zone halting or down; its links' holds from inside
+    /// it are refused from now on (their `down` flag).
+    pub(crate) fn set_zone_state(&mut self, key: ZoneKey, state: ZoneState) -> KResult<()> {
+        let z = self.zone_mut(key)?;
+        z.state = state;
+        if state == ZoneState::Running {
+            return Ok(());
+        }
+        let mut next = z.head;
+        while let Some(link) = self.by_id.get(&next) {
+            link.lock().update(|w| w.with_down(true));
+            next = link.next();
+        }
+        Ok(())
+    }
+
     /// The links in `zone`, in list order.
     pub(crate) fn zone_links(&self, zone: ZoneId) -> ZoneLinks<'_> {
         let head = self.zones.get(&zone).map_or(LinkId::INVALID, |z| z.head);
@@ -238,35 +333,34 @@ impl Table {
         let Some(z) = self.zones.get_mut(&zone) else { return };
         let old = core::mem::replace(&mut z.head, id);
         z.count += 1;
-        if let Some(e) = self.by_id.get_mut(&old) {
-            e.prev = id;
+        if let Some(l) = self.by_id.get(&old) {
+            l.set_prev(id);
         }
-        if let Some(e) = self.by_id.get_mut(&id) {
-            e.next = old;
-            e.prev = LinkId::INVALID;
+        if let Some(l) = self.by_id.get(&id) {
+            l.set_next(old);
+            l.set_prev(LinkId::INVALID);
         }
     }
 
     /// Takes `id` out of `zone`'s list.
     fn detach(&mut self, zone: ZoneId, id: LinkId) {
-        let Some((next, prev)) = self.by_id.get(&id).map(|e| (e.next, e.prev)) else { return };
-        match self.by_id.get_mut(&prev) {
-            Some(e) => e.next = next,
+        let Some(l) = self.by_id.get(&id) else { return };
+        let (next, prev) = (l.next(), l.prev());
+        l.set_next(LinkId::INVALID);
+        l.set_prev(LinkId::INVALID);
+        match self.by_id.get(&prev) {
+            Some(p) => p.set_next(next),
             None => {
                 if let Some(z) = self.zones.get_mut(&zone) {
                     z.head = next;
                 }
             }
         }
-        if let Some(e) = self.by_id.get_mut(&next) {
-            e.prev = prev;
+        if let Some(n) = self.by_id.get(&next) {
+            n.set_prev(prev);
         }
         if let Some(z) = self.zones.get_mut(&zone) {
             z.count = z.count.saturating_sub(1);
-        }
-        if let Some(e) = self.by_id.get_mut(&id) {
-            e.next = LinkId::INVALID;
-            e.prev = LinkId::INVALID;
         }
     }
 
@@ -276,76 +370,181 @@ impl Table {
         self.attach(to, id);
     }
 
-    // ---- links -------------------------------------------------------
-
-    pub(crate) fn name_free(&self, zone: ZoneId, name: LinkName) -> bool {
-        !self.by_name.contains_key(&(zone, name))
-    }
+    // ---- lookups -----------------------------------------------------
 
     /// The tabled link with id `id`.
     pub(crate) fn link(&self, id: LinkId) -> KResult<&Arc<Link>> {
-        self.by_id.get(&id).map(|e| &e.link).ok_or(Errno::ENOENT)
+        self.by_id.get(&id).ok_or(Errno::ENOENT)
     }
+
+    /// The tabled link with MAC name `mac`, pending or not.
+    pub(crate) fn find_mac(&self, mac: &[u8]) -> Option<&Arc<Link>> {
+        let tag = mac_tag(mac);
+        let mut found = None;
+        self.by_mac.find(tag, |t, id| {
+            found = self.by_id.get(&id).filter(|l| t == tag && l.mac().as_bytes() == mac);
+            found.is_some()
+        });
+        if found.is_none() && self.pending.len() > 0 {
+            found = self.pending.values().find(|l| l.mac().as_bytes() == mac);
+        }
+        found
+    }
+
+    /// The link under `name` in `zone` (a [`NameKind::Link`] slot).
+    pub(crate) fn find_name(&self, zone: ZoneId, name: &LinkName) -> Option<&Arc<Link>> {
+        let tag = name_tag(zone, name) | NameKind::Link as u32;
+        let mut found = None;
+        self.by_name.find(tag, |t, id| {
+            found = self
+                .by_id
+                .get(&id)
+                .filter(|l| t == tag && l.word().zone_id() == zone && l.name_is(name));
+            found.is_some()
+        });
+        found
+    }
+
+    /// True if no slot of any kind holds `name` in `zone`.
+    pub(crate) fn name_free(&self, zone: ZoneId, name: LinkName) -> bool {
+        let tag = name_tag(zone, &name);
+        let hit = self.by_name.find(tag, |t, id| {
+            if t & !KIND_BITS != tag {
+                return false;
+            }
+            match NameKind::of(t) {
+                NameKind::Link => self
+                    .by_id
+                    .get(&id)
+                    .is_some_and(|l| l.word().zone_id() == zone && l.name_is(&name)),
+                NameKind::Reserved => {
+                    zone.is_global() && self.lends.get(&id).is_some_and(|e| e.name == name)
+                }
+                NameKind::Incoming => {
+                    self.lends.get(&id).is_some_and(|e| e.to == zone && e.name == name)
+                }
+            }
+        });
+        hit.is_none()
+    }
+
+    // ---- links -------------------------------------------------------
 
     /// Tables a new link under its id, MAC name and name in its zone.
     /// Needs room for one id, one MAC name and one name.
-    pub(crate) fn insert_link(&mut self, link: &Arc<Link>, l: &LinkInner) {
-        self.by_mac.insert(link.mac().clone(), link.clone());
-        self.insert_id(link, l);
+    pub(crate) fn insert_link(&mut self, link: &Arc<Link>) {
+        let id = link.linkid();
+        self.by_id.insert(id, link.clone());
+        self.by_mac.insert(mac_tag(link.mac().as_bytes()), id);
+        let zone = link.word().zone_id();
+        if let Some(name) = link.name_locked() {
+            self.by_name.insert(name_tag(zone, &name) | NameKind::Link as u32, id);
+        }
+        self.attach(zone, id);
     }
 
-    /// Tables a pending link (no id yet) by its MAC name. Needs room for
-    /// one MAC name.
+    /// Tables a pending link (no id yet) by its serial. Needs room for
+    /// one pending link.
     pub(crate) fn insert_pending(&mut self, link: &Arc<Link>) {
-        self.by_mac.insert(link.mac().clone(), link.clone());
+        self.pending.insert(link.serial(), link.clone());
     }
 
-    /// Gives a tabled pending link its id and name. Needs room for one id
-    /// and one name.
-    pub(crate) fn insert_id(&mut self, link: &Arc<Link>, l: &LinkInner) {
-        let id = l.linkid;
-        self.by_id.insert(
-            id,
-            IdEntry { link: link.clone(), next: LinkId::INVALID, prev: LinkId::INVALID },
-        );
-        if let Some(name) = l.name {
-            self.by_name.insert((l.zone.id, name), NameSlot::Link(id));
+    /// Gives a tabled pending link its id and name (set on the record
+    /// already). Needs room as [`insert_link`](Self::insert_link).
+    pub(crate) fn activate(&mut self, link: &Arc<Link>) {
+        self.pending.remove(&link.serial());
+        self.insert_link(link);
+    }
+
+    /// Removes a link from every index (not limbo), with its lend if it
+    /// is lent. Link locked.
+    pub(crate) fn unhash(&mut self, link: &Arc<Link>) {
+        if self.pending.get(&link.serial()).is_some_and(|p| Arc::ptr_eq(p, link)) {
+            self.pending.remove(&link.serial());
+            return;
         }
-        self.attach(l.zone.id, id);
+        let id = link.linkid();
+        if !self.by_id.get(&id).is_some_and(|l| Arc::ptr_eq(l, link)) {
+            return;
+        }
+        let zone = link.word().zone_id();
+        if let Some(name) = link.name_locked() {
+            self.by_name.remove(name_tag(zone, &name) | NameKind::Link as u32, id);
+        }
+        if let Some(lend) = self.lends.remove(&id) {
+            let reserved = name_tag(ZoneId::GLOBAL, &lend.name);
+            self.by_name.remove(reserved | NameKind::Reserved as u32, id);
+            self.by_name.remove(name_tag(lend.to, &lend.name) | NameKind::Incoming as u32, id);
+        }
+        self.detach(zone, id);
+        self.by_id.remove(&id);
+        self.by_mac.remove(mac_tag(link.mac().as_bytes()), id);
     }
 
-    /// Removes a link from every index (not limbo). Link locked.
-    pub(crate) fn unhash(&mut self, link: &Arc<Link>, l: &LinkInner) {
-        let id = l.linkid;
-        if let Some(name) = l.name {
-            if self.by_name.get(&(l.zone.id, name)) == Some(&NameSlot::Link(id)) {
-                self.by_name.remove(&(l.zone.id, name));
+    /// Renames link `l` inside its zone. Needs room for one name.
+    pub(crate) fn rename(&mut self, l: &mut LinkGuard<'_>, new: LinkName) {
+        let (id, zone) = (l.linkid(), l.word().zone_id());
+        if let Some(old) = l.name_locked() {
+            self.by_name.remove(name_tag(zone, &old) | NameKind::Link as u32, id);
+        }
+        self.by_name.insert(name_tag(zone, &new) | NameKind::Link as u32, id);
+        l.set_name(Some(new));
+    }
+
+    /// Reserves `name` in `to` for a lend of `id` in flight. Needs room
+    /// for one name and one lend.
+    pub(crate) fn lend_start(&mut self, id: LinkId, name: LinkName, to: ZoneId) {
+        self.by_name.insert(name_tag(to, &name) | NameKind::Incoming as u32, id);
+        self.lends.insert(id, Lend { name, to });
+    }
+
+    /// Forgets a lend dlmgmtd refused. Never allocates.
+    pub(crate) fn lend_undo(&mut self, id: LinkId) {
+        if let Some(lend) = self.lends.remove(&id) {
+            self.by_name.remove(name_tag(lend.to, &lend.name) | NameKind::Incoming as u32, id);
+        }
+    }
+
+    /// Commits a lend dlmgmtd took: the link is in the borrowing zone
+    /// under its name, which stays reserved at home. Changes tags and
+    /// lists only: never allocates.
+    pub(crate) fn lend_commit(&mut self, l: &mut LinkGuard<'_>, to: ZoneKey) {
+        let id = l.linkid();
+        let Some(lend) = self.lends.get(&id).copied() else { return };
+        let incoming = name_tag(lend.to, &lend.name);
+        self.by_name.retag(incoming | NameKind::Incoming as u32, id, incoming);
+        let home = name_tag(ZoneId::GLOBAL, &lend.name);
+        self.by_name.retag(home, id, home | NameKind::Reserved as u32);
+        self.rezone(id, l.word().zone_id(), to.id);
+        l.set_zone(to);
+    }
+
+    /// Commits a return: the link is back in its owner zone under the
+    /// reserved name. Never allocates when the link was lent (its name at
+    /// home is reserved).
+    pub(crate) fn return_home(&mut self, l: &mut LinkGuard<'_>) {
+        let (id, from) = (l.linkid(), l.word().zone_id());
+        let owner = l.owner_locked();
+        let name = l.name_locked();
+        if let Some(name) = name {
+            self.by_name.remove(name_tag(from, &name) | NameKind::Link as u32, id);
+        }
+        let home = match self.lends.remove(&id) {
+            Some(lend) => {
+                let tag = name_tag(owner.id, &lend.name);
+                self.by_name.retag(tag | NameKind::Reserved as u32, id, tag);
+                Some(lend.name)
             }
-        }
-        if let Some(res) = l.reserved {
-            self.by_name.remove(&(l.owner.id, res));
-        }
-        if self.by_id.get(&id).is_some_and(|e| Arc::ptr_eq(&e.link, link)) {
-            self.detach(l.zone.id, id);
-            self.by_id.remove(&id);
-        }
-        if self.by_mac.get(link.mac()).is_some_and(|v| Arc::ptr_eq(v, link)) {
-            self.by_mac.remove(link.mac());
-        }
-    }
-
-    /// Renames link `id` inside `zone`. Needs room for one name.
-    pub(crate) fn rename(
-        &mut self,
-        zone: ZoneId,
-        id: LinkId,
-        old: Option<LinkName>,
-        new: LinkName,
-    ) {
-        if let Some(old) = old {
-            self.by_name.remove(&(zone, old));
-        }
-        self.by_name.insert((zone, new), NameSlot::Link(id));
+            None => {
+                if let Some(name) = name {
+                    self.by_name.insert(name_tag(owner.id, &name), id);
+                }
+                name
+            }
+        };
+        self.rezone(id, from, owner.id);
+        l.set_name(home);
+        l.set_zone(owner);
     }
 
     /// Parks a detached link until its last holder lets go. Needs room
@@ -357,6 +556,11 @@ impl Table {
     /// Drops a freed link from limbo.
     pub(crate) fn unpark(&mut self, serial: u64) {
         self.limbo.remove(&serial);
+    }
+
+    /// Every tabled link: those with an id, then the pending ones.
+    pub(crate) fn links(&self) -> impl Iterator<Item = &Arc<Link>> {
+        self.by_id.values().chain(self.pending.values())
     }
 }
 
@@ -371,8 +575,8 @@ impl<'a> Iterator for ZoneLinks<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let id = self.next;
-        let e = self.t.by_id.get(&id)?;
-        self.next = e.next;
-        Some((id, &e.link))
+        let l = self.t.by_id.get(&id)?;
+        self.next = l.next();
+        Some((id, l))
     }
 }

@@ -1,22 +1,27 @@
 //! Zone halt teardown (rule 6) and forced loan recovery (rule 7).
 //!
-//! Both hold the zone's gate for their whole run and touch one link per
-//! table-writer section, reserving that link's limbo entry and notice
-//! first. A link's line of the report is captured under its lock as a
-//! fixed-size [`Summary`] and turned into a [`LinkOutcome`] (which
-//! allocates) only after the locks are gone.
+//! Both hold the zone's gate for their whole run and go through the
+//! zone's links in id order. A halt takes the table lock as writer only
+//! around its upcalls: one section for everything up to the first link
+//! to return (dlmgmtd must agree to a return), then one per return, which
+//! commits it and goes on to the next; each section reserves the limbo
+//! entries and notices its links may need first. Recovery makes no
+//! upcall and touches one link per section. A link's line of the report
+//! is captured under its lock as a fixed-size [`Summary`] and turned into
+//! a [`LinkOutcome`] (which allocates) only after the locks are gone.
 
 use alloc::vec::Vec;
 
 use super::Registry;
-use super::link::{Drain, HoldCounts, Link, LinkInner};
+use super::link::{Drain, HoldCounts, Link};
 use super::links::CONDEMN;
 use super::outbox::Notice;
 use super::report::{Action, LinkOutcome, TeardownReport};
+use super::table::Table;
 use super::types::{LinkId, LinkName, LinkState, ZoneId, ZoneKey, ZoneState};
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
-use crate::sync::{Arc, Deadline, Wake};
+use crate::sync::{Arc, Deadline};
 
 /// One link's line of a report, as captured under its lock.
 struct Summary {
@@ -28,13 +33,13 @@ struct Summary {
 }
 
 impl Summary {
-    fn of(l: &LinkInner, action: Action) -> Summary {
+    fn of(l: &Link, action: Action) -> Summary {
         Summary {
-            link: l.linkid,
-            name: l.name,
+            link: l.linkid(),
+            name: l.name_locked(),
             action,
             delayed_by: l.outside_holders(),
-            tmp_holds: l.tmp,
+            tmp_holds: l.tmp_holds(),
         }
     }
 
@@ -53,10 +58,10 @@ impl Summary {
     }
 }
 
-/// The first phase of a link's halt: done, or ask dlmgmtd about a return.
-enum Step {
-    Done(Summary),
-    Return(LinkId),
+/// A link of a zone being torn down, and its report line once known.
+struct Member {
+    link: Arc<Link>,
+    line: Option<Summary>,
 }
 
 impl Registry {
@@ -84,31 +89,12 @@ impl Registry {
             return Err(Errno::EINVAL);
         }
         let gate = self.gate.enter(&mut cx, zone.id);
-        {
-            let mut t = self.table.write(&mut cx);
-            let z = t.zone_mut(zone)?;
-            if z.state == ZoneState::Running {
-                z.state = ZoneState::ShuttingDown;
-            }
-        }
-        let links = self.members(&mut cx, zone.id);
-        let mut report = TeardownReport {
-            zone,
-            links: Vec::with_capacity(links.len()),
-            remaining: 0,
-            queued: 0,
-        };
-        for (_, link) in &links {
-            let o = self.halt_one(&mut cx, zone.id, link, &mut report.queued);
-            report.links.push(o);
-        }
-        {
-            let mut t = self.table.write(&mut cx);
-            let z = t.zone_mut(zone)?;
-            z.state = ZoneState::Down;
-            report.remaining = z.count;
-        }
+        let halting = |s| Ok(if s == ZoneState::Running { ZoneState::ShuttingDown } else { s });
+        let mut members = self.members(&mut cx, zone, halting)?;
+        let mut queued = 0;
+        let remaining = self.halt_members(&mut cx, zone, &mut members, &mut queued)?;
         drop(gate);
+        let report = Self::report(zone, members, remaining, queued);
         if report.queued > 0 {
             // Best effort, and only this zone's notices: a dlmgmtd hung on
             // another zone's notice must not keep this halt from returning.
@@ -119,66 +105,133 @@ impl Registry {
         Ok(report)
     }
 
-    /// The links in a zone whose gate the caller holds, in id order.
+    /// Moves the zone (whose gate the caller holds) to the state `mark`
+    /// says (halting or down; its error refuses), and lists its links in
+    /// id order: from then on no link can enter it, so the list is
+    /// complete.
     #[inline(never)]
-    fn members(&self, cx: &mut Unlocked, zone: ZoneId) -> Vec<(LinkId, Arc<Link>)> {
-        let mut links = self.collect(
-            cx,
-            |t| t.zones.get(&zone).map_or(0, |z| z.count),
-            |t, out| out.extend(t.zone_links(zone).map(|(id, l)| (id, l.clone()))),
-        );
-        crate::sort::sort_unstable_by(&mut links, |a, b| a.0.cmp(&b.0));
-        links
-    }
-
-    /// One link of a halt: the zone's gate is held, no lock is. Out of
-    /// line, so its frame is not added to the caller's for every link.
-    #[inline(never)]
-    fn halt_one(
+    fn members(
         &self,
         cx: &mut Unlocked,
-        zone: ZoneId,
-        link: &Arc<Link>,
-        queued: &mut usize,
-    ) -> LinkOutcome {
-        let step = {
-            let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN);
-            let mut l = link.lock();
-            if l.state != LinkState::Active {
-                Step::Done(Summary::of(&l, Action::Destroying))
-            } else if l.transient {
-                self.condemn_locked(&mut t, link, &mut l);
-                *queued += 1;
-                let freed = l.settle();
-                if freed {
-                    t.unpark(l.serial);
-                }
-                Step::Done(Summary::of(&l, Action::Condemned { freed }))
-            } else if l.zone_side_holds() > 0 {
-                Step::Done(Summary::of(&l, Action::Blocked))
-            } else {
-                l.busy = true;
-                Step::Return(l.linkid)
+        zone: ZoneKey,
+        mark: impl Fn(ZoneState) -> KResult<ZoneState>,
+    ) -> KResult<Vec<Member>> {
+        let mut members: Vec<Member> = Vec::new();
+        loop {
+            let n = self.table.read(cx).zone(zone)?.count;
+            members.reserve(n);
+            let mut t = self.table.write(cx);
+            let z = t.zone(zone)?;
+            if z.count > members.capacity() {
+                continue;
             }
-        };
-        let id = match step {
-            Step::Done(s) => return s.into_outcome(None),
-            Step::Return(id) => id,
-        };
-        let notice = Notice::SetZone { link: id, zone: ZoneId::GLOBAL };
-        let s = self.ask_then_commit(cx, link, zone, &notice, |t, l, res| match res {
+            let state = mark(z.state)?;
+            t.set_zone_state(zone, state)?;
+            let list = t.zone_links(zone.id).map(|(_, l)| Member { link: l.clone(), line: None });
+            members.extend(list);
+            break;
+        }
+        crate::sort::sort_unstable_by(&mut members, |a, b| a.link.linkid().cmp(&b.link.linkid()));
+        Ok(members)
+    }
+
+    /// The halt's walk over its zone's links (see the module doc); the
+    /// zone's gate is held, no lock is. Sets the zone down at the end and
+    /// says how many links remain in it.
+    #[inline(never)]
+    fn halt_members(
+        &self,
+        cx: &mut Unlocked,
+        zone: ZoneKey,
+        members: &mut [Member],
+        queued: &mut usize,
+    ) -> KResult<usize> {
+        // The member to return, and what dlmgmtd answered.
+        let mut asked: Option<(usize, KResult<()>)> = None;
+        let mut next = 0;
+        loop {
+            let left = members.len() - next;
+            let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN.times(left));
+            if let Some((i, res)) = asked.take() {
+                Self::commit_return(&mut t, &mut members[i], res);
+            }
+            while next < members.len() {
+                let m = &mut members[next];
+                next += 1;
+                if self.halt_step(&mut t, m, queued) {
+                    asked = Some((next - 1, Ok(())));
+                    break;
+                }
+            }
+            let Some((i, _)) = asked else {
+                let z = t.zone_mut(zone)?;
+                z.state = ZoneState::Down;
+                return Ok(z.count);
+            };
+            drop(t);
+            let link = members[i].link.linkid();
+            let notice = Notice::SetZone { link, zone: ZoneId::GLOBAL };
+            let res = self.ask(cx, zone.id, &notice);
+            asked = Some((i, res));
+        }
+    }
+
+    /// The first phase of one link of a halt, in the halt's writer
+    /// section: its report line, or true if it is to return (marked busy;
+    /// dlmgmtd is asked next).
+    fn halt_step(&self, t: &mut Table, m: &mut Member, queued: &mut usize) -> bool {
+        let link = &m.link;
+        let mut l = link.lock();
+        let w = l.word();
+        m.line = Some(if w.state() != LinkState::Active {
+            Summary::of(&l, Action::Destroying)
+        } else if w.transient() {
+            let freed = self.condemn_locked(t, link, &mut l);
+            *queued += 1;
+            Summary::of(&l, Action::Condemned { freed })
+        } else if l.zone_side_holds() > 0 {
+            Summary::of(&l, Action::Blocked)
+        } else {
+            l.update(|w| w.with_busy(true));
+            return true;
+        });
+        false
+    }
+
+    /// Commits or abandons the return of a halting zone's link, given
+    /// dlmgmtd's answer. Table locked as writer.
+    fn commit_return(t: &mut Table, m: &mut Member, res: KResult<()>) {
+        let mut l = m.link.lock();
+        l.update(|w| w.with_busy(false));
+        m.line = Some(match res {
             Ok(()) => {
-                let name = l.reserved.or(l.name);
-                let mut s = Summary::of(l, Action::ReturnFailed(Errno::EINVAL));
-                Self::return_locked(t, l);
+                let name = t.lends.get(&l.linkid()).map(|e| e.name).or(l.name_locked());
+                let mut s = Summary::of(&l, Action::ReturnFailed(Errno::EINVAL));
+                Self::return_locked(t, &mut l);
                 if let Some(name) = name {
                     s.action = Action::Returned { name };
                 }
                 s
             }
-            Err(e) => Summary::of(l, Action::ReturnFailed(e)),
+            Err(e) => Summary::of(&l, Action::ReturnFailed(e)),
         });
-        s.into_outcome(None)
+    }
+
+    /// The report of a teardown: the members' lines in id order.
+    #[inline(never)]
+    fn report(
+        zone: ZoneKey,
+        members: Vec<Member>,
+        remaining: usize,
+        queued: usize,
+    ) -> TeardownReport {
+        let mut links = Vec::with_capacity(members.len());
+        for m in members {
+            if let Some(s) = m.line {
+                links.push(s.into_outcome(None));
+            }
+        }
+        TeardownReport { zone, links, remaining, queued }
     }
 
     /// Forced loan recovery for a zone stuck in `down`: reaches the end
@@ -210,15 +263,9 @@ impl Registry {
         }
         let deadline = Deadline::after_ms(timeout_ms);
         let _gate = self.gate.enter_until(&mut cx, zone.id, &deadline)?;
-        {
-            let mut t = self.table.write(&mut cx);
-            let z = t.zone_mut(zone)?;
-            if z.state == ZoneState::Running {
-                return Err(Errno::EBUSY);
-            }
-            z.state = ZoneState::Down;
-        }
-        let links = self.members(&mut cx, zone.id);
+        let down =
+            |s| if s == ZoneState::Running { Err(Errno::EBUSY) } else { Ok(ZoneState::Down) };
+        let links = self.members(&mut cx, zone, down)?;
         let mut report = TeardownReport {
             zone,
             links: Vec::with_capacity(links.len()),
@@ -226,9 +273,9 @@ impl Registry {
             queued: 0,
         };
         let mut draining = Vec::new();
-        for (_, link) in &links {
-            if self.recover_one(&mut cx, link, force, &mut report) {
-                draining.push((report.links.len() - 1, link.clone()));
+        for m in &links {
+            if self.recover_one(&mut cx, &m.link, force, &mut report) {
+                draining.push((report.links.len() - 1, m.link.clone()));
             }
         }
         if force {
@@ -253,7 +300,10 @@ impl Registry {
             cx,
             |t| t.limbo.len(),
             |t, out| {
-                let mine = |(_, l): &(&u64, &Arc<Link>)| l.lock().zone_holder == Some(zone);
+                // A detached link's zone never changes.
+                let mine = |(_, l): &(&u64, &Arc<Link>)| {
+                    l.zone_side_holds() > 0 && l.zone_locked() == zone
+                };
                 out.extend(t.limbo.iter().filter(mine).map(|(s, l)| (*s, l.clone())));
             },
         );
@@ -265,7 +315,7 @@ impl Registry {
                 let reclaimed = l.reclaim_zone_holds();
                 let freed = l.settle();
                 if freed {
-                    t.unpark(l.serial);
+                    t.unpark(link.serial());
                 }
                 (Summary::of(&l, Action::Condemned { freed }), reclaimed)
             };
@@ -286,16 +336,12 @@ impl Registry {
         report: &mut TeardownReport,
     ) {
         for (i, link) in draining {
-            let mut l = link.lock_alone(cx);
-            while l.tmp > 0 && !deadline.passed() {
-                let (g, wake) = link.wait_drained(l, Drain::Until(deadline));
-                l = g;
-                if wake == Wake::TimedOut {
-                    break;
-                }
+            if !deadline.passed() {
+                let _ = link.drain(cx, Drain::Until(deadline));
             }
+            let l = link.lock();
             let (tmp, delayed_by, freed) =
-                (l.tmp, l.outside_holders(), l.state == LinkState::Freed);
+                (l.tmp_holds(), l.outside_holders(), l.state() == LinkState::Freed);
             drop(l);
             if let Some(o) = report.links.get_mut(i) {
                 o.tmp_holds = tmp;
@@ -307,7 +353,8 @@ impl Registry {
 
     /// One link of a recovery: the zone's gate is held, no lock is.
     /// Appends its line to the report and says whether its temporary
-    /// holds are to be waited for. Out of line, as `halt_one`.
+    /// holds are to be waited for. Out of line, so its frame is not added
+    /// to the caller's for every link.
     #[inline(never)]
     fn recover_one(
         &self,
@@ -319,32 +366,29 @@ impl Registry {
         let (s, reclaimed, drain) = {
             let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN);
             let mut l = link.lock();
-            if l.state != LinkState::Active {
+            let w = l.word();
+            if w.state() != LinkState::Active {
                 (Summary::of(&l, Action::Destroying), None, false)
             } else {
                 let reclaimed = force.then(|| l.reclaim_zone_holds());
                 let mut drain = false;
-                let s = if l.transient {
-                    self.condemn_locked(&mut t, link, &mut l);
+                let s = if w.transient() {
+                    let freed = self.condemn_locked(&mut t, link, &mut l);
                     report.queued += 1;
-                    let freed = l.settle();
-                    drain = !freed && l.tmp > 0;
-                    if freed {
-                        t.unpark(l.serial);
-                    }
+                    drain = !freed && l.tmp_holds() > 0;
                     Summary::of(&l, Action::Condemned { freed })
                 } else if l.zone_side_holds() > 0 {
                     Summary::of(&l, Action::Blocked)
                 } else {
                     // Reported as it was in the zone, like a halt's return.
                     let mut s = Summary::of(&l, Action::Blocked);
-                    let from = l.zone.id;
+                    let from = w.zone_id();
                     Self::return_locked(&mut t, &mut l);
-                    let n = Notice::SetZone { link: l.linkid, zone: ZoneId::GLOBAL };
-                    self.outbox.push(n, l.serial, from);
-                    l.pending_notices += 1;
+                    let n = Notice::SetZone { link: l.linkid(), zone: ZoneId::GLOBAL };
+                    self.outbox.push(n, link.serial(), from);
+                    l.slow.pending_notices += 1;
                     report.queued += 1;
-                    s.action = match l.name {
+                    s.action = match l.name_locked() {
                         Some(name) => Action::ReturnQueued { name },
                         None => Action::ReturnFailed(Errno::EINVAL),
                     };

@@ -112,6 +112,37 @@ impl LinkName {
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(self.as_bytes()).unwrap_or("?")
     }
+
+    /// The name as four words (its length byte, then its bytes, zero
+    /// padded, little-endian), as a link record stores it.
+    pub(crate) fn to_words(self) -> [u64; 4] {
+        let mut raw = [0u8; MAXLINKNAMELEN];
+        raw[0] = self.len;
+        raw[1..].copy_from_slice(&self.bytes);
+        let mut w = [0u64; 4];
+        for (w, chunk) in w.iter_mut().zip(raw.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *w = u64::from_le_bytes(b);
+        }
+        w
+    }
+
+    /// The name [`to_words`](Self::to_words) made; `None` for all zeros
+    /// (no name: a name is never empty).
+    pub(crate) fn from_words(w: [u64; 4]) -> Option<LinkName> {
+        let mut raw = [0u8; MAXLINKNAMELEN];
+        for (chunk, w) in raw.chunks_exact_mut(8).zip(w) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        let len = raw[0];
+        if len == 0 || usize::from(len) >= MAXLINKNAMELEN {
+            return None;
+        }
+        let mut bytes = [0u8; MAXLINKNAMELEN - 1];
+        bytes.copy_from_slice(&raw[1..]);
+        Some(LinkName { len, bytes })
+    }
 }
 
 impl fmt::Debug for LinkName {
@@ -127,17 +158,35 @@ impl fmt::Display for LinkName {
 }
 
 /// A MAC (driver instance) name such as `vnic1001`: 1 to 255 bytes of
-/// `[A-Za-z0-9_.-]`. Immutable and shared: a clone (the MAC index's key)
-/// costs a reference count, never an allocation.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MacName(Arc<[u8]>);
+/// `[A-Za-z0-9_.-]`. Immutable. Names of up to [`MAC_INLINE`] bytes (every
+/// driver instance name illumos makes in practice) are stored inline, so
+/// a link record carries its MAC name with no allocation of its own;
+/// longer ones share one allocation, which a clone does not copy.
+#[derive(Clone)]
+pub struct MacName(MacRepr);
+
+/// The longest MAC name stored inline in a [`MacName`].
+pub const MAC_INLINE: usize = 22;
+
+#[derive(Clone)]
+enum MacRepr {
+    Inline { len: u8, bytes: [u8; MAC_INLINE] },
+    Shared(Arc<[u8]>),
+}
 
 impl MacName {
     /// Validates `name` (without its NUL). Errors as for [`LinkName::new`].
-    /// Allocates (may sleep in the kernel).
+    /// Allocates (may sleep in the kernel) only for a name longer than
+    /// [`MAC_INLINE`] bytes.
     pub fn new(name: &[u8]) -> KResult<MacName> {
         MacName::check(name)?;
-        Ok(MacName(name.into()))
+        if name.len() <= MAC_INLINE {
+            let mut bytes = [0u8; MAC_INLINE];
+            bytes[..name.len()].copy_from_slice(name);
+            // `check` bounds the length far below 256.
+            return Ok(MacName(MacRepr::Inline { len: name.len() as u8, bytes }));
+        }
+        Ok(MacName(MacRepr::Shared(name.into())))
     }
 
     /// Validates `name` as [`new`](Self::new) does, without allocating.
@@ -157,12 +206,41 @@ impl MacName {
 
     /// The name's bytes, without NUL.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            MacRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            MacRepr::Shared(b) => b,
+        }
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.0).unwrap_or("?")
+        core::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+}
+
+impl PartialEq for MacName {
+    fn eq(&self, other: &MacName) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for MacName {}
+
+impl PartialOrd for MacName {
+    fn partial_cmp(&self, other: &MacName) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MacName {
+    fn cmp(&self, other: &MacName) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl core::hash::Hash for MacName {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
@@ -277,6 +355,31 @@ mod tests {
         let mut long = [b'a'; 32];
         long[31] = b'1';
         assert_eq!(LinkName::new(&long), Err(Errno::ENAMETOOLONG));
+    }
+
+    #[test]
+    fn link_names_round_trip_through_words() {
+        for n in [&b"net0"[..], b"vnic1001", b"x123456789012345678901234567890"] {
+            let name = LinkName::new(n).unwrap();
+            assert_eq!(LinkName::from_words(name.to_words()), Some(name));
+        }
+        assert_eq!(LinkName::from_words([0; 4]), None);
+    }
+
+    #[test]
+    fn mac_names_are_inline_up_to_a_bound() {
+        assert_eq!(core::mem::size_of::<MacName>(), 24);
+        let short = MacName::new(&[b'a'; MAC_INLINE]).unwrap();
+        assert!(matches!(short.0, MacRepr::Inline { .. }));
+        let long = MacName::new(&[b'a'; MAC_INLINE + 1]).unwrap();
+        assert!(matches!(long.0, MacRepr::Shared(_)));
+        assert_eq!(long.as_bytes(), &[b'a'; MAC_INLINE + 1][..]);
+        assert_eq!(long.clone(), long);
+        assert_ne!(short, long);
+        assert!(short < long);
+        let a = MacName::new(b"vnic1").unwrap();
+        assert_eq!(a, MacName::new(b"vnic1").unwrap());
+        assert_eq!(a.as_str(), "vnic1");
     }
 
     #[test]

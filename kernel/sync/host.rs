@@ -25,11 +25,11 @@ pub use std::sync::Arc;
 /// Atomics of the active backend.
 pub mod atomic {
     #[cfg(loom)]
-    pub use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
     #[cfg(shuttle)]
-    pub use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub use shuttle::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
     #[cfg(not(any(loom, shuttle)))]
-    pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 }
 
 fn unpoison<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
@@ -140,7 +140,7 @@ impl<T> DerefMut for RwLockWriteGuard<'_, T> {
 /// sees every waiter that could have missed the change.
 pub struct Condvar {
     inner: imp::Condvar,
-    waiters: atomic::AtomicUsize,
+    waiters: atomic::AtomicU32,
 }
 
 impl Default for Condvar {
@@ -152,7 +152,7 @@ impl Default for Condvar {
 impl Condvar {
     /// Creates a condition variable with no waiters.
     pub fn new() -> Self {
-        Condvar { inner: imp::Condvar::new(), waiters: atomic::AtomicUsize::new(0) }
+        Condvar { inner: imp::Condvar::new(), waiters: atomic::AtomicU32::new(0) }
     }
 
     /// Counts the caller as a waiter (its mutex held) for the length of
@@ -210,7 +210,8 @@ impl Condvar {
             if left.is_zero() {
                 return (guard, Wake::TimedOut);
             }
-            let (inner, res) = unpoison(self.counted(|| self.inner.wait_timeout(guard.inner, left)));
+            let (inner, res) =
+                unpoison(self.counted(|| self.inner.wait_timeout(guard.inner, left)));
             let wake = if res.timed_out() { Wake::TimedOut } else { Wake::Signalled };
             (MutexGuard { inner, _not_send: PhantomData }, wake)
         }

@@ -34,7 +34,7 @@ pub use crate::kmod::arc::Arc;
 
 /// Atomics of the active backend (the CPU's own, through `core`).
 pub mod atomic {
-    pub use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 }
 
 /// Pending signals are the kernel's business in this backend: an
