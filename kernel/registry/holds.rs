@@ -17,7 +17,7 @@ use core::ops::Deref;
 
 use alloc::vec::Vec;
 
-use super::link::{Link, Unmatched};
+use super::link::{Link, UNIQID48, Unmatched};
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
 use super::{LinkRef, Registry, visible};
@@ -27,33 +27,83 @@ use crate::sync::atomic::Ordering;
 
 /// A long hold (`dd_ref`): keeps the link from being destroyed and its
 /// memory alive. Give it back with [`Registry::rele`].
+///
+/// Two words, so it travels in registers: the record, and the kind and
+/// holder packed in one `u64` (`KIND_BITS` bits of kind, `ZONE_BITS` of
+/// zone id, the low 48 bits of the holder's `zone_uniqid`).
 #[must_use = "a hold is given back with Registry::rele"]
-#[derive(Debug)]
 pub struct Hold {
     link: Arc<Link>,
-    kind: HoldKind,
-    holder: ZoneKey,
-    /// The generation of the link's hold row it was counted in
-    /// (`link::HoldRow`).
-    era: u16,
+    key: u64,
 }
 
+const KIND_BITS: u32 = 2;
+const ZONE_BITS: u32 = 14;
+const UNIQID_SHIFT: u32 = KIND_BITS + ZONE_BITS;
+// Zone ids are at most `MAX_ZONEID`.
+const _: () = assert!(super::types::MAX_ZONEID < 1 << ZONE_BITS);
+
 impl Hold {
+    fn new(link: Arc<Link>, slot: usize, holder: ZoneKey) -> Hold {
+        let key = slot as u64
+            | (holder.id.0 as u64) << KIND_BITS
+            | (holder.uniqid & UNIQID48) << UNIQID_SHIFT;
+        Hold { link, key }
+    }
+
+    /// The kind's slot in a hold row.
+    fn slot(&self) -> usize {
+        (self.key & ((1 << KIND_BITS) - 1)) as usize
+    }
+
+    /// The holder's zone id.
+    fn zone(&self) -> ZoneId {
+        ZoneId(((self.key >> KIND_BITS) & ((1 << ZONE_BITS) - 1)) as i32)
+    }
+
+    /// The low 48 bits of the holder's `zone_uniqid`.
+    fn uniqid48(&self) -> u64 {
+        self.key >> UNIQID_SHIFT
+    }
+
     /// Why the hold was taken.
     pub fn kind(&self) -> HoldKind {
-        self.kind
+        HoldKind::HOLDER_KINDS[self.slot()]
     }
 
     /// The zone incarnation of the holder (`ZoneKey::GLOBAL` for the
-    /// global zone).
+    /// global zone). Exact, but for a hold forced recovery reclaimed from
+    /// a zone whose `zone_uniqid` passed 2^48 after its link has left
+    /// that zone: then only the low 48 bits are (illumos would need
+    /// centuries of zone boots to get there).
     pub fn holder(&self) -> ZoneKey {
-        self.holder
+        let zone = self.zone();
+        if zone.is_global() {
+            return ZoneKey::GLOBAL;
+        }
+        let now = self.link.zone();
+        if now.id == zone && now.uniqid & UNIQID48 == self.uniqid48() {
+            now
+        } else {
+            ZoneKey { id: zone, uniqid: self.uniqid48() }
+        }
     }
 
     /// Another reference to the link's memory, to look at it after the
     /// hold is given back (it is no hold itself).
     pub fn link_ref(&self) -> LinkRef {
         self.link.clone()
+    }
+}
+
+impl core::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Hold")
+            .field("link", &self.link)
+            .field("kind", &self.kind())
+            .field("zone", &self.zone())
+            .field("uniqid48", &self.uniqid48())
+            .finish()
     }
 }
 
@@ -129,10 +179,16 @@ impl Registry {
 
     /// After a release: frees the link if it is detached and that was its
     /// last hold (`link.rs` says why one of the racing parties sees it).
+    #[inline]
     fn settle(&self, link: &Arc<Link>) {
-        if !link.detached() {
-            return;
+        if link.detached() {
+            self.free_detached(link);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_detached(&self, link: &Arc<Link>) {
         let mut cx = Unlocked::new();
         let mut l = link.lock();
         let free = l.settle();
@@ -154,7 +210,7 @@ impl Registry {
         caller.validate()?;
         let slot = kind.slot().ok_or(Errno::EINVAL)?;
         let t = self.table.read(&mut cx);
-        Self::hold_locked(caller, t.link(linkid)?, kind, slot)
+        Self::hold_locked(caller, t.link(linkid)?, slot)
     }
 
     /// Takes a long hold by MAC name (`dls_devnet_hold_by_dev`): the
@@ -169,7 +225,7 @@ impl Registry {
         let slot = kind.slot().ok_or(Errno::EINVAL)?;
         MacName::check(mac)?;
         let t = self.table.read(&mut cx);
-        Self::hold_locked(caller, t.find_mac(mac).ok_or(Errno::ENOENT)?, kind, slot)
+        Self::hold_locked(caller, t.find_mac(mac).ok_or(Errno::ENOENT)?, slot)
     }
 
     /// Takes a long hold by name in `zone` (`dladm -z`), in one table
@@ -197,13 +253,13 @@ impl Registry {
         }
         let t = self.table.read(&mut cx);
         let link = t.find_name(zone, &name).ok_or(Errno::ENOENT)?;
-        Self::hold_locked(caller, link, kind, slot)
+        Self::hold_locked(caller, link, slot)
     }
 
     /// The hold itself: table (reader) held. The holder is the global
     /// zone, or the link's zone (the caller's, which visibility ensures),
     /// which must still be running.
-    fn hold_locked(caller: ZoneId, link: &Arc<Link>, kind: HoldKind, slot: usize) -> KResult<Hold> {
+    fn hold_locked(caller: ZoneId, link: &Arc<Link>, slot: usize) -> KResult<Hold> {
         let w = link.word();
         if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
@@ -221,8 +277,8 @@ impl Registry {
             }
             link.zone_locked()
         };
-        let era = link.take_hold(slot, holder != ZoneKey::GLOBAL)?;
-        Ok(Hold { link: link.clone(), kind, holder, era })
+        link.take_hold(slot, holder != ZoneKey::GLOBAL)?;
+        Ok(Hold::new(link.clone(), slot, holder))
     }
 
     /// Gives a long hold back, whichever thread or zone does it: the
@@ -236,10 +292,10 @@ impl Registry {
     /// matches no hold at all (possible only through a handle forged in
     /// C; counted in [`bad_releases`](Self::bad_releases)).
     pub fn rele(&self, hold: Hold) -> KResult<()> {
-        let Hold { link, kind, holder, era } = hold;
-        let taken = kind.slot().is_some_and(|slot| link.put_hold(slot, holder, era));
-        if !taken {
-            let why = link.lock().unmatched(holder);
+        let (slot, zone, uniqid48) = (hold.slot(), hold.zone(), hold.uniqid48());
+        let Hold { link, .. } = hold;
+        if !link.put_hold(slot, zone, uniqid48) {
+            let why = link.lock().unmatched(zone);
             let (count, e) = match why {
                 Unmatched::Late => (&self.late_releases, Errno::ESTALE),
                 Unmatched::Bad => (&self.bad_releases, Errno::ENOENT),

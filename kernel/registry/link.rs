@@ -52,6 +52,9 @@ use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard, Wake};
 
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
+
+/// The bits of a `zone_uniqid` a hold token keeps (`holds.rs`).
+pub(crate) const UNIQID48: u64 = (1 << 48) - 1;
 use super::unlocked::Unlocked;
 use alloc::vec::Vec;
 
@@ -78,8 +81,8 @@ pub struct Link {
     prev: TabledU32,
     /// Holds taken from the global zone, by kind.
     gz: HoldRow,
-    /// Holds taken from inside the link's zone, by kind, with the row's
-    /// generation.
+    /// Holds taken from inside the link's zone, by kind, under the zone's
+    /// mark.
     zh: HoldRow,
     /// Temporary holds (`dd_tref`: no provenance, never block destroy,
     /// waited for before a destroy completes) in the low half, and the
@@ -219,28 +222,35 @@ const KINDS: usize = HoldKind::HOLDER_KINDS.len();
 /// Bits per count in a [`HoldRow`].
 const LANE: u32 = 16;
 const LANE_MAX: u64 = (1 << LANE) - 1;
-/// The lane that holds the row's generation.
-const ERA: u32 = KINDS as u32;
-/// The generation's bits of a row.
-const ERA_MASK: u64 = LANE_MAX << (ERA * LANE);
+/// The lane that holds the row's owner mark.
+const MARK: u32 = KINDS as u32;
+/// The owner mark's bits of a row.
+const MARK_MASK: u64 = LANE_MAX << (MARK * LANE);
 
 /// One side's long holds on a link, by kind, in one atomic word: three
 /// 16-bit counts (`EOVERFLOW` past 65,535 holds of one kind from one
-/// side) and a 16-bit generation. Every change is one compare-and-swap.
+/// side) and a 16-bit mark of whose holds they are. Every change is one
+/// compare-and-swap.
 ///
-/// The generation tells the holds counted now from those forced recovery
-/// reclaimed ([`reclaim`](Self::reclaim) bumps it): a [`Hold`] keeps the
-/// generation it was counted in, and its release takes a count only from
-/// the same generation, so a release that comes after its hold was
-/// reclaimed can never take a hold of the link's next zone. (It would
-/// take 65,536 forced recoveries of zones holding one link, each leaving
-/// a holder behind, before one such release could be mistaken.)
-///
-/// [`Hold`]: super::Hold
+/// The zone side's mark is the low 16 bits of the `zone_uniqid` of the
+/// zone the link is in ([`owner_mark`]), inverted once forced recovery
+/// has reclaimed that zone's holds. A release takes a count only under
+/// its own zone's mark, in the same compare-and-swap: one whose hold was
+/// reclaimed meanwhile never takes a hold of the link's next zone, even
+/// if the link has moved on between its check of the zone and its
+/// release. (A mistake would take the release racing a recovery, a
+/// return, a lend and a new hold, and a zone 65,536 boots younger.) The
+/// global zone's row is always marked 0.
 pub(crate) struct HoldRow(AtomicU64);
 
 fn lane(v: u64, i: u32) -> u64 {
     (v >> (i * LANE)) & LANE_MAX
+}
+
+/// The mark of the zone side's row while the link is in the zone whose
+/// `zone_uniqid` is `uniqid`.
+pub(crate) fn owner_mark(uniqid: u64) -> u64 {
+    uniqid & LANE_MAX
 }
 
 impl HoldRow {
@@ -248,9 +258,9 @@ impl HoldRow {
         HoldRow(AtomicU64::new(0))
     }
 
-    /// Counts one hold of the kind in lane `slot`; returns the generation
-    /// it was counted in. `EOVERFLOW` if the count is full.
-    pub(crate) fn take(&self, slot: usize) -> KResult<u16> {
+    /// Counts one hold of the kind in lane `slot`. `EOVERFLOW` if the
+    /// count is full.
+    pub(crate) fn take(&self, slot: usize) -> KResult<()> {
         let i = slot as u32;
         let mut v = self.0.load(SeqCst);
         loop {
@@ -258,19 +268,19 @@ impl HoldRow {
                 return Err(Errno::EOVERFLOW);
             }
             match self.0.compare_exchange_weak(v, v + (1 << (i * LANE)), SeqCst, SeqCst) {
-                Ok(_) => return Ok(lane(v, ERA) as u16),
+                Ok(_) => return Ok(()),
                 Err(now) => v = now,
             }
         }
     }
 
-    /// Takes back one hold of the kind in lane `slot` counted in
-    /// generation `era`; false (and nothing changes) if there is none.
-    pub(crate) fn put(&self, slot: usize, era: u16) -> bool {
+    /// Takes back one hold of the kind in lane `slot` counted under
+    /// `mark`; false (and nothing changes) if there is none.
+    pub(crate) fn put(&self, slot: usize, mark: u64) -> bool {
         let i = slot as u32;
         let mut v = self.0.load(SeqCst);
         loop {
-            if lane(v, ERA) != u64::from(era) || lane(v, i) == 0 {
+            if lane(v, MARK) != mark || lane(v, i) == 0 {
                 return false;
             }
             match self.0.compare_exchange_weak(v, v - (1 << (i * LANE)), SeqCst, SeqCst) {
@@ -295,13 +305,27 @@ impl HoldRow {
         self.counts().iter().sum()
     }
 
-    /// Forgets every hold of the row, starting a new generation; returns
-    /// the counts forgotten.
+    /// Marks the row for a new owner zone. Its counts are 0 (the zone of a
+    /// link changes only with no hold from inside it).
+    fn set_owner(&self, mark: u64) {
+        let mut v = self.0.load(SeqCst);
+        loop {
+            debug_assert_eq!(v & !MARK_MASK, 0, "a zone change with holds from inside the zone");
+            let to = (v & !MARK_MASK) | (mark << (MARK * LANE));
+            match self.0.compare_exchange_weak(v, to, SeqCst, SeqCst) {
+                Ok(_) => return,
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    /// Forgets every hold of the row and inverts its mark (no release of
+    /// them matches any more); returns the counts forgotten.
     fn reclaim(&self) -> [u32; KINDS] {
         let mut v = self.0.load(SeqCst);
         loop {
-            let era = (lane(v, ERA) + 1) & LANE_MAX;
-            match self.0.compare_exchange_weak(v, era << (ERA * LANE), SeqCst, SeqCst) {
+            let mark = lane(v, MARK) ^ LANE_MAX;
+            match self.0.compare_exchange_weak(v, mark << (MARK * LANE), SeqCst, SeqCst) {
                 Ok(_) => break,
                 Err(now) => v = now,
             }
@@ -482,8 +506,8 @@ impl Link {
         !w.existence()
             && !w.loan()
             && tmp_count(read_latest(&self.tmp)) == 0
-            && read_latest(&self.gz.0) & !ERA_MASK == 0
-            && read_latest(&self.zh.0) & !ERA_MASK == 0
+            && read_latest(&self.gz.0) & !MARK_MASK == 0
+            && read_latest(&self.zh.0) & !MARK_MASK == 0
     }
 
     // ---- the zone list: the table lock alone ----
@@ -509,22 +533,26 @@ impl Link {
     // ---- holds: lock-free ----
 
     /// Counts a long hold of the kind in lane `slot` from the global zone
-    /// (`zone_side` false) or from inside the link's zone; returns the
-    /// row's generation for the token. The table lock is held as reader
-    /// (the link is active and visible).
-    pub(crate) fn take_hold(&self, slot: usize, zone_side: bool) -> KResult<u16> {
+    /// (`zone_side` false) or from inside the link's zone. The table lock
+    /// is held as reader (the link is active and visible).
+    pub(crate) fn take_hold(&self, slot: usize, zone_side: bool) -> KResult<()> {
         if zone_side { self.zh.take(slot) } else { self.gz.take(slot) }
     }
 
-    /// Takes back a long hold a token recorded; false (nothing changed)
-    /// if it matches no hold counted now. No lock needed.
-    pub(crate) fn put_hold(&self, slot: usize, holder: ZoneKey, era: u16) -> bool {
-        if holder == ZoneKey::GLOBAL {
+    /// Takes back a long hold a token recorded: of the kind in lane
+    /// `slot`, from the global zone (`zone` 0) or from inside zone `zone`
+    /// whose `zone_uniqid`'s low 48 bits are `uniqid48`. False (nothing
+    /// changed) if it matches no hold counted now. No lock needed.
+    pub(crate) fn put_hold(&self, slot: usize, zone: ZoneId, uniqid48: u64) -> bool {
+        if zone.is_global() {
             return self.gz.put(slot, 0);
         }
         // The zone cannot change while a hold from inside it is counted,
-        // so if this one is, the link is in `holder` now.
-        self.zone_locked() == holder && self.zh.put(slot, era)
+        // so if this one is, the link is in the holder's zone now.
+        let now = self.zone_locked();
+        now.id == zone
+            && now.uniqid & UNIQID48 == uniqid48
+            && self.zh.put(slot, owner_mark(uniqid48))
     }
 
     /// Counts a temporary hold (`EOVERFLOW` when full). The table lock
@@ -679,6 +707,7 @@ impl LinkGuard<'_> {
     /// down, as links enter running zones only. Table lock held as writer.
     pub(crate) fn set_zone(&mut self, zone: ZoneKey) {
         self.link.uniqid.store(zone.uniqid, Relaxed);
+        self.link.zh.set_owner(owner_mark(zone.uniqid));
         self.update(|w| w.with_zone_id(zone.id).with_down(false));
     }
 
@@ -716,8 +745,8 @@ impl LinkGuard<'_> {
     /// failed): `Late` if forced recovery discarded holds from inside a
     /// zone that are still to be released (one of them is consumed),
     /// otherwise `Bad`. Never changes a count.
-    pub(crate) fn unmatched(&mut self, holder: ZoneKey) -> Unmatched {
-        if holder != ZoneKey::GLOBAL && self.slow.reclaimed > 0 {
+    pub(crate) fn unmatched(&mut self, holder: ZoneId) -> Unmatched {
+        if !holder.is_global() && self.slow.reclaimed > 0 {
             self.slow.reclaimed -= 1;
             return Unmatched::Late;
         }
@@ -852,13 +881,13 @@ mod tests {
     #[test]
     fn hold_rows_count_by_kind_and_overflow_at_16_bits() {
         let r = HoldRow::new();
-        assert_eq!(r.take(0), Ok(0));
-        assert_eq!(r.take(2), Ok(0));
-        assert_eq!(r.take(2), Ok(0));
+        let z = owner_mark(101);
+        r.set_owner(z);
+        assert_eq!((r.take(0), r.take(2), r.take(2)), (Ok(()), Ok(()), Ok(())));
         assert_eq!((r.counts(), r.total()), ([1, 0, 2], 3));
-        assert!(!r.put(1, 0), "no such hold");
-        assert!(!r.put(2, 1), "another generation");
-        assert!(r.put(2, 0));
+        assert!(!r.put(1, z), "no such hold");
+        assert!(!r.put(2, owner_mark(102)), "another zone's mark");
+        assert!(r.put(2, z));
         assert_eq!(r.counts(), [1, 0, 1]);
         for _ in 0..LANE_MAX {
             let _ = r.take(1);
@@ -866,14 +895,19 @@ mod tests {
         assert_eq!(r.counts()[1], 65_535);
         assert_eq!(r.take(1), Err(Errno::EOVERFLOW));
         assert_eq!(r.counts(), [1, 65_535, 1], "a refused hold changes nothing");
-        // Reclaiming forgets the counts and starts a generation: holds of
-        // the old one no longer match.
+        // Reclaiming forgets the counts and changes the mark: releases of
+        // the holds it forgot no longer match.
         assert_eq!(r.reclaim(), [1, 65_535, 1]);
         assert_eq!(r.total(), 0);
-        assert!(!r.put(0, 0));
-        assert_eq!(r.take(0), Ok(1));
-        assert!(r.put(0, 1));
+        assert_eq!(r.take(0), Ok(()));
+        assert!(!r.put(0, z));
+        assert!(r.put(0, z ^ LANE_MAX));
         assert_eq!(r.total(), 0);
+        // The next zone marks the row as its own.
+        r.set_owner(owner_mark(102));
+        assert_eq!(r.take(1), Ok(()));
+        assert!(!r.put(1, z));
+        assert!(r.put(1, owner_mark(102)));
     }
 
     #[test]
