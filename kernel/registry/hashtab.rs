@@ -49,7 +49,7 @@
 use alloc::vec::Vec;
 use core::num::NonZeroU32;
 
-use super::types::{LinkId, LinkName, ZoneId};
+use super::types::{LinkId, ZoneId};
 
 /// A key with a fixed 64-bit hash. Equal keys must hash equally.
 pub(crate) trait TabKey: Eq {
@@ -75,12 +75,11 @@ fn fold(h: u64, w: u64) -> u64 {
 }
 
 /// The hash of a link name in a zone: the zone id, then the name's words
-/// ([`LinkName::to_words`]) as far as the name reaches (a name of up to 7
-/// bytes is one word).
-pub(crate) fn name_hash(zone: ZoneId, name: &LinkName) -> u64 {
-    let words = name.to_words();
-    let used = (name.as_bytes().len() + 1).div_ceil(8);
-    words[..used].iter().fold(u64::from(zone.0 as u32), |h, &w| fold(h, w))
+/// ([`LinkName::words_of`]) as far as the name reaches (a name of up to 8
+/// bytes is one word; the words after its end are 0).
+pub(crate) fn name_hash(zone: ZoneId, words: &[u64; 4]) -> u64 {
+    let used = words.iter().take_while(|&&w| w != 0);
+    used.fold(u64::from(zone.0 as u32), |h, &w| fold(h, w))
 }
 
 /// The hash of a MAC name's bytes: its length, then eight bytes at a time
@@ -188,6 +187,7 @@ impl<E: Tagged> Probe<E> {
     }
 
     /// The first slot on `tag`'s probe sequence whose entry `is` accepts.
+    #[inline]
     fn position(&self, tag: u32, mut is: impl FnMut(&E) -> bool) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
@@ -336,12 +336,14 @@ impl<K: TabKey, V> HashTab<K, V> {
     }
 
     /// The slot holding `key`, if any.
+    #[inline]
     fn find(&self, key: &K) -> Option<usize> {
         let tag = tag_of(key);
         self.p.position(tag, |s| s.tag == tag && s.key == *key)
     }
 
     /// The value under `key`. Never allocates.
+    #[inline]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         self.find(key).and_then(|i| self.p.slots[i].as_ref()).map(|s| &s.value)
     }
@@ -464,6 +466,7 @@ impl TagTab {
     /// Probes from `home`'s slot and returns the first pair for which
     /// `is(tag, id)` holds. `is` sees every pair on the probe run, whatever
     /// its tag: it compares the tag first. Never allocates.
+    #[inline]
     pub(crate) fn find(
         &self,
         home: u32,
@@ -511,6 +514,7 @@ impl TagTab {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::super::types::LinkName;
     use alloc::collections::BTreeMap;
     use alloc::vec;
     use proptest::prelude::*;
@@ -744,7 +748,7 @@ mod tests {
 
     #[test]
     fn name_hashes_depend_on_every_byte_and_the_zone() {
-        let n = |s: &str| LinkName::new(s.as_bytes()).unwrap();
+        let n = |s: &str| LinkName::new(s.as_bytes()).unwrap().to_words();
         let z1 = ZoneId(1);
         assert_eq!(name_hash(z1, &n("net0")), name_hash(z1, &n("net0")));
         assert_ne!(name_hash(z1, &n("net0")), name_hash(ZoneId(2), &n("net0")));
@@ -781,7 +785,7 @@ mod tests {
             let name = alloc::format!("net{}", i / 1000);
             let name = LinkName::new(name.as_bytes()).unwrap();
             let zone = ZoneId(1 + (i % 1000) as i32);
-            names.insert(tag_of_hash(name_hash(zone, &name)), LinkId(i + 1));
+            names.insert(tag_of_hash(name_hash(zone, &name.to_words())), LinkId(i + 1));
             let mac = alloc::format!("vnic{i}");
             macs.insert(tag_of_hash(mac_hash(mac.as_bytes())), LinkId(i + 1));
         }

@@ -18,7 +18,8 @@ use core::ops::Deref;
 use alloc::vec::Vec;
 
 use super::link::{Link, UNIQID48, Unmatched};
-use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
+use super::table::NameKey;
+use super::types::{HoldKind, Holder, LinkId, LinkState, MacName, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
 use super::{LinkRef, Registry, visible};
 use crate::errno::{Errno, KResult};
@@ -247,18 +248,19 @@ impl Registry {
         caller.validate()?;
         zone.validate()?;
         let slot = kind.slot().ok_or(Errno::EINVAL)?;
-        let name = LinkName::new(name)?;
+        let key = NameKey::of_bytes(zone, name)?;
         if !caller.is_global() && caller != zone {
             return Err(Errno::ENOENT);
         }
         let t = self.table.read(&mut cx);
-        let link = t.find_name(zone, &name).ok_or(Errno::ENOENT)?;
+        let link = t.find_name(&key).ok_or(Errno::ENOENT)?;
         Self::hold_locked(caller, link, slot)
     }
 
     /// The hold itself: table (reader) held. The holder is the global
     /// zone, or the link's zone (the caller's, which visibility ensures),
     /// which must still be running.
+    #[inline]
     fn hold_locked(caller: ZoneId, link: &Arc<Link>, slot: usize) -> KResult<Hold> {
         let w = link.word();
         if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {

@@ -6,7 +6,7 @@ use alloc::string::String;
 
 use super::link::Link;
 use super::outbox::{Notice, Outbox};
-use super::table::{NameKind, Table, mac_tag, name_tag};
+use super::table::{NameKey, NameKind, Table, mac_tag, name_tag};
 use super::types::{LinkId, LinkState, ZoneId, ZoneKey, ZoneState};
 use crate::sync::Arc;
 
@@ -51,7 +51,7 @@ fn check_link(t: &Table, link: &Arc<Link>, id: LinkId) -> Result<(), Violation> 
         detail: format!("active link {id:?} has no name"),
     })?;
     ensure!(
-        t.find_name(zone.id, &name).is_some_and(|f| Arc::ptr_eq(f, link)),
+        t.find_name(&NameKey::new(zone.id, &name)).is_some_and(|f| Arc::ptr_eq(f, link)),
         "1 names",
         "link {id:?} not under its name {name} in zone {zone:?}"
     );

@@ -456,9 +456,9 @@ impl Link {
         LinkName::from_words(self.name.each_ref().map(|w| w.load(Relaxed)))
     }
 
-    /// Whether the link's name is `name`, compared word by word.
-    pub(crate) fn name_is(&self, name: &LinkName) -> bool {
-        self.name.iter().zip(name.to_words()).all(|(w, n)| w.load(Relaxed) == n)
+    /// Whether the link's name has these words ([`LinkName::words_of`]).
+    pub(crate) fn name_is(&self, words: &[u64; 4]) -> bool {
+        self.name.iter().zip(words).all(|(w, n)| w.load(Relaxed) == *n)
     }
 
     /// The zone the link is in.

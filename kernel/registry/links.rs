@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use super::link::{Drain, Drained, Link, LinkGuard};
 use super::outbox::Notice;
-use super::table::{Room, Table};
+use super::table::{NameKey, Room, Table};
 use super::types::{DrainWait, LinkId, LinkName, LinkState, MacName, ZoneId};
 use super::unlocked::Unlocked;
 use super::{Registry, visible};
@@ -266,7 +266,7 @@ impl Registry {
         if w.busy() || link.holder_holds() > 0 {
             return Err(Errno::EBUSY);
         }
-        if link.name_is(&name) {
+        if link.name_is(&name.to_words()) {
             return Ok(());
         }
         if !t.name_free(w.zone_id(), name) {
@@ -290,7 +290,7 @@ impl Registry {
             return Err(Errno::ENOENT);
         }
         let t = self.table.read(&mut cx);
-        match t.find_name(zone, &name) {
+        match t.find_name(&NameKey::new(zone, &name)) {
             Some(l) if l.state() == LinkState::Active => Ok(l.linkid()),
             _ => Err(Errno::ENOENT),
         }

@@ -57,7 +57,37 @@ impl NameKind {
 
 /// The tag of `name` in `zone`, with no kind.
 pub(crate) fn name_tag(zone: ZoneId, name: &LinkName) -> u32 {
-    tag_of_hash(name_hash(zone, name)) & !KIND_BITS
+    NameKey::new(zone, name).tag
+}
+
+/// A (zone, name) key as the name index is searched with: the name's
+/// words ([`LinkName::words_of`]), computed once, and its tag with no
+/// kind.
+pub(crate) struct NameKey {
+    zone: ZoneId,
+    words: [u64; 4],
+    tag: u32,
+}
+
+impl NameKey {
+    pub(crate) fn new(zone: ZoneId, name: &LinkName) -> NameKey {
+        NameKey::of_words(zone, name.to_words())
+    }
+
+    /// The key of a name given as its bytes; errors as [`LinkName::new`].
+    pub(crate) fn of_bytes(zone: ZoneId, name: &[u8]) -> KResult<NameKey> {
+        LinkName::words_of(name).map(|w| NameKey::of_words(zone, w))
+    }
+
+    fn of_words(zone: ZoneId, words: [u64; 4]) -> NameKey {
+        let tag = tag_of_hash(name_hash(zone, &words)) & !KIND_BITS;
+        NameKey { zone, words, tag }
+    }
+
+    /// Whether `link` has this name in this zone.
+    fn names(&self, link: &Link) -> bool {
+        link.word().zone_id() == self.zone && link.name_is(&self.words)
+    }
 }
 
 /// The tag of a MAC name.
@@ -391,15 +421,16 @@ impl Table {
         found
     }
 
-    /// The link under `name` in `zone` (a [`NameKind::Link`] slot).
-    pub(crate) fn find_name(&self, zone: ZoneId, name: &LinkName) -> Option<&Arc<Link>> {
-        let tag = name_tag(zone, name) | NameKind::Link as u32;
+    /// The link under the name `key` says in its zone (a
+    /// [`NameKind::Link`] slot).
+    pub(crate) fn find_name(&self, key: &NameKey) -> Option<&Arc<Link>> {
+        let tag = key.tag | NameKind::Link as u32;
         let mut found = None;
         self.by_name.find(tag, |t, id| {
-            found = self
-                .by_id
-                .get(&id)
-                .filter(|l| t == tag && l.word().zone_id() == zone && l.name_is(name));
+            if t != tag {
+                return false;
+            }
+            found = self.by_id.get(&id).filter(|l| key.names(l));
             found.is_some()
         });
         found
@@ -407,16 +438,13 @@ impl Table {
 
     /// True if no slot of any kind holds `name` in `zone`.
     pub(crate) fn name_free(&self, zone: ZoneId, name: LinkName) -> bool {
-        let tag = name_tag(zone, &name);
-        let hit = self.by_name.find(tag, |t, id| {
-            if t & !KIND_BITS != tag {
+        let key = NameKey::new(zone, &name);
+        let hit = self.by_name.find(key.tag, |t, id| {
+            if t & !KIND_BITS != key.tag {
                 return false;
             }
             match NameKind::of(t) {
-                NameKind::Link => self
-                    .by_id
-                    .get(&id)
-                    .is_some_and(|l| l.word().zone_id() == zone && l.name_is(&name)),
+                NameKind::Link => self.by_id.get(&id).is_some_and(|l| key.names(l)),
                 NameKind::Reserved => {
                     zone.is_global() && self.lends.get(&id).is_some_and(|e| e.name == name)
                 }

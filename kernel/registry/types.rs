@@ -85,22 +85,42 @@ impl LinkName {
     /// Errors: `EINVAL` if empty or with a byte illumos does not allow,
     /// `ENAMETOOLONG` if over 31 bytes.
     pub fn new(name: &[u8]) -> KResult<LinkName> {
-        if name.is_empty() {
-            return Err(Errno::EINVAL);
-        }
-        if name.len() >= MAXLINKNAMELEN {
-            return Err(Errno::ENAMETOOLONG);
-        }
-        let ok_byte = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.';
-        if !name.iter().all(ok_byte)
-            || name[0].is_ascii_digit()
-            || !name[name.len() - 1].is_ascii_digit()
-        {
-            return Err(Errno::EINVAL);
-        }
+        LinkName::check(name)?;
         let mut bytes = [0u8; MAXLINKNAMELEN - 1];
         bytes[..name.len()].copy_from_slice(name);
         Ok(LinkName { len: name.len() as u8, bytes })
+    }
+
+    /// Validates `name` as [`new`](Self::new) does, without building it.
+    pub(crate) fn check(name: &[u8]) -> KResult<()> {
+        LinkName::words_of(name).map(|_| ())
+    }
+
+    /// Validates `name` as [`new`](Self::new) does and returns its words:
+    /// its bytes, zero padded to 32, read as four little-endian words. A
+    /// name has no NUL, so the padding says where it ends, and its words
+    /// after the last byte are 0. One pass over the bytes, the words built
+    /// in registers.
+    pub(crate) fn words_of(name: &[u8]) -> KResult<[u64; 4]> {
+        let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
+            return Err(Errno::EINVAL);
+        };
+        if name.len() >= MAXLINKNAMELEN {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        if first.is_ascii_digit() || !last.is_ascii_digit() {
+            return Err(Errno::EINVAL);
+        }
+        let mut w = [0u64; 4];
+        for (w, chunk) in w.iter_mut().zip(name.chunks(8)) {
+            for (i, &b) in chunk.iter().enumerate() {
+                if !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+                    return Err(Errno::EINVAL);
+                }
+                *w |= u64::from(b) << (8 * i);
+            }
+        }
+        Ok(w)
     }
 
     /// The name's bytes, without NUL.
@@ -113,35 +133,26 @@ impl LinkName {
         core::str::from_utf8(self.as_bytes()).unwrap_or("?")
     }
 
-    /// The name as four words (its length byte, then its bytes, zero
-    /// padded, little-endian), as a link record stores it.
+    /// The name as four words ([`words_of`](Self::words_of)), as a link record
+    /// and the name index compare it.
     pub(crate) fn to_words(self) -> [u64; 4] {
-        let mut raw = [0u8; MAXLINKNAMELEN];
-        raw[0] = self.len;
-        raw[1..].copy_from_slice(&self.bytes);
-        let mut w = [0u64; 4];
-        for (w, chunk) in w.iter_mut().zip(raw.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            *w = u64::from_le_bytes(b);
-        }
-        w
+        LinkName::words_of(self.as_bytes()).unwrap_or_default()
     }
 
     /// The name [`to_words`](Self::to_words) made; `None` for all zeros
     /// (no name: a name is never empty).
     pub(crate) fn from_words(w: [u64; 4]) -> Option<LinkName> {
-        let mut raw = [0u8; MAXLINKNAMELEN];
+        let mut raw = [0u8; 32];
         for (chunk, w) in raw.chunks_exact_mut(8).zip(w) {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
-        let len = raw[0];
-        if len == 0 || usize::from(len) >= MAXLINKNAMELEN {
+        let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        if len == 0 || len >= MAXLINKNAMELEN {
             return None;
         }
         let mut bytes = [0u8; MAXLINKNAMELEN - 1];
-        bytes.copy_from_slice(&raw[1..]);
-        Some(LinkName { len, bytes })
+        bytes[..len].copy_from_slice(&raw[..len]);
+        Some(LinkName { len: len as u8, bytes })
     }
 }
 
