@@ -2,21 +2,26 @@
 //! release costs the same at 100 links as at 100,000
 //! (`docs/performance.md`).
 //!
-//! Both kinds share one core ([`Probe`]): linear probing over a
+//! Every table is one core, [`SlotTab`]: linear probing over a
 //! power-of-two array, at most 3/4 full, with backward-shift deletion: no
 //! tombstones, so a long run of creates and destroys never degrades
-//! probing. Every entry keeps 32 bits of its key's hash (its *tag*), which
-//! rejects most non-matching entries without looking further and lets a
-//! resize move entries without rehashing.
+//! probing. Every entry knows 32 bits of its key's hash (its *tag*), whose
+//! top bits are its home slot; a lookup probes from the home and asks its
+//! caller about each entry on the way.
 //!
-//! - [`HashTab`] maps a key to a value and keeps both in the slot: the id
-//!   index (link id to record), zones, limbo, loans.
-//! - [`TagTab`] keeps only a tag and a link id, 8 bytes a slot: the MAC
-//!   and (zone, name) indexes, whose keys live in the link records. A
-//!   lookup probes for the tag and asks its caller about each link id
-//!   whose tag matches, as illumos' `mod_hash` compares MAC names through
-//!   a pointer into the record; the caller then reads the record, which a
-//!   lookup reads anyway.
+//! - [`HashTab`] maps a key to a value and keeps the tag, the key and the
+//!   value in the slot: zones, limbo, loans.
+//! - [`TagTab`] keeps a tag and a value, with the key elsewhere: the MAC
+//!   index (tag and link id, 8 bytes a slot) and the (zone, name) index
+//!   (tag and record, 16), whose keys are in the link records. A lookup
+//!   compares tags in the slots and, where one matches, the key in the
+//!   record, as illumos' `mod_hash` compares MAC names through a pointer
+//!   into the record; the record is what a lookup reads anyway.
+//! - The id index (`table.rs`) keeps only the record, 8 bytes a slot: a
+//!   link id is its own hash, recomputed from the record when needed.
+//!
+//! A stored tag rejects most non-matching entries without reading further
+//! and lets a resize move entries without rehashing.
 //!
 //! Hashing is fixed, with no per-boot seed, so layouts are reproducible:
 //! integer keys are used as they are, names are read eight bytes at a
@@ -47,7 +52,6 @@
 //! [`adopt`]: HashTab::adopt
 
 use alloc::vec::Vec;
-use core::num::NonZeroU32;
 
 use super::types::{LinkId, ZoneId};
 
@@ -113,7 +117,8 @@ pub(crate) fn tag_of_hash(hash: u64) -> u32 {
     (hash.wrapping_mul(FIB) >> 32) as u32
 }
 
-fn tag_of<K: TabKey>(key: &K) -> u32 {
+/// The tag of a key.
+pub(crate) fn tag_of<K: TabKey>(key: &K) -> u32 {
     tag_of_hash(key.hash64())
 }
 
@@ -135,15 +140,15 @@ impl<K, V> Tagged for Slot<K, V> {
     }
 }
 
-/// A [`TagTab`] entry: 8 bytes, and 8 as an empty slot too (the link id
-/// is never 0, `DATALINK_INVALID_LINKID`).
-#[derive(Clone, Copy)]
-pub(crate) struct TagSlot {
+/// A [`TagTab`] entry: a tag and a value. With a link id
+/// (`NonZeroU32`, never `DATALINK_INVALID_LINKID`) it is 8 bytes, and 8
+/// as an empty slot too; with a record (`Arc`), 16.
+pub(crate) struct TagSlot<V> {
     tag: u32,
-    id: NonZeroU32,
+    value: V,
 }
 
-impl Tagged for TagSlot {
+impl<V> Tagged for TagSlot<V> {
     fn tag(&self) -> u32 {
         self.tag
     }
@@ -162,16 +167,55 @@ impl<E> Slots<E> {
     }
 }
 
-/// The open-addressing array both kinds of table are.
-struct Probe<E> {
+/// The open-addressing array every table here is: entries that know
+/// their tag, found by probing from a tag's home and asking the caller
+/// about each entry on the way.
+pub(crate) struct SlotTab<E> {
     /// Empty, or a power of two of slots.
     slots: Vec<Option<E>>,
     len: usize,
 }
 
-impl<E: Tagged> Probe<E> {
-    const fn new() -> Self {
-        Probe { slots: Vec::new(), len: 0 }
+impl<E: Tagged> SlotTab<E> {
+    /// An empty table; allocates nothing until the first insert.
+    pub(crate) const fn new() -> Self {
+        SlotTab { slots: Vec::new(), len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The first entry on `home`'s probe run that `is` accepts (it sees
+    /// every entry on the run, whatever its tag). Never allocates.
+    #[inline]
+    pub(crate) fn find(&self, home: u32, is: impl FnMut(&E) -> bool) -> Option<&E> {
+        self.position(home, is).and_then(|i| self.slots[i].as_ref())
+    }
+
+    /// As [`find`](Self::find), to change the entry in place (not its
+    /// tag's home).
+    pub(crate) fn find_mut(&mut self, home: u32, is: impl FnMut(&E) -> bool) -> Option<&mut E> {
+        self.position(home, is).and_then(|i| self.slots[i].as_mut())
+    }
+
+    /// Removes the first entry on `home`'s probe run that `is` accepts.
+    /// Never allocates.
+    pub(crate) fn remove(&mut self, home: u32, is: impl FnMut(&E) -> bool) -> Option<E> {
+        let i = self.position(home, is)?;
+        self.remove_at(i)
+    }
+
+    /// Adds an entry (whose key is absent). Never allocates when room was
+    /// made with [`want`](Self::want) and [`adopt`](Self::adopt); a full
+    /// table grows as a last resort.
+    pub(crate) fn insert(&mut self, e: E) {
+        self.push(e);
+    }
+
+    /// Every entry, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &E> {
+        self.entries()
     }
 
     fn mask(&self) -> usize {
@@ -202,7 +246,8 @@ impl<E: Tagged> Probe<E> {
         }
     }
 
-    fn want(&self, extra: usize) -> Option<usize> {
+    /// As [`HashTab::want`].
+    pub(crate) fn want(&self, extra: usize) -> Option<usize> {
         let need = self.len + extra;
         let cap = self.slots.len();
         if need * 4 > cap * 3 {
@@ -222,7 +267,8 @@ impl<E: Tagged> Probe<E> {
         None
     }
 
-    fn adopt(&mut self, fresh: Slots<E>, extra: usize) {
+    /// As [`HashTab::adopt`].
+    pub(crate) fn adopt(&mut self, fresh: Slots<E>, extra: usize) {
         if self.want(extra) != Some(fresh.0.len()) {
             return;
         }
@@ -317,13 +363,13 @@ impl<E: Tagged> Probe<E> {
 
 /// A map from `K` to `V`; see the module doc for its costs.
 pub(crate) struct HashTab<K, V> {
-    p: Probe<Slot<K, V>>,
+    p: SlotTab<Slot<K, V>>,
 }
 
 impl<K: TabKey, V> HashTab<K, V> {
     /// An empty table; allocates nothing until the first insert.
     pub(crate) const fn new() -> Self {
-        HashTab { p: Probe::new() }
+        HashTab { p: SlotTab::new() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -426,17 +472,17 @@ impl<K: TabKey, V> HashTab<K, V> {
     }
 }
 
-/// A multiset of (tag, link id) pairs, probed by tag: an index whose keys
+/// A multiset of (tag, value) pairs, probed by tag: an index whose keys
 /// are kept elsewhere (see the module doc). A pair is present at most
 /// once.
-pub(crate) struct TagTab {
-    p: Probe<TagSlot>,
+pub(crate) struct TagTab<V> {
+    p: SlotTab<TagSlot<V>>,
 }
 
-impl TagTab {
+impl<V> TagTab<V> {
     /// An empty index; allocates nothing until the first insert.
     pub(crate) const fn new() -> Self {
-        TagTab { p: Probe::new() }
+        TagTab { p: SlotTab::new() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -449,49 +495,38 @@ impl TagTab {
     }
 
     /// As [`HashTab::adopt`].
-    pub(crate) fn adopt(&mut self, fresh: Slots<TagSlot>, extra: usize) {
+    pub(crate) fn adopt(&mut self, fresh: Slots<TagSlot<V>>, extra: usize) {
         self.p.adopt(fresh, extra);
     }
 
-    /// Adds the pair (`tag`, `id`), which must be absent. Never allocates
-    /// when room was made with [`want`](Self::want) and
-    /// [`adopt`](Self::adopt). `id` is never `DATALINK_INVALID_LINKID`
-    /// (such a pair is not added).
-    pub(crate) fn insert(&mut self, tag: u32, id: LinkId) {
-        if let Some(id) = NonZeroU32::new(id.0) {
-            self.p.push(TagSlot { tag, id });
-        }
+    /// Adds the pair (`tag`, `value`), which must be absent. Never
+    /// allocates when room was made with [`want`](Self::want) and
+    /// [`adopt`](Self::adopt).
+    pub(crate) fn insert(&mut self, tag: u32, value: V) {
+        self.p.push(TagSlot { tag, value });
     }
 
     /// Probes from `home`'s slot and returns the first pair for which
-    /// `is(tag, id)` holds. `is` sees every pair on the probe run, whatever
-    /// its tag: it compares the tag first. Never allocates.
+    /// `is(tag, value)` holds. `is` sees every pair on the probe run,
+    /// whatever its tag: it compares the tag first. Never allocates.
     #[inline]
-    pub(crate) fn find(
-        &self,
-        home: u32,
-        mut is: impl FnMut(u32, LinkId) -> bool,
-    ) -> Option<(u32, LinkId)> {
-        let i = self.p.position(home, |s| is(s.tag, LinkId(s.id.get())))?;
-        self.p.slots[i].map(|s| (s.tag, LinkId(s.id.get())))
+    pub(crate) fn find(&self, home: u32, mut is: impl FnMut(u32, &V) -> bool) -> Option<(u32, &V)> {
+        self.p.find(home, |s| is(s.tag, &s.value)).map(|s| (s.tag, &s.value))
     }
 
-    fn position_of(&self, tag: u32, id: LinkId) -> Option<usize> {
-        self.p.position(tag, |s| s.tag == tag && s.id.get() == id.0)
+    /// Removes the pair with tag `tag` whose value `is` accepts; false if
+    /// there is none. Never allocates.
+    pub(crate) fn remove(&mut self, tag: u32, is: impl Fn(&V) -> bool) -> bool {
+        self.p.remove(tag, |s| s.tag == tag && is(&s.value)).is_some()
     }
 
-    /// Removes the pair (`tag`, `id`); false if it is absent. Never
+    /// Replaces by `to` the tag of the pair with tag `tag` whose value
+    /// `is` accepts, in place: the two tags must have the same home
+    /// (differ only in their low bits). False if there is none. Never
     /// allocates.
-    pub(crate) fn remove(&mut self, tag: u32, id: LinkId) -> bool {
-        self.position_of(tag, id).and_then(|i| self.p.remove_at(i)).is_some()
-    }
-
-    /// Replaces the tag of the pair (`tag`, `id`) by `to`, in place: the
-    /// two tags must have the same home (differ only in their low bits).
-    /// False if the pair is absent. Never allocates.
-    pub(crate) fn retag(&mut self, tag: u32, id: LinkId, to: u32) -> bool {
+    pub(crate) fn retag(&mut self, tag: u32, is: impl Fn(&V) -> bool, to: u32) -> bool {
         debug_assert!(self.p.slots.is_empty() || self.p.home(tag) == self.p.home(to));
-        match self.position_of(tag, id).and_then(|i| self.p.slots[i].as_mut()) {
+        match self.p.find_mut(tag, |s| s.tag == tag && is(&s.value)) {
             Some(s) => {
                 s.tag = to;
                 true
@@ -501,8 +536,8 @@ impl TagTab {
     }
 
     /// Every pair, in slot order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, LinkId)> + '_ {
-        self.p.entries().map(|s| (s.tag, LinkId(s.id.get())))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &V)> + '_ {
+        self.p.entries().map(|s| (s.tag, &s.value))
     }
 
     #[cfg(test)]
@@ -513,10 +548,11 @@ impl TagTab {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::types::LinkName;
+    use super::*;
     use alloc::collections::BTreeMap;
     use alloc::vec;
+    use core::num::NonZeroU32;
     use proptest::prelude::*;
 
     /// A key hashed as itself, like a link id.
@@ -546,11 +582,11 @@ mod tests {
         assert_eq!(t.remove(&Spread(1)), None);
         assert_eq!(t.iter().count(), 0);
         assert_eq!(t.capacity(), 0);
-        let mut n = TagTab::new();
+        let mut n: TagTab<u32> = TagTab::new();
         assert_eq!((n.len(), n.capacity()), (0, 0));
         assert_eq!(n.find(5, |_, _| true), None);
-        assert!(!n.remove(5, LinkId(1)));
-        assert!(!n.retag(5, LinkId(1), 4));
+        assert!(!n.remove(5, |&v| v == 1));
+        assert!(!n.retag(5, |&v| v == 1, 4));
         assert_eq!(n.capacity(), 0);
     }
 
@@ -631,22 +667,19 @@ mod tests {
                 n.adopt(Slots::new(c), 1);
             }
             let cap = n.capacity();
-            n.insert(tag_of(&Spread(i)), LinkId(i));
+            n.insert(tag_of(&Spread(i)), i);
             assert_eq!(n.capacity(), cap, "an insert into room made ahead reallocates nothing");
         }
         n.p.check();
         assert_eq!(n.capacity(), 2048);
         for i in 1..=999u32 {
-            assert!(n.remove(tag_of(&Spread(i)), LinkId(i)));
+            assert!(n.remove(tag_of(&Spread(i)), |&v| v == i));
         }
         assert_eq!(n.capacity(), 2048, "removes never reallocate");
         assert_eq!(n.want(1), Some(MIN_CAP));
         n.adopt(Slots::new(MIN_CAP), 1);
         assert_eq!(n.capacity(), MIN_CAP);
-        assert_eq!(n.iter().collect::<Vec<_>>(), [(tag_of(&Spread(1000)), LinkId(1000))]);
-        // The invalid link id is never indexed.
-        n.insert(7, LinkId::INVALID);
-        assert_eq!(n.len(), 1);
+        assert_eq!(n.iter().collect::<Vec<_>>(), [(tag_of(&Spread(1000)), &1000)]);
     }
 
     #[test]
@@ -683,30 +716,37 @@ mod tests {
         // Three tags, twenty links each: long colliding runs.
         let tag = |i: u32| tag_of(&Clash(i)) & !3;
         let mut n = TagTab::new();
-        for i in 1..=60 {
-            n.insert(tag(i), LinkId(i));
+        for i in 1..=60u32 {
+            n.insert(tag(i), i);
         }
         n.p.check();
         for i in 1..=60 {
-            let found = n.find(tag(i), |t, id| t == tag(i) && id == LinkId(i));
-            assert_eq!(found, Some((tag(i), LinkId(i))));
+            let found = n.find(tag(i), |t, &v| t == tag(i) && v == i);
+            assert_eq!(found, Some((tag(i), &i)));
         }
         // Low bits mark a kind: the pair keeps its place.
-        assert!(n.retag(tag(5), LinkId(5), tag(5) | 2));
+        assert!(n.retag(tag(5), |&v| v == 5, tag(5) | 2));
         n.p.check();
-        assert_eq!(n.find(tag(5), |t, id| t == tag(5) && id == LinkId(5)), None);
-        assert_eq!(
-            n.find(tag(5), |t, id| t & !3 == tag(5) && id == LinkId(5)),
-            Some((tag(5) | 2, LinkId(5)))
-        );
-        assert!(!n.retag(tag(5), LinkId(5), tag(5) | 1), "the old pair is gone");
-        assert!(n.remove(tag(5) | 2, LinkId(5)));
-        assert!(!n.remove(tag(5) | 2, LinkId(5)));
+        assert_eq!(n.find(tag(5), |t, &v| t == tag(5) && v == 5), None);
+        assert_eq!(n.find(tag(5), |t, &v| t & !3 == tag(5) && v == 5), Some((tag(5) | 2, &5)));
+        assert!(!n.retag(tag(5), |&v| v == 5, tag(5) | 1), "the old pair is gone");
+        assert!(n.remove(tag(5) | 2, |&v| v == 5));
+        assert!(!n.remove(tag(5) | 2, |&v| v == 5));
         for i in (1..=60).filter(|&i| i != 5) {
-            assert!(n.remove(tag(i), LinkId(i)), "link {i}");
+            assert!(n.remove(tag(i), |&v| v == i), "link {i}");
             n.p.check();
         }
         assert_eq!(n.len(), 0);
+        // An entry found by a predicate can change in place, or go.
+        let mut s: SlotTab<TagSlot<u32>> = SlotTab::new();
+        for i in 1..=20u32 {
+            s.insert(TagSlot { tag: tag(i), value: i });
+        }
+        s.find_mut(tag(7), |e| e.value == 7).unwrap().value = 70;
+        assert_eq!(s.find(tag(7), |e| e.value == 70).map(|e| e.tag), Some(tag(7)));
+        assert_eq!(s.remove(tag(7), |e| e.value == 70).map(|e| e.value), Some(70));
+        assert_eq!((s.len(), s.iter().count()), (19, 19));
+        s.check();
     }
 
     #[test]
@@ -785,9 +825,9 @@ mod tests {
             let name = alloc::format!("net{}", i / 1000);
             let name = LinkName::new(name.as_bytes()).unwrap();
             let zone = ZoneId(1 + (i % 1000) as i32);
-            names.insert(tag_of_hash(name_hash(zone, &name.to_words())), LinkId(i + 1));
+            names.insert(tag_of_hash(name_hash(zone, &name.to_words())), i + 1);
             let mac = alloc::format!("vnic{i}");
-            macs.insert(tag_of_hash(mac_hash(mac.as_bytes())), LinkId(i + 1));
+            macs.insert(tag_of_hash(mac_hash(mac.as_bytes())), i + 1);
         }
         assert_short("ids", ids.p.probe_lengths());
         assert_eq!(ids.p.probe_lengths().0, 1.0);
@@ -808,7 +848,9 @@ mod tests {
         use crate::sync::Arc;
         use core::mem::size_of;
         assert_eq!(size_of::<Option<Slot<LinkId, Arc<Link>>>>(), 16);
-        assert_eq!(size_of::<Option<TagSlot>>(), 8);
+        assert_eq!(size_of::<Option<TagSlot<NonZeroU32>>>(), 8);
+        assert_eq!(size_of::<Option<TagSlot<Arc<Link>>>>(), 16);
+        assert_eq!(size_of::<Option<Arc<Link>>>(), 8);
     }
 
     #[derive(Clone, Debug)]
@@ -866,19 +908,19 @@ mod tests {
     }
 
     fn run_tags(ops: &[TagOp]) {
-        let mut n = TagTab::new();
+        let mut n: TagTab<u32> = TagTab::new();
         let mut m: Vec<(u32, u32)> = Vec::new();
         for op in ops {
             match *op {
                 TagOp::Insert(t, id) => {
                     if !m.contains(&(t, id)) {
-                        n.insert(t, LinkId(id));
+                        n.insert(t, id);
                         m.push((t, id));
                     }
                 }
                 TagOp::Remove(t, id) => {
                     let i = m.iter().position(|&p| p == (t, id));
-                    assert_eq!(n.remove(t, LinkId(id)), i.is_some());
+                    assert_eq!(n.remove(t, |&v| v == id), i.is_some());
                     if let Some(i) = i {
                         m.swap_remove(i);
                     }
@@ -889,16 +931,16 @@ mod tests {
                         continue;
                     }
                     let i = m.iter().position(|&p| p == (t, id));
-                    assert_eq!(n.retag(t, LinkId(id), to), i.is_some());
+                    assert_eq!(n.retag(t, |&v| v == id, to), i.is_some());
                     if let Some(i) = i {
                         m[i] = (to, id);
                     }
                 }
                 TagOp::Find(t) => {
                     let mut seen = Vec::new();
-                    let none = n.find(t, |tag, id| {
+                    let none = n.find(t, |tag, &id| {
                         if tag == t {
-                            seen.push(id.0);
+                            seen.push(id);
                         }
                         false
                     });
@@ -912,7 +954,7 @@ mod tests {
             assert_eq!(n.len(), m.len());
         }
         n.p.check();
-        let mut all: Vec<(u32, u32)> = n.iter().map(|(t, id)| (t, id.0)).collect();
+        let mut all: Vec<(u32, u32)> = n.iter().map(|(t, &id)| (t, id)).collect();
         all.sort_unstable();
         m.sort_unstable();
         assert_eq!(all, m);

@@ -27,17 +27,17 @@ macro_rules! ensure {
     };
 }
 
-/// Whether the (zone, name) index holds `kind` for `id` under `name` in
-/// `zone`.
+/// Whether the (zone, name) index holds `kind` for `link` under `name`
+/// in `zone`.
 fn has_name(
     t: &Table,
     zone: ZoneId,
     name: &super::types::LinkName,
     kind: NameKind,
-    id: LinkId,
+    link: &Arc<Link>,
 ) -> bool {
     let tag = name_tag(zone, name) | kind as u32;
-    t.by_name.find(tag, |t, i| t == tag && i == id).is_some()
+    t.by_name.find(tag, |t, l| t == tag && Arc::ptr_eq(l, link)).is_some()
 }
 
 fn check_link(t: &Table, link: &Arc<Link>, id: LinkId) -> Result<(), Violation> {
@@ -93,7 +93,7 @@ fn check_link(t: &Table, link: &Arc<Link>, id: LinkId) -> Result<(), Violation> 
             detail: format!("lent link {id:?} has no reserved name"),
         })?;
         ensure!(
-            lend.to == zone.id && has_name(t, ZoneId::GLOBAL, &lend.name, NameKind::Reserved, id),
+            lend.to == zone.id && has_name(t, ZoneId::GLOBAL, &lend.name, NameKind::Reserved, link),
             "3 lend",
             "lent link {id:?}'s name {} is not reserved in its owner zone",
             lend.name
@@ -143,7 +143,7 @@ pub(crate) fn check(t: &Table, outbox: &Outbox) -> Result<(), Violation> {
             "pending link {mac:?} cannot be found by its MAC name"
         );
     }
-    for (&id, link) in t.by_id.iter() {
+    for (id, link) in t.by_id.iter() {
         let mac = link.mac();
         match link.state() {
             LinkState::Active | LinkState::Condemned => {}
@@ -166,16 +166,16 @@ pub(crate) fn check(t: &Table, outbox: &Outbox) -> Result<(), Violation> {
         t.by_id.len()
     );
     for (tag, id) in t.by_mac.iter() {
+        let id = LinkId(id.get());
         let ok = t.link(id).is_ok_and(|l| mac_tag(l.mac().as_bytes()) == tag);
         ensure!(ok, "1 names", "MAC index entry {tag:#x} points at {id:?}, which has another name");
     }
-    for (tag, id) in t.by_name.iter() {
+    for (tag, link) in t.by_name.iter() {
         let kind = NameKind::of(tag);
         named[kind as usize] += 1;
-        let link = t.link(id).map_err(|_| Violation {
-            rule: "1 names",
-            detail: format!("{kind:?} name entry {tag:#x} points at unknown {id:?}"),
-        })?;
+        let id = link.linkid();
+        let tabled = t.link(id).is_ok_and(|l| Arc::ptr_eq(l, link));
+        ensure!(tabled, "1 names", "{kind:?} name entry {tag:#x} points at untabled {id:?}");
         let w = link.word();
         let lend = t.lends.get(&id);
         let ok = match kind {

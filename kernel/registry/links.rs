@@ -272,7 +272,7 @@ impl Registry {
         if !t.name_free(w.zone_id(), name) {
             return Err(Errno::EEXIST);
         }
-        t.rename(&mut link.lock(), name);
+        t.rename(&link, &mut link.lock(), name);
         Ok(())
     }
 
@@ -334,7 +334,7 @@ impl Registry {
             },
             |t, out| match zone {
                 Some(z) => out.extend(t.zone_links(z).filter(|(_, l)| active(l)).map(|(id, _)| id)),
-                None => out.extend(t.by_id.iter().filter(|(_, l)| active(l)).map(|(id, _)| *id)),
+                None => out.extend(t.by_id.iter().filter(|(_, l)| active(l)).map(|(id, _)| id)),
             },
         );
         crate::sort::sort_unstable(&mut ids);

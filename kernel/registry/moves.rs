@@ -85,20 +85,20 @@ impl Registry {
             if !t.name_free(to, name) {
                 return Err(Errno::EEXIST);
             }
-            t.lend_start(linkid, name, to);
+            t.lend_start(&link, name, to);
             l.update(|w| w.with_busy(true));
             drop(l);
             (link, to_key)
         };
         let notice = Notice::SetZone { link: linkid, zone: to };
-        self.ask_then_commit(&mut cx, &link, to, &notice, |t, l, res| {
+        self.ask_then_commit(&mut cx, &link, to, &notice, |t, link, l, res| {
             if let Err(e) = res {
-                t.lend_undo(linkid);
+                t.lend_undo(link);
                 return Err(e);
             }
             // Every slot exists already (the incoming name, the link's own
             // name at home): the commit changes their kinds, no room needed.
-            t.lend_commit(l, to_key);
+            t.lend_commit(link, l, to_key);
             l.update(|w| w.with_loan(true).with_transient(transient));
             Ok(())
         })
@@ -150,9 +150,9 @@ impl Registry {
             link
         };
         let notice = Notice::SetZone { link: linkid, zone: ZoneId::GLOBAL };
-        self.ask_then_commit(&mut cx, &link, zone, &notice, |t, l, res| {
+        self.ask_then_commit(&mut cx, &link, zone, &notice, |t, link, l, res| {
             res?;
-            Self::return_locked(t, l);
+            Self::return_locked(t, link, l);
             Ok(())
         })
     }
@@ -175,13 +175,13 @@ impl Registry {
         link: &Arc<Link>,
         zone: ZoneId,
         notice: &Notice,
-        commit: impl FnOnce(&mut Table, &mut LinkGuard<'_>, KResult<()>) -> R,
+        commit: impl FnOnce(&mut Table, &Arc<Link>, &mut LinkGuard<'_>, KResult<()>) -> R,
     ) -> R {
         let res = self.ask(cx, zone, notice);
         let mut t = self.table.write(cx);
         let mut l = link.lock();
         l.update(|w| w.with_busy(false));
-        commit(&mut t, &mut l, res)
+        commit(&mut t, link, &mut l, res)
     }
 
     /// Phase 2 of a move into or out of non-global `zone`, with no lock
@@ -218,9 +218,9 @@ impl Registry {
     /// Commits a return: the link is back in its owner zone under the
     /// reserved name and the loan hold is gone. Table and link locked;
     /// changes kinds of existing name slots only (no room needed).
-    pub(super) fn return_locked(t: &mut Table, l: &mut LinkGuard<'_>) {
+    pub(super) fn return_locked(t: &mut Table, link: &Arc<Link>, l: &mut LinkGuard<'_>) {
         debug_assert_eq!(l.zone_side_holds(), 0, "a return with holds from inside the zone");
-        t.return_home(l);
+        t.return_home(link, l);
         l.update(|w| w.with_loan(false).with_transient(false));
     }
 }

@@ -3,14 +3,17 @@
 //! limbo), and every change to them. Protected by the registry's table
 //! lock; see `docs/locking.md`.
 //!
-//! The id index maps a link id to its record. The MAC and (zone, name)
-//! indexes are [`TagTab`]s: a hash tag and a link id per slot, 8 bytes;
-//! the names themselves are in the records (a MAC name fixed, a link's
-//! current name as tabled state), so a lookup compares through the record
-//! it found by id. A (zone, name) slot's tag carries its [`NameKind`] in
-//! its two low bits: the name a link has in its zone, the global-zone name
-//! a lent link keeps reserved, or the name a lend in flight reserves in
-//! the borrowing zone; the two reserved ones are the link's [`Lend`].
+//! The id index maps a link id to its record and keeps only the record
+//! (8 bytes a slot). The MAC and (zone, name) indexes are [`TagTab`]s: a
+//! hash tag and a link id (8 bytes), or a tag and the record (16); the
+//! names themselves are in the records (a MAC name fixed, a link's current
+//! name as tabled state), so a lookup compares through the record. A MAC
+//! lookup goes through the id index to reach it; a name lookup, the one a
+//! zone's by-name holds make, reaches it at once. A (zone, name) slot's
+//! tag carries its [`NameKind`] in its two low bits: the name a link has
+//! in its zone, the global-zone name a lent link keeps reserved, or the
+//! name a lend in flight reserves in the borrowing zone; the two reserved
+//! ones are the link's [`Lend`].
 //! Links still waiting for an id (`create_pending`) are kept apart, by
 //! serial: there are few, and only the MAC lookups look at them.
 //!
@@ -23,8 +26,11 @@
 //! allocated with no lock held and adopted afterwards
 //! (`TableLock::write_room`).
 
+use core::num::NonZeroU32;
+
 use super::hashtab::{
-    HashTab, Slot, Slots, TabKey, TagSlot, TagTab, mac_hash, name_hash, tag_of_hash,
+    HashTab, Slot, SlotTab, Slots, TabKey, TagSlot, TagTab, Tagged, mac_hash, name_hash, tag_of,
+    tag_of_hash,
 };
 use super::link::{Link, LinkGuard};
 use super::outbox::{Outbox, OutboxSpace};
@@ -128,15 +134,63 @@ impl TabKey for u64 {
     }
 }
 
+/// An id index entry: a record, whose id is its key.
+pub(crate) struct ById(Arc<Link>);
+
+impl Tagged for ById {
+    fn tag(&self) -> u32 {
+        tag_of(&self.0.linkid())
+    }
+}
+
+/// The id index: tabled links by id. A link's id does not change while it
+/// is in the index (it is removed first).
+pub(crate) struct IdIndex(SlotTab<ById>);
+
+impl IdIndex {
+    const fn new() -> IdIndex {
+        IdIndex(SlotTab::new())
+    }
+
+    /// The record with id `id`. Never allocates.
+    #[inline]
+    pub(crate) fn get(&self, id: &LinkId) -> Option<&Arc<Link>> {
+        self.0.find(tag_of(id), |e| e.0.linkid() == *id).map(|e| &e.0)
+    }
+
+    pub(crate) fn contains_key(&self, id: &LinkId) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Adds a record whose id is absent. Needs room for one id.
+    fn insert(&mut self, link: Arc<Link>) {
+        self.0.insert(ById(link));
+    }
+
+    /// Removes the record with id `id`. Never allocates.
+    fn remove(&mut self, id: &LinkId) -> Option<Arc<Link>> {
+        self.0.remove(tag_of(id), |e| e.0.linkid() == *id).map(|e| e.0)
+    }
+
+    /// Every record with its id, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (LinkId, &Arc<Link>)> {
+        self.0.iter().map(|e| (e.0.linkid(), &e.0))
+    }
+}
+
 /// Every index, kept consistent under one write section.
 pub(crate) struct Table {
     /// Links with an id (initializing ones have none), each in its zone's
     /// list: active, or condemned and still draining.
-    pub(crate) by_id: HashTab<LinkId, Arc<Link>>,
-    /// The links of `by_id`, by MAC name.
-    pub(crate) by_mac: TagTab,
-    /// Per-zone namespaces ([`NameKind`]).
-    pub(crate) by_name: TagTab,
+    pub(crate) by_id: IdIndex,
+    /// The links of `by_id`, by MAC name: their ids.
+    pub(crate) by_mac: TagTab<NonZeroU32>,
+    /// Per-zone namespaces ([`NameKind`]): records.
+    pub(crate) by_name: TagTab<Arc<Link>>,
     /// Links waiting for an id, by serial.
     pub(crate) pending: HashTab<u64, Arc<Link>>,
     /// Lends, in flight or done, by link id.
@@ -195,9 +249,9 @@ pub(crate) struct Plan {
 
 /// Memory allocated for a [`Plan`], to be adopted under the writer.
 pub(crate) struct Fresh {
-    by_id: Option<Slots<Slot<LinkId, Arc<Link>>>>,
-    by_mac: Option<Slots<TagSlot>>,
-    by_name: Option<Slots<TagSlot>>,
+    by_id: Option<Slots<ById>>,
+    by_mac: Option<Slots<TagSlot<NonZeroU32>>>,
+    by_name: Option<Slots<TagSlot<Arc<Link>>>>,
     pending: Option<Slots<Slot<u64, Arc<Link>>>>,
     lends: Option<Slots<Slot<LinkId, Lend>>>,
     zones: Option<Slots<Slot<ZoneId, ZoneEntry>>>,
@@ -234,7 +288,7 @@ impl Table {
             },
         );
         Table {
-            by_id: HashTab::new(),
+            by_id: IdIndex::new(),
             by_mac: TagTab::new(),
             by_name: TagTab::new(),
             pending: HashTab::new(),
@@ -250,7 +304,7 @@ impl Table {
     /// without allocating; `None` if everything fits.
     pub(crate) fn plan(&self, room: &Room, outbox: &Outbox) -> Option<Plan> {
         let plan = Plan {
-            by_id: self.by_id.want(room.ids),
+            by_id: self.by_id.0.want(room.ids),
             by_mac: self.by_mac.want(room.macs),
             by_name: self.by_name.want(room.names),
             pending: self.pending.want(room.pending),
@@ -275,7 +329,7 @@ impl Table {
     /// what is not adopted is freed). Never allocates.
     pub(crate) fn adopt(&mut self, fresh: Fresh, room: &Room, outbox: &Outbox) {
         if let Some(s) = fresh.by_id {
-            self.by_id.adopt(s, room.ids);
+            self.by_id.0.adopt(s, room.ids);
         }
         if let Some(s) = fresh.by_mac {
             self.by_mac.adopt(s, room.macs);
@@ -412,7 +466,10 @@ impl Table {
         let tag = mac_tag(mac);
         let mut found = None;
         self.by_mac.find(tag, |t, id| {
-            found = self.by_id.get(&id).filter(|l| t == tag && l.mac().as_bytes() == mac);
+            if t != tag {
+                return false;
+            }
+            found = self.by_id.get(&LinkId(id.get())).filter(|l| l.mac().as_bytes() == mac);
             found.is_some()
         });
         if found.is_none() && self.pending.len() > 0 {
@@ -425,26 +482,19 @@ impl Table {
     /// [`NameKind::Link`] slot).
     pub(crate) fn find_name(&self, key: &NameKey) -> Option<&Arc<Link>> {
         let tag = key.tag | NameKind::Link as u32;
-        let mut found = None;
-        self.by_name.find(tag, |t, id| {
-            if t != tag {
-                return false;
-            }
-            found = self.by_id.get(&id).filter(|l| key.names(l));
-            found.is_some()
-        });
-        found
+        self.by_name.find(tag, |t, l| t == tag && key.names(l)).map(|(_, l)| l)
     }
 
     /// True if no slot of any kind holds `name` in `zone`.
     pub(crate) fn name_free(&self, zone: ZoneId, name: LinkName) -> bool {
         let key = NameKey::new(zone, &name);
-        let hit = self.by_name.find(key.tag, |t, id| {
+        let hit = self.by_name.find(key.tag, |t, l| {
             if t & !KIND_BITS != key.tag {
                 return false;
             }
+            let id = l.linkid();
             match NameKind::of(t) {
-                NameKind::Link => self.by_id.get(&id).is_some_and(|l| key.names(l)),
+                NameKind::Link => key.names(l),
                 NameKind::Reserved => {
                     zone.is_global() && self.lends.get(&id).is_some_and(|e| e.name == name)
                 }
@@ -462,13 +512,38 @@ impl Table {
     /// Needs room for one id, one MAC name and one name.
     pub(crate) fn insert_link(&mut self, link: &Arc<Link>) {
         let id = link.linkid();
-        self.by_id.insert(id, link.clone());
-        self.by_mac.insert(mac_tag(link.mac().as_bytes()), id);
+        let Some(nz) = NonZeroU32::new(id.0) else { return };
+        self.by_id.insert(link.clone());
+        self.by_mac.insert(mac_tag(link.mac().as_bytes()), nz);
         let zone = link.word().zone_id();
         if let Some(name) = link.name_locked() {
-            self.by_name.insert(name_tag(zone, &name) | NameKind::Link as u32, id);
+            self.insert_name(zone, &name, NameKind::Link, link);
         }
         self.attach(zone, id);
+    }
+
+    fn insert_name(&mut self, zone: ZoneId, name: &LinkName, kind: NameKind, link: &Arc<Link>) {
+        self.by_name.insert(name_tag(zone, name) | kind as u32, link.clone());
+    }
+
+    /// Removes `link`'s slot of `kind` under `name` in `zone`.
+    fn remove_name(&mut self, zone: ZoneId, name: &LinkName, kind: NameKind, link: &Arc<Link>) {
+        let tag = name_tag(zone, name) | kind as u32;
+        self.by_name.remove(tag, |l| Arc::ptr_eq(l, link));
+    }
+
+    /// Turns `link`'s slot of kind `from` under `name` in `zone` into one
+    /// of kind `to`. Never allocates.
+    fn rekind(
+        &mut self,
+        zone: ZoneId,
+        name: &LinkName,
+        link: &Arc<Link>,
+        from: NameKind,
+        to: NameKind,
+    ) {
+        let tag = name_tag(zone, name);
+        self.by_name.retag(tag | from as u32, |l| Arc::ptr_eq(l, link), tag | to as u32);
     }
 
     /// Tables a pending link (no id yet) by its serial. Needs room for
@@ -497,52 +572,49 @@ impl Table {
         }
         let zone = link.word().zone_id();
         if let Some(name) = link.name_locked() {
-            self.by_name.remove(name_tag(zone, &name) | NameKind::Link as u32, id);
+            self.remove_name(zone, &name, NameKind::Link, link);
         }
         if let Some(lend) = self.lends.remove(&id) {
-            let reserved = name_tag(ZoneId::GLOBAL, &lend.name);
-            self.by_name.remove(reserved | NameKind::Reserved as u32, id);
-            self.by_name.remove(name_tag(lend.to, &lend.name) | NameKind::Incoming as u32, id);
+            self.remove_name(ZoneId::GLOBAL, &lend.name, NameKind::Reserved, link);
+            self.remove_name(lend.to, &lend.name, NameKind::Incoming, link);
         }
         self.detach(zone, id);
         self.by_id.remove(&id);
-        self.by_mac.remove(mac_tag(link.mac().as_bytes()), id);
+        self.by_mac.remove(mac_tag(link.mac().as_bytes()), |v| v.get() == id.0);
     }
 
     /// Renames link `l` inside its zone. Needs room for one name.
-    pub(crate) fn rename(&mut self, l: &mut LinkGuard<'_>, new: LinkName) {
-        let (id, zone) = (l.linkid(), l.word().zone_id());
+    pub(crate) fn rename(&mut self, link: &Arc<Link>, l: &mut LinkGuard<'_>, new: LinkName) {
+        let zone = l.word().zone_id();
         if let Some(old) = l.name_locked() {
-            self.by_name.remove(name_tag(zone, &old) | NameKind::Link as u32, id);
+            self.remove_name(zone, &old, NameKind::Link, link);
         }
-        self.by_name.insert(name_tag(zone, &new) | NameKind::Link as u32, id);
+        self.insert_name(zone, &new, NameKind::Link, link);
         l.set_name(Some(new));
     }
 
-    /// Reserves `name` in `to` for a lend of `id` in flight. Needs room
+    /// Reserves `name` in `to` for a lend of `link` in flight. Needs room
     /// for one name and one lend.
-    pub(crate) fn lend_start(&mut self, id: LinkId, name: LinkName, to: ZoneId) {
-        self.by_name.insert(name_tag(to, &name) | NameKind::Incoming as u32, id);
-        self.lends.insert(id, Lend { name, to });
+    pub(crate) fn lend_start(&mut self, link: &Arc<Link>, name: LinkName, to: ZoneId) {
+        self.insert_name(to, &name, NameKind::Incoming, link);
+        self.lends.insert(link.linkid(), Lend { name, to });
     }
 
     /// Forgets a lend dlmgmtd refused. Never allocates.
-    pub(crate) fn lend_undo(&mut self, id: LinkId) {
-        if let Some(lend) = self.lends.remove(&id) {
-            self.by_name.remove(name_tag(lend.to, &lend.name) | NameKind::Incoming as u32, id);
+    pub(crate) fn lend_undo(&mut self, link: &Arc<Link>) {
+        if let Some(lend) = self.lends.remove(&link.linkid()) {
+            self.remove_name(lend.to, &lend.name, NameKind::Incoming, link);
         }
     }
 
     /// Commits a lend dlmgmtd took: the link is in the borrowing zone
-    /// under its name, which stays reserved at home. Changes tags and
+    /// under its name, which stays reserved at home. Changes kinds and
     /// lists only: never allocates.
-    pub(crate) fn lend_commit(&mut self, l: &mut LinkGuard<'_>, to: ZoneKey) {
+    pub(crate) fn lend_commit(&mut self, link: &Arc<Link>, l: &mut LinkGuard<'_>, to: ZoneKey) {
         let id = l.linkid();
         let Some(lend) = self.lends.get(&id).copied() else { return };
-        let incoming = name_tag(lend.to, &lend.name);
-        self.by_name.retag(incoming | NameKind::Incoming as u32, id, incoming);
-        let home = name_tag(ZoneId::GLOBAL, &lend.name);
-        self.by_name.retag(home, id, home | NameKind::Reserved as u32);
+        self.rekind(lend.to, &lend.name, link, NameKind::Incoming, NameKind::Link);
+        self.rekind(ZoneId::GLOBAL, &lend.name, link, NameKind::Link, NameKind::Reserved);
         self.rezone(id, l.word().zone_id(), to.id);
         l.set_zone(to);
     }
@@ -550,22 +622,21 @@ impl Table {
     /// Commits a return: the link is back in its owner zone under the
     /// reserved name. Never allocates when the link was lent (its name at
     /// home is reserved).
-    pub(crate) fn return_home(&mut self, l: &mut LinkGuard<'_>) {
+    pub(crate) fn return_home(&mut self, link: &Arc<Link>, l: &mut LinkGuard<'_>) {
         let (id, from) = (l.linkid(), l.word().zone_id());
         let owner = l.owner_locked();
         let name = l.name_locked();
         if let Some(name) = name {
-            self.by_name.remove(name_tag(from, &name) | NameKind::Link as u32, id);
+            self.remove_name(from, &name, NameKind::Link, link);
         }
         let home = match self.lends.remove(&id) {
             Some(lend) => {
-                let tag = name_tag(owner.id, &lend.name);
-                self.by_name.retag(tag | NameKind::Reserved as u32, id, tag);
+                self.rekind(owner.id, &lend.name, link, NameKind::Reserved, NameKind::Link);
                 Some(lend.name)
             }
             None => {
                 if let Some(name) = name {
-                    self.by_name.insert(name_tag(owner.id, &name), id);
+                    self.insert_name(owner.id, &name, NameKind::Link, link);
                 }
                 name
             }
@@ -588,7 +659,7 @@ impl Table {
 
     /// Every tabled link: those with an id, then the pending ones.
     pub(crate) fn links(&self) -> impl Iterator<Item = &Arc<Link>> {
-        self.by_id.values().chain(self.pending.values())
+        self.by_id.iter().map(|(_, l)| l).chain(self.pending.values())
     }
 }
 

@@ -207,7 +207,7 @@ impl Registry {
             Ok(()) => {
                 let name = t.lends.get(&l.linkid()).map(|e| e.name).or(l.name_locked());
                 let mut s = Summary::of(&l, Action::ReturnFailed(Errno::EINVAL));
-                Self::return_locked(t, &mut l);
+                Self::return_locked(t, &m.link, &mut l);
                 if let Some(name) = name {
                     s.action = Action::Returned { name };
                 }
@@ -383,7 +383,7 @@ impl Registry {
                     // Reported as it was in the zone, like a halt's return.
                     let mut s = Summary::of(&l, Action::Blocked);
                     let from = w.zone_id();
-                    Self::return_locked(&mut t, &mut l);
+                    Self::return_locked(&mut t, link, &mut l);
                     let n = Notice::SetZone { link: l.linkid(), zone: ZoneId::GLOBAL };
                     self.outbox.push(n, link.serial(), from);
                     l.slow.pending_notices += 1;
