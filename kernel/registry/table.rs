@@ -81,16 +81,19 @@ impl NameKey {
     }
 
     /// The key of a name given as its bytes; errors as [`LinkName::new`].
+    #[inline]
     pub(crate) fn of_bytes(zone: ZoneId, name: &[u8]) -> KResult<NameKey> {
         LinkName::words_of(name).map(|w| NameKey::of_words(zone, w))
     }
 
+    #[inline]
     fn of_words(zone: ZoneId, words: [u64; 4]) -> NameKey {
         let tag = tag_of_hash(name_hash(zone, &words)) & !KIND_BITS;
         NameKey { zone, words, tag }
     }
 
     /// Whether `link` has this name in this zone.
+    #[inline]
     fn names(&self, link: &Link) -> bool {
         link.word().zone_id() == self.zone && link.name_is(&self.words)
     }
@@ -480,6 +483,7 @@ impl Table {
 
     /// The link under the name `key` says in its zone (a
     /// [`NameKind::Link`] slot).
+    #[inline]
     pub(crate) fn find_name(&self, key: &NameKey) -> Option<&Arc<Link>> {
         let tag = key.tag | NameKind::Link as u32;
         self.by_name.find(tag, |t, l| t == tag && key.names(l)).map(|(_, l)| l)

@@ -101,6 +101,7 @@ impl LinkName {
     /// name has no NUL, so the padding says where it ends, and its words
     /// after the last byte are 0. One pass over the bytes, the words built
     /// in registers.
+    #[inline]
     pub(crate) fn words_of(name: &[u8]) -> KResult<[u64; 4]> {
         let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
             return Err(Errno::EINVAL);
