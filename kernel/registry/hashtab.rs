@@ -79,7 +79,7 @@ fn fold(h: u64, w: u64) -> u64 {
 }
 
 /// The hash of a link name in a zone: the zone id, then the name's words
-/// ([`LinkName::words_of`]) as far as the name reaches (a name of up to 8
+/// ([`LinkName::to_words`]) as far as the name reaches (a name of up to 8
 /// bytes is one word; the words after its end are 0).
 pub(crate) fn name_hash(zone: ZoneId, words: &[u64; 4]) -> u64 {
     let used = words.iter().take_while(|&&w| w != 0);
@@ -247,6 +247,7 @@ impl<E: Tagged> SlotTab<E> {
     }
 
     /// As [`HashTab::want`].
+    #[inline]
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
         let need = self.len + extra;
         let cap = self.slots.len();
@@ -408,6 +409,7 @@ impl<K: TabKey, V> HashTab<K, V> {
     /// are inserted: `None` if the current one will do. Larger when the
     /// inserts would pass 3/4 full; smaller when under 1/8 full, so memory
     /// freed by removes is given back (to 3/8 full).
+    #[inline]
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
         self.p.want(extra)
     }
@@ -490,6 +492,7 @@ impl<V> TagTab<V> {
     }
 
     /// As [`HashTab::want`].
+    #[inline]
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
         self.p.want(extra)
     }

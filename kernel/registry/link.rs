@@ -48,7 +48,10 @@ use core::ops::Deref;
 use core::sync::atomic::{AtomicU32 as TabledU32, AtomicU64 as TabledU64, Ordering::Relaxed};
 
 use crate::errno::{Errno, KResult};
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use crate::sync::atomic::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Release, SeqCst},
+};
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard, Wake};
 
 use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
@@ -67,8 +70,9 @@ pub struct Link {
     serial: u64,
     /// Tabled: the link id (`DATALINK_INVALID_LINKID` while pending).
     id: TabledU32,
-    /// Tabled: state, flags and zone id ([`Word`]). Sequentially
-    /// consistent, for the releases that read it with no lock.
+    /// Tabled: state, flags and zone id ([`Word`]). Stored with release
+    /// and loaded with acquire ordering, for the releases that read it
+    /// with no lock.
     word: AtomicU32,
     /// Tabled: the `zone_uniqid` of the zone the link is in.
     uniqid: TabledU64,
@@ -306,17 +310,15 @@ impl HoldRow {
     }
 
     /// Marks the row for a new owner zone. Its counts are 0 (the zone of a
-    /// link changes only with no hold from inside it).
+    /// link changes only with no hold from inside it, and none can be
+    /// taken meanwhile: the table lock is held as writer).
     fn set_owner(&self, mark: u64) {
-        let mut v = self.0.load(SeqCst);
-        loop {
-            debug_assert_eq!(v & !MARK_MASK, 0, "a zone change with holds from inside the zone");
-            let to = (v & !MARK_MASK) | (mark << (MARK * LANE));
-            match self.0.compare_exchange_weak(v, to, SeqCst, SeqCst) {
-                Ok(_) => return,
-                Err(now) => v = now,
-            }
-        }
+        debug_assert_eq!(
+            self.0.load(SeqCst) & !MARK_MASK,
+            0,
+            "a zone change with holds from inside the zone"
+        );
+        self.0.store(mark << (MARK * LANE), Release);
     }
 
     /// Forgets every hold of the row and inverts its mark (no release of
@@ -365,16 +367,18 @@ impl core::fmt::Debug for Link {
 impl Link {
     /// A fresh record in the global zone with its existence hold: active
     /// with a name, pending (initializing) without one.
+    /// `name` is the name's words ([`LinkName::to_words`]), all zeros for
+    /// none.
     pub(crate) fn new(
         mac: MacName,
         linkid: LinkId,
-        name: Option<LinkName>,
+        name: [u64; 4],
         persistent: bool,
         serial: u64,
     ) -> Link {
-        let state = if name.is_some() { LinkState::Active } else { LinkState::Initializing };
+        let state = if name[0] != 0 { LinkState::Active } else { LinkState::Initializing };
         let word = Word(EXISTENCE).with(PERSISTENT, persistent).with_state(state);
-        let words = name.map_or([0; 4], LinkName::to_words);
+        let words = name;
         Link {
             mac,
             serial,
@@ -448,15 +452,20 @@ impl Link {
 
     /// State, flags and zone id.
     pub(crate) fn word(&self) -> Word {
-        Word(self.word.load(SeqCst))
+        Word(self.word.load(Acquire))
     }
 
     /// The name in the current zone.
     pub(crate) fn name_locked(&self) -> Option<LinkName> {
-        LinkName::from_words(self.name.each_ref().map(|w| w.load(Relaxed)))
+        LinkName::from_words(self.name_words())
     }
 
-    /// Whether the link's name has these words ([`LinkName::words_of`]).
+    /// The name in the current zone as words ([`LinkName::to_words`]).
+    pub(crate) fn name_words(&self) -> [u64; 4] {
+        self.name.each_ref().map(|w| w.load(Relaxed))
+    }
+
+    /// Whether the link's name has these words ([`LinkName::to_words`]).
     pub(crate) fn name_is(&self, words: &[u64; 4]) -> bool {
         self.name.iter().zip(words).all(|(w, n)| w.load(Relaxed) == *n)
     }
@@ -678,11 +687,34 @@ impl Deref for LinkGuard<'_> {
     }
 }
 
+impl Link {
+    fn store_word(&self, f: impl FnOnce(Word) -> Word) {
+        let w = f(self.word());
+        self.word.store(w.0, Release);
+    }
+
+    fn store_zone(&self, zone: ZoneKey) {
+        self.uniqid.store(zone.uniqid, Relaxed);
+        self.zh.set_owner(owner_mark(zone.uniqid));
+        self.store_word(|w| w.with_zone_id(zone.id).with_down(false));
+    }
+
+    /// Places a new link in its owner zone `owner` (which created it; a
+    /// link born outside the global zone is transient and stays there).
+    /// The record is not tabled yet and its creator holds its only
+    /// reference, so no other thread can see it: no lock is needed. The
+    /// table lock is held as writer (the zone's incarnation is current).
+    pub(crate) fn place_new(&self, owner: ZoneKey) {
+        let born_outside = owner != ZoneKey::GLOBAL;
+        self.store_zone(owner);
+        self.store_word(|w| w.with(OWNED, born_outside).with_transient(born_outside));
+    }
+}
+
 impl LinkGuard<'_> {
     /// Changes the word. Table lock held as writer, or the link detached.
     pub(crate) fn update(&mut self, f: impl FnOnce(Word) -> Word) {
-        let w = f(self.link.word());
-        self.link.word.store(w.0, SeqCst);
+        self.link.store_word(f);
     }
 
     /// Sets the state (as [`update`](Self::update)).
@@ -697,7 +729,12 @@ impl LinkGuard<'_> {
 
     /// Sets the name. Table lock held as writer.
     pub(crate) fn set_name(&mut self, name: Option<LinkName>) {
-        let words = name.map_or([0; 4], LinkName::to_words);
+        self.set_name_words(name.map_or([0; 4], LinkName::to_words));
+    }
+
+    /// Sets the name from its words ([`LinkName::to_words`]). Table lock
+    /// held as writer.
+    pub(crate) fn set_name_words(&mut self, words: [u64; 4]) {
         for (w, n) in self.link.name.iter().zip(words) {
             w.store(n, Relaxed);
         }
@@ -706,18 +743,7 @@ impl LinkGuard<'_> {
     /// Moves the link into `zone` (its zone list is the caller's): not
     /// down, as links enter running zones only. Table lock held as writer.
     pub(crate) fn set_zone(&mut self, zone: ZoneKey) {
-        self.link.uniqid.store(zone.uniqid, Relaxed);
-        self.link.zh.set_owner(owner_mark(zone.uniqid));
-        self.update(|w| w.with_zone_id(zone.id).with_down(false));
-    }
-
-    /// Places a new link in its owner zone `owner` (which created it; a
-    /// link born outside the global zone is transient and stays there).
-    /// Table lock held as writer.
-    pub(crate) fn place(&mut self, owner: ZoneKey) {
-        let born_outside = owner != ZoneKey::GLOBAL;
-        self.set_zone(owner);
-        self.update(|w| w.with(OWNED, born_outside).with_transient(born_outside));
+        self.link.store_zone(zone);
     }
 
     /// Detached and nobody left: the record is dead. Returns true on the
@@ -912,7 +938,7 @@ mod tests {
 
     #[test]
     fn temporary_counts_never_go_below_zero() {
-        let l = Link::new(MacName::new(b"vnic0").unwrap(), LinkId(1), None, false, 1);
+        let l = Link::new(MacName::new(b"vnic0").unwrap(), LinkId(1), [0; 4], false, 1);
         assert!(!l.put_tmp());
         l.take_tmp().unwrap();
         l.take_tmp().unwrap();

@@ -34,7 +34,7 @@ impl Registry {
         let mut cx = Unlocked::new();
         zone.validate()?;
         linkid.validate()?;
-        let name = LinkName::new(name)?;
+        let name = NameKey::of_bytes(zone, name)?;
         let mac = MacName::new(mac)?;
         if persistent && !zone.is_global() {
             return Err(Errno::ENOTSUP);
@@ -42,7 +42,7 @@ impl Registry {
         // The record is built before any lock is taken (one allocation);
         // its zone is set once the zone's incarnation is known. Dropped
         // (after the lock) if the create is refused.
-        let link = Arc::new(Link::new(mac, linkid, Some(name), persistent, self.serial()));
+        let link = Arc::new(Link::new(mac, linkid, name.words(), persistent, self.serial()));
         let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
             ids: 1,
             macs: 1,
@@ -57,14 +57,15 @@ impl Registry {
         if t.by_id.contains_key(&linkid) || t.find_mac(link.mac().as_bytes()).is_some() {
             return Err(Errno::EEXIST);
         }
-        if !t.name_free(zone, name) {
+        if !t.name_free(&name) {
             return Err(Errno::EEXIST);
         }
         // dlmgmtd handed out this id again, so it has retired the old link
         // of that id: notices still queued about that one are moot, and
         // must not reach dlmgmtd as news about this one.
         self.outbox.purge(linkid);
-        link.lock().place(owner);
+        debug_assert_eq!(Arc::strong_count(&link), 1, "a new record is unpublished");
+        link.place_new(owner);
         t.insert_link(&link);
         Ok(())
     }
@@ -77,7 +78,7 @@ impl Registry {
     pub fn create_pending(&self, mac: &[u8]) -> KResult<()> {
         let mut cx = Unlocked::new();
         let mac = MacName::new(mac)?;
-        let link = Arc::new(Link::new(mac, LinkId::INVALID, None, true, self.serial()));
+        let link = Arc::new(Link::new(mac, LinkId::INVALID, [0; 4], true, self.serial()));
         let mut t =
             self.table.write_room(&mut cx, &self.outbox, |_| Room { pending: 1, ..Room::NONE });
         if t.find_mac(link.mac().as_bytes()).is_some() {
@@ -126,7 +127,7 @@ impl Registry {
         if link.word().state() != LinkState::Initializing {
             return Err(Errno::EINVAL);
         }
-        if t.by_id.contains_key(&linkid) || !t.name_free(ZoneId::GLOBAL, name) {
+        if t.by_id.contains_key(&linkid) || !t.name_free(&NameKey::new(ZoneId::GLOBAL, &name)) {
             return Err(Errno::EEXIST);
         }
         self.outbox.purge(linkid);
@@ -181,8 +182,10 @@ impl Registry {
             }
             if l.tmp_holds() == 0 {
                 // No temporary hold to wait for, and none can come (they
-                // need the table lock): gone in this one section.
-                Self::unhash_locked(&mut t, &link, &mut l);
+                // need the table lock); no long hold either (above): gone
+                // in this one section, and freed.
+                t.unhash(&link);
+                l.update(|w| w.with_existence(false).with_state(LinkState::Freed));
                 return Ok(());
             }
             if wait == DrainWait::NoWait {
@@ -255,7 +258,7 @@ impl Registry {
         let mut cx = Unlocked::new();
         caller.validate()?;
         linkid.validate()?;
-        let name = LinkName::new(name)?;
+        let name = LinkName::words_of(name)?;
         let mut t =
             self.table.write_room(&mut cx, &self.outbox, |_| Room { names: 1, ..Room::NONE });
         let link = t.link(linkid)?.clone();
@@ -266,13 +269,14 @@ impl Registry {
         if w.busy() || link.holder_holds() > 0 {
             return Err(Errno::EBUSY);
         }
-        if link.name_is(&name.to_words()) {
+        if link.name_is(&name) {
             return Ok(());
         }
-        if !t.name_free(w.zone_id(), name) {
+        let key = NameKey::of_words(w.zone_id(), name);
+        if !t.name_free(&key) {
             return Err(Errno::EEXIST);
         }
-        t.rename(&link, &mut link.lock(), name);
+        t.rename(&link, &mut link.lock(), &key);
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 use super::Registry;
 use super::link::{Link, LinkGuard};
 use super::outbox::Notice;
-use super::table::{Room, Table};
+use super::table::{NameKey, Room, Table};
 use super::types::{LinkId, LinkState, ZoneId};
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
@@ -82,7 +82,7 @@ impl Registry {
             }
             let to_key = t.running(to)?;
             let name = l.name_locked().ok_or(Errno::ENOENT)?;
-            if !t.name_free(to, name) {
+            if !t.name_free(&NameKey::new(to, &name)) {
                 return Err(Errno::EEXIST);
             }
             t.lend_start(&link, name, to);

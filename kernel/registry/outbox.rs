@@ -178,6 +178,7 @@ impl Outbox {
     /// The capacity the queue needs before `extra` more notices are
     /// pushed; `None` if it has room. Exact with the table lock held as
     /// writer; a hint otherwise.
+    #[inline]
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
         let need = self.len.load(Relaxed) + extra;
         (need > self.cap.load(Relaxed)).then(|| need.max(8).next_power_of_two())

@@ -67,8 +67,9 @@ pub(crate) fn name_tag(zone: ZoneId, name: &LinkName) -> u32 {
 }
 
 /// A (zone, name) key as the name index is searched with: the name's
-/// words ([`LinkName::words_of`]), computed once, and its tag with no
+/// words ([`LinkName::to_words`]), computed once, and its tag with no
 /// kind.
+#[derive(Clone, Copy)]
 pub(crate) struct NameKey {
     zone: ZoneId,
     words: [u64; 4],
@@ -80,6 +81,16 @@ impl NameKey {
         NameKey::of_words(zone, name.to_words())
     }
 
+    /// The key of a name a record keeps as words.
+    pub(crate) fn of_link(zone: ZoneId, link: &Link) -> NameKey {
+        NameKey::of_words(zone, link.name_words())
+    }
+
+    /// The name's words.
+    pub(crate) fn words(&self) -> [u64; 4] {
+        self.words
+    }
+
     /// The key of a name given as its bytes; errors as [`LinkName::new`].
     #[inline]
     pub(crate) fn of_bytes(zone: ZoneId, name: &[u8]) -> KResult<NameKey> {
@@ -87,7 +98,7 @@ impl NameKey {
     }
 
     #[inline]
-    fn of_words(zone: ZoneId, words: [u64; 4]) -> NameKey {
+    pub(crate) fn of_words(zone: ZoneId, words: [u64; 4]) -> NameKey {
         let tag = tag_of_hash(name_hash(zone, &words)) & !KIND_BITS;
         NameKey { zone, words, tag }
     }
@@ -305,7 +316,23 @@ impl Table {
 
     /// What must be allocated before a section that needs `room` can run
     /// without allocating; `None` if everything fits.
+    #[inline]
     pub(crate) fn plan(&self, room: &Room, outbox: &Outbox) -> Option<Plan> {
+        let fits = self.by_id.0.want(room.ids).is_none()
+            && self.by_mac.want(room.macs).is_none()
+            && self.by_name.want(room.names).is_none()
+            && self.pending.want(room.pending).is_none()
+            && self.lends.want(room.lends).is_none()
+            && self.zones.want(room.zones).is_none()
+            && self.limbo.want(room.limbo).is_none()
+            && outbox.want(room.notices).is_none();
+        if fits { None } else { self.plan_short(room, outbox) }
+    }
+
+    /// [`plan`](Self::plan) once something is short.
+    #[cold]
+    #[inline(never)]
+    fn plan_short(&self, room: &Room, outbox: &Outbox) -> Option<Plan> {
         let plan = Plan {
             by_id: self.by_id.0.want(room.ids),
             by_mac: self.by_mac.want(room.macs),
@@ -415,46 +442,43 @@ impl Table {
         ZoneLinks { t: self, next: head }
     }
 
-    /// Puts `id` (already in the id index) at the head of `zone`'s list.
-    fn attach(&mut self, zone: ZoneId, id: LinkId) {
+    /// Puts `link` (already in the id index) at the head of `zone`'s list.
+    fn attach(&mut self, zone: ZoneId, link: &Link) {
         let Some(z) = self.zones.get_mut(&zone) else { return };
+        let id = link.linkid();
         let old = core::mem::replace(&mut z.head, id);
         z.count += 1;
         if let Some(l) = self.by_id.get(&old) {
             l.set_prev(id);
         }
-        if let Some(l) = self.by_id.get(&id) {
-            l.set_next(old);
-            l.set_prev(LinkId::INVALID);
-        }
+        link.set_next(old);
+        link.set_prev(LinkId::INVALID);
     }
 
-    /// Takes `id` out of `zone`'s list.
-    fn detach(&mut self, zone: ZoneId, id: LinkId) {
-        let Some(l) = self.by_id.get(&id) else { return };
-        let (next, prev) = (l.next(), l.prev());
-        l.set_next(LinkId::INVALID);
-        l.set_prev(LinkId::INVALID);
-        match self.by_id.get(&prev) {
-            Some(p) => p.set_next(next),
-            None => {
-                if let Some(z) = self.zones.get_mut(&zone) {
-                    z.head = next;
-                }
-            }
-        }
+    /// Takes `link` out of `zone`'s list.
+    fn detach(&mut self, zone: ZoneId, link: &Link) {
+        let (next, prev) = (link.next(), link.prev());
+        link.set_next(LinkId::INVALID);
+        link.set_prev(LinkId::INVALID);
         if let Some(n) = self.by_id.get(&next) {
             n.set_prev(prev);
         }
+        let p = self.by_id.get(&prev);
+        if let Some(p) = p {
+            p.set_next(next);
+        }
         if let Some(z) = self.zones.get_mut(&zone) {
+            if p.is_none() {
+                z.head = next;
+            }
             z.count = z.count.saturating_sub(1);
         }
     }
 
-    /// Moves `id` from `from`'s list to `to`'s.
-    pub(crate) fn rezone(&mut self, id: LinkId, from: ZoneId, to: ZoneId) {
-        self.detach(from, id);
-        self.attach(to, id);
+    /// Moves `link` from `from`'s list to `to`'s.
+    pub(crate) fn rezone(&mut self, link: &Link, from: ZoneId, to: ZoneId) {
+        self.detach(from, link);
+        self.attach(to, link);
     }
 
     // ---- lookups -----------------------------------------------------
@@ -489,9 +513,9 @@ impl Table {
         self.by_name.find(tag, |t, l| t == tag && key.names(l)).map(|(_, l)| l)
     }
 
-    /// True if no slot of any kind holds `name` in `zone`.
-    pub(crate) fn name_free(&self, zone: ZoneId, name: LinkName) -> bool {
-        let key = NameKey::new(zone, &name);
+    /// True if no slot of any kind holds the name `key` says in its zone.
+    pub(crate) fn name_free(&self, key: &NameKey) -> bool {
+        let is = |e: &Lend| e.name.to_words() == key.words;
         let hit = self.by_name.find(key.tag, |t, l| {
             if t & !KIND_BITS != key.tag {
                 return false;
@@ -499,11 +523,9 @@ impl Table {
             let id = l.linkid();
             match NameKind::of(t) {
                 NameKind::Link => key.names(l),
-                NameKind::Reserved => {
-                    zone.is_global() && self.lends.get(&id).is_some_and(|e| e.name == name)
-                }
+                NameKind::Reserved => key.zone.is_global() && self.lends.get(&id).is_some_and(is),
                 NameKind::Incoming => {
-                    self.lends.get(&id).is_some_and(|e| e.to == zone && e.name == name)
+                    self.lends.get(&id).is_some_and(|e| e.to == key.zone && is(e))
                 }
             }
         });
@@ -520,34 +542,27 @@ impl Table {
         self.by_id.insert(link.clone());
         self.by_mac.insert(mac_tag(link.mac().as_bytes()), nz);
         let zone = link.word().zone_id();
-        if let Some(name) = link.name_locked() {
-            self.insert_name(zone, &name, NameKind::Link, link);
+        let key = NameKey::of_link(zone, link);
+        if key.words[0] != 0 {
+            self.insert_name(&key, NameKind::Link, link);
         }
-        self.attach(zone, id);
+        self.attach(zone, link);
     }
 
-    fn insert_name(&mut self, zone: ZoneId, name: &LinkName, kind: NameKind, link: &Arc<Link>) {
-        self.by_name.insert(name_tag(zone, name) | kind as u32, link.clone());
+    fn insert_name(&mut self, key: &NameKey, kind: NameKind, link: &Arc<Link>) {
+        self.by_name.insert(key.tag | kind as u32, link.clone());
     }
 
-    /// Removes `link`'s slot of `kind` under `name` in `zone`.
-    fn remove_name(&mut self, zone: ZoneId, name: &LinkName, kind: NameKind, link: &Arc<Link>) {
-        let tag = name_tag(zone, name) | kind as u32;
-        self.by_name.remove(tag, |l| Arc::ptr_eq(l, link));
+    /// Removes `link`'s slot of `kind` under `key`.
+    fn remove_name(&mut self, key: &NameKey, kind: NameKind, link: &Arc<Link>) {
+        self.by_name.remove(key.tag | kind as u32, |l| Arc::ptr_eq(l, link));
     }
 
-    /// Turns `link`'s slot of kind `from` under `name` in `zone` into one
-    /// of kind `to`. Never allocates.
-    fn rekind(
-        &mut self,
-        zone: ZoneId,
-        name: &LinkName,
-        link: &Arc<Link>,
-        from: NameKind,
-        to: NameKind,
-    ) {
-        let tag = name_tag(zone, name);
-        self.by_name.retag(tag | from as u32, |l| Arc::ptr_eq(l, link), tag | to as u32);
+    /// Turns `link`'s slot of kind `from` under `key` into one of kind
+    /// `to`. Never allocates.
+    fn rekind(&mut self, key: &NameKey, link: &Arc<Link>, from: NameKind, to: NameKind) {
+        let is = |l: &Arc<Link>| Arc::ptr_eq(l, link);
+        self.by_name.retag(key.tag | from as u32, is, key.tag | to as u32);
     }
 
     /// Tables a pending link (no id yet) by its serial. Needs room for
@@ -575,39 +590,42 @@ impl Table {
             return;
         }
         let zone = link.word().zone_id();
-        if let Some(name) = link.name_locked() {
-            self.remove_name(zone, &name, NameKind::Link, link);
+        let key = NameKey::of_link(zone, link);
+        if key.words[0] != 0 {
+            self.remove_name(&key, NameKind::Link, link);
         }
         if let Some(lend) = self.lends.remove(&id) {
-            self.remove_name(ZoneId::GLOBAL, &lend.name, NameKind::Reserved, link);
-            self.remove_name(lend.to, &lend.name, NameKind::Incoming, link);
+            let name = lend.name.to_words();
+            self.remove_name(&NameKey::of_words(ZoneId::GLOBAL, name), NameKind::Reserved, link);
+            self.remove_name(&NameKey::of_words(lend.to, name), NameKind::Incoming, link);
         }
-        self.detach(zone, id);
+        self.detach(zone, link);
         self.by_id.remove(&id);
         self.by_mac.remove(mac_tag(link.mac().as_bytes()), |v| v.get() == id.0);
     }
 
-    /// Renames link `l` inside its zone. Needs room for one name.
-    pub(crate) fn rename(&mut self, link: &Arc<Link>, l: &mut LinkGuard<'_>, new: LinkName) {
-        let zone = l.word().zone_id();
-        if let Some(old) = l.name_locked() {
-            self.remove_name(zone, &old, NameKind::Link, link);
+    /// Renames link `l` inside its zone to the name `new` says (in the
+    /// link's zone). Needs room for one name.
+    pub(crate) fn rename(&mut self, link: &Arc<Link>, l: &mut LinkGuard<'_>, new: &NameKey) {
+        let old = NameKey::of_link(l.word().zone_id(), link);
+        if old.words[0] != 0 {
+            self.remove_name(&old, NameKind::Link, link);
         }
-        self.insert_name(zone, &new, NameKind::Link, link);
-        l.set_name(Some(new));
+        self.insert_name(new, NameKind::Link, link);
+        l.set_name_words(new.words);
     }
 
     /// Reserves `name` in `to` for a lend of `link` in flight. Needs room
     /// for one name and one lend.
     pub(crate) fn lend_start(&mut self, link: &Arc<Link>, name: LinkName, to: ZoneId) {
-        self.insert_name(to, &name, NameKind::Incoming, link);
+        self.insert_name(&NameKey::new(to, &name), NameKind::Incoming, link);
         self.lends.insert(link.linkid(), Lend { name, to });
     }
 
     /// Forgets a lend dlmgmtd refused. Never allocates.
     pub(crate) fn lend_undo(&mut self, link: &Arc<Link>) {
         if let Some(lend) = self.lends.remove(&link.linkid()) {
-            self.remove_name(lend.to, &lend.name, NameKind::Incoming, link);
+            self.remove_name(&NameKey::new(lend.to, &lend.name), NameKind::Incoming, link);
         }
     }
 
@@ -617,9 +635,11 @@ impl Table {
     pub(crate) fn lend_commit(&mut self, link: &Arc<Link>, l: &mut LinkGuard<'_>, to: ZoneKey) {
         let id = l.linkid();
         let Some(lend) = self.lends.get(&id).copied() else { return };
-        self.rekind(lend.to, &lend.name, link, NameKind::Incoming, NameKind::Link);
-        self.rekind(ZoneId::GLOBAL, &lend.name, link, NameKind::Link, NameKind::Reserved);
-        self.rezone(id, l.word().zone_id(), to.id);
+        let (to_key, home) =
+            (NameKey::new(lend.to, &lend.name), NameKey::new(ZoneId::GLOBAL, &lend.name));
+        self.rekind(&to_key, link, NameKind::Incoming, NameKind::Link);
+        self.rekind(&home, link, NameKind::Link, NameKind::Reserved);
+        self.rezone(link, l.word().zone_id(), to.id);
         l.set_zone(to);
     }
 
@@ -631,21 +651,22 @@ impl Table {
         let owner = l.owner_locked();
         let name = l.name_locked();
         if let Some(name) = name {
-            self.remove_name(from, &name, NameKind::Link, link);
+            self.remove_name(&NameKey::new(from, &name), NameKind::Link, link);
         }
         let home = match self.lends.remove(&id) {
             Some(lend) => {
-                self.rekind(owner.id, &lend.name, link, NameKind::Reserved, NameKind::Link);
+                let key = NameKey::new(owner.id, &lend.name);
+                self.rekind(&key, link, NameKind::Reserved, NameKind::Link);
                 Some(lend.name)
             }
             None => {
                 if let Some(name) = name {
-                    self.insert_name(owner.id, &name, NameKind::Link, link);
+                    self.insert_name(&NameKey::new(owner.id, &name), NameKind::Link, link);
                 }
                 name
             }
         };
-        self.rezone(id, from, owner.id);
+        self.rezone(link, from, owner.id);
         l.set_name(home);
         l.set_zone(owner);
     }

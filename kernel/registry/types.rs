@@ -96,11 +96,8 @@ impl LinkName {
         LinkName::words_of(name).map(|_| ())
     }
 
-    /// Validates `name` as [`new`](Self::new) does and returns its words:
-    /// its bytes, zero padded to 32, read as four little-endian words. A
-    /// name has no NUL, so the padding says where it ends, and its words
-    /// after the last byte are 0. One pass over the bytes, the words built
-    /// in registers.
+    /// Validates `name` as [`new`](Self::new) does and returns its words
+    /// ([`to_words`](Self::to_words)), in one pass over the bytes.
     #[inline]
     pub(crate) fn words_of(name: &[u8]) -> KResult<[u64; 4]> {
         let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
@@ -109,19 +106,11 @@ impl LinkName {
         if name.len() >= MAXLINKNAMELEN {
             return Err(Errno::ENAMETOOLONG);
         }
-        if first.is_ascii_digit() || !last.is_ascii_digit() {
+        let ok_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+        if first.is_ascii_digit() || !last.is_ascii_digit() || !name.iter().all(|&b| ok_byte(b)) {
             return Err(Errno::EINVAL);
         }
-        let mut w = [0u64; 4];
-        for (w, chunk) in w.iter_mut().zip(name.chunks(8)) {
-            for (i, &b) in chunk.iter().enumerate() {
-                if !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
-                    return Err(Errno::EINVAL);
-                }
-                *w |= u64::from(b) << (8 * i);
-            }
-        }
-        Ok(w)
+        Ok(pack_words(name))
     }
 
     /// The name's bytes, without NUL.
@@ -134,10 +123,12 @@ impl LinkName {
         core::str::from_utf8(self.as_bytes()).unwrap_or("?")
     }
 
-    /// The name as four words ([`words_of`](Self::words_of)), as a link record
-    /// and the name index compare it.
+    /// The name as a link record keeps it and the name index compares it:
+    /// its bytes, zero padded to 32, read as four little-endian words. A
+    /// name has no NUL, so the padding says where it ends, and its words
+    /// after the last byte are 0.
     pub(crate) fn to_words(self) -> [u64; 4] {
-        LinkName::words_of(self.as_bytes()).unwrap_or_default()
+        pack_words(self.as_bytes())
     }
 
     /// The name [`to_words`](Self::to_words) made; `None` for all zeros
@@ -155,6 +146,17 @@ impl LinkName {
         bytes[..len].copy_from_slice(&raw[..len]);
         Some(LinkName { len: len as u8, bytes })
     }
+}
+
+/// Up to 32 bytes as four little-endian words, zero padded; built in
+/// registers (a store of bytes reloaded as words would stall).
+#[inline]
+fn pack_words(bytes: &[u8]) -> [u64; 4] {
+    let mut w = [0u64; 4];
+    for (w, chunk) in w.iter_mut().zip(bytes.chunks(8)) {
+        *w = chunk.iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b));
+    }
+    w
 }
 
 impl fmt::Debug for LinkName {
