@@ -175,12 +175,18 @@ impl Registry {
 
     /// Upcalls one claimed notice; if dlmgmtd took it, drops it and clears
     /// the link's pending count in one table section (so no reader sees
-    /// one without the other), otherwise leaves it queued.
+    /// one without the other), otherwise leaves it queued. A `LinkGone`
+    /// counts in no link (its link is detached, and a later link with its
+    /// id has another serial), so it is dropped with no table section.
     #[inline(never)]
     fn deliver_entry(&self, cx: &mut Unlocked, e: &Entry) -> KResult<()> {
         if let Err(err) = self.upcall(cx, &e.notice) {
             self.outbox.settle(e.seq, false);
             return Err(err);
+        }
+        if matches!(e.notice, Notice::LinkGone { .. }) {
+            self.outbox.settle(e.seq, true);
+            return Ok(());
         }
         let t = self.table.write(cx);
         self.outbox.settle(e.seq, true);

@@ -263,7 +263,11 @@ impl<E: Tagged> SlotTab<E> {
             while (need + 1) * 8 > c * 3 {
                 c *= 2;
             }
-            return (c < cap).then_some(c);
+            // Only for a quarter of the size or less: a small table that
+            // different sections plan differently for (limbo: none for a
+            // create, one per link for a halt) would otherwise shrink and
+            // grow again, back and forth.
+            return (c <= cap / 4).then_some(c);
         }
         None
     }
@@ -407,8 +411,9 @@ impl<K: TabKey, V> HashTab<K, V> {
 
     /// The array size the table should have before `extra` more entries
     /// are inserted: `None` if the current one will do. Larger when the
-    /// inserts would pass 3/4 full; smaller when under 1/8 full, so memory
-    /// freed by removes is given back (to 3/8 full).
+    /// inserts would pass 3/4 full; smaller when under 1/8 full and a
+    /// quarter of the size or less will do, so memory freed by removes is
+    /// given back (to 3/8 full).
     #[inline]
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
         self.p.want(extra)
@@ -639,6 +644,18 @@ mod tests {
         let mut keys: Vec<_> = t.keys().copied().collect();
         keys.sort_unstable();
         assert_eq!(keys, [Spread(999), Spread(5000)]);
+        // A table is not shrunk for less than a quarter: no back and forth.
+        let mut t = HashTab::new();
+        for i in 0..10 {
+            room(&mut t, 1);
+            t.insert(Spread(i), i);
+        }
+        assert_eq!(t.capacity(), 16);
+        for i in 0..10 {
+            t.remove(&Spread(i));
+        }
+        assert_eq!(t.want(0), None, "8 slots would do, but that is half");
+        assert_eq!(t.want(8), None);
         // Shrinking leaves room: the next inserts do not grow at once.
         let mut t = HashTab::new();
         for i in 0..100 {

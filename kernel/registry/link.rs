@@ -699,6 +699,13 @@ impl Link {
         self.store_word(|w| w.with_zone_id(zone.id).with_down(false));
     }
 
+    /// Marks the link's zone halting or down: no hold from inside it any
+    /// more. A flag alone, which no reader of the zone or name needs with
+    /// them: the table lock held as writer is enough.
+    pub(crate) fn mark_down(&self) {
+        self.store_word(|w| w.with_down(true));
+    }
+
     /// Places a new link in its owner zone `owner` (which created it; a
     /// link born outside the global zone is transient and stays there).
     /// The record is not tabled yet and its creator holds its only

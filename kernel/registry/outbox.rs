@@ -43,7 +43,10 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use super::noalloc::NoAlloc;
 use super::types::{LinkId, ZoneId};
@@ -123,12 +126,21 @@ pub(crate) struct Outbox {
     /// and when the replayer's flag comes free.
     settled: Condvar,
     /// The queue's length and capacity, copied whenever they change (with
-    /// the outbox lock held). Every change happens under the table lock as
-    /// writer too (a push, a delivered notice dropped, a purge, more
-    /// room), so a writer section reads them exactly without the outbox
-    /// lock: planning its room, or finding nothing to purge, costs a load.
+    /// the outbox lock held). Every change that grows the queue or shrinks
+    /// its room happens under the table lock as writer too (a push, more
+    /// room), and so does every other change but dropping a delivered
+    /// `LinkGone` (`door.rs`), which only shortens it. So a writer section
+    /// reads them without the outbox lock, exactly or (while such a drop
+    /// races it) a notice too long: planning its room, or finding nothing
+    /// to purge, costs a load, and a stale length only plans one notice
+    /// too many or looks for nothing to purge.
     len: AtomicUsize,
     cap: AtomicUsize,
+    /// The sequence number the next notice gets, copied likewise (with
+    /// release ordering, after `len`): whoever reads it with acquire
+    /// ordering sees the length of a queue that held every notice before
+    /// it.
+    next_seq: AtomicU64,
 }
 
 /// The outbox lock held: a section that must not allocate.
@@ -161,6 +173,7 @@ impl Outbox {
             settled: Condvar::new(),
             len: AtomicUsize::new(0),
             cap: AtomicUsize::new(0),
+            next_seq: AtomicU64::new(1),
         }
     }
 
@@ -169,10 +182,12 @@ impl Outbox {
         Guard { g, _no_alloc: NoAlloc::enter("outbox mutex") }
     }
 
-    /// Copies the queue's length and capacity (outbox lock held).
+    /// Copies the queue's length, capacity and next sequence number
+    /// (outbox lock held).
     fn mirror(&self, s: &OutboxState) {
         self.len.store(s.queue.len(), Relaxed);
         self.cap.store(s.queue.capacity(), Relaxed);
+        self.next_seq.store(s.next_seq, Release);
     }
 
     /// The capacity the queue needs before `extra` more notices are
@@ -222,7 +237,7 @@ impl Outbox {
     /// The sequence number the next notice will get: a move delivers only
     /// what was queued before it.
     pub(crate) fn horizon(&self) -> u64 {
-        self.lock().next_seq
+        self.next_seq.load(Acquire)
     }
 
     /// Becomes the replayer, if there is none.
@@ -277,6 +292,11 @@ impl Outbox {
         zone: ZoneId,
         horizon: u64,
     ) -> Option<Entry> {
+        // Every notice before `horizon` was in the queue when the caller
+        // read it (`next_seq`), so an empty queue now has none left.
+        if self.len.load(Relaxed) == 0 {
+            return None;
+        }
         let mut s = self.lock();
         loop {
             let e = s.queue.iter_mut().find(|e| e.seq < horizon && e.about(zone))?;

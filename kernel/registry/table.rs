@@ -430,7 +430,7 @@ impl Table {
         }
         let mut next = z.head;
         while let Some(link) = self.by_id.get(&next) {
-            link.lock().update(|w| w.with_down(true));
+            link.mark_down();
             next = link.next();
         }
         Ok(())
@@ -649,25 +649,26 @@ impl Table {
     pub(crate) fn return_home(&mut self, link: &Arc<Link>, l: &mut LinkGuard<'_>) {
         let (id, from) = (l.linkid(), l.word().zone_id());
         let owner = l.owner_locked();
-        let name = l.name_locked();
-        if let Some(name) = name {
-            self.remove_name(&NameKey::new(from, &name), NameKind::Link, link);
+        let now = NameKey::of_link(from, link);
+        if now.words[0] != 0 {
+            self.remove_name(&now, NameKind::Link, link);
         }
         let home = match self.lends.remove(&id) {
             Some(lend) => {
                 let key = NameKey::new(owner.id, &lend.name);
                 self.rekind(&key, link, NameKind::Reserved, NameKind::Link);
-                Some(lend.name)
+                key
             }
             None => {
-                if let Some(name) = name {
-                    self.insert_name(&NameKey::new(owner.id, &name), NameKind::Link, link);
+                let key = NameKey::of_words(owner.id, now.words);
+                if key.words[0] != 0 {
+                    self.insert_name(&key, NameKind::Link, link);
                 }
-                name
+                key
             }
         };
         self.rezone(link, from, owner.id);
-        l.set_name(home);
+        l.set_name_words(home.words);
         l.set_zone(owner);
     }
 

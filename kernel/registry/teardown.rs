@@ -26,7 +26,8 @@ use crate::sync::{Arc, Deadline};
 /// One link's line of a report, as captured under its lock.
 struct Summary {
     link: LinkId,
-    name: Option<LinkName>,
+    /// The name's words, as the record keeps it.
+    name: [u64; 4],
     action: Action,
     delayed_by: HoldCounts,
     tmp_holds: u32,
@@ -36,7 +37,7 @@ impl Summary {
     fn of(l: &Link, action: Action) -> Summary {
         Summary {
             link: l.linkid(),
-            name: l.name_locked(),
+            name: l.name_words(),
             action,
             delayed_by: l.outside_holders(),
             tmp_holds: l.tmp_holds(),
@@ -49,19 +50,13 @@ impl Summary {
     fn into_outcome(self, reclaimed: Option<HoldCounts>) -> LinkOutcome {
         LinkOutcome {
             link: self.link,
-            name: self.name,
+            name: LinkName::from_words(self.name),
             action: self.action,
             delayed_by: self.delayed_by.to_vec(),
             tmp_holds: self.tmp_holds,
             reclaimed: reclaimed.map(|r| r.to_vec()).unwrap_or_default(),
         }
     }
-}
-
-/// A link of a zone being torn down, and its report line once known.
-struct Member {
-    link: Arc<Link>,
-    line: Option<Summary>,
 }
 
 impl Registry {
@@ -90,11 +85,13 @@ impl Registry {
         }
         let gate = self.gate.enter(&mut cx, zone.id);
         let halting = |s| Ok(if s == ZoneState::Running { ZoneState::ShuttingDown } else { s });
-        let mut members = self.members(&mut cx, zone, halting)?;
+        let members = self.members(&mut cx, zone, halting)?;
+        let mut lines = Vec::with_capacity(members.len());
         let mut queued = 0;
-        let remaining = self.halt_members(&mut cx, zone, &mut members, &mut queued)?;
+        let remaining = self.halt_members(&mut cx, zone, &members, &mut lines, &mut queued)?;
         drop(gate);
-        let report = Self::report(zone, members, remaining, queued);
+        drop(members);
+        let report = Self::report(zone, lines, remaining, queued);
         if report.queued > 0 {
             // Best effort, and only this zone's notices: a dlmgmtd hung on
             // another zone's notice must not keep this halt from returning.
@@ -115,8 +112,8 @@ impl Registry {
         cx: &mut Unlocked,
         zone: ZoneKey,
         mark: impl Fn(ZoneState) -> KResult<ZoneState>,
-    ) -> KResult<Vec<Member>> {
-        let mut members: Vec<Member> = Vec::new();
+    ) -> KResult<Vec<Arc<Link>>> {
+        let mut members: Vec<Arc<Link>> = Vec::new();
         loop {
             let n = self.table.read(cx).zone(zone)?.count;
             members.reserve(n);
@@ -127,11 +124,10 @@ impl Registry {
             }
             let state = mark(z.state)?;
             t.set_zone_state(zone, state)?;
-            let list = t.zone_links(zone.id).map(|(_, l)| Member { link: l.clone(), line: None });
-            members.extend(list);
+            members.extend(t.zone_links(zone.id).map(|(_, l)| l.clone()));
             break;
         }
-        crate::sort::sort_unstable_by(&mut members, |a, b| a.link.linkid().cmp(&b.link.linkid()));
+        crate::sort::sort_unstable_by(&mut members, |a, b| a.linkid().cmp(&b.linkid()));
         Ok(members)
     }
 
@@ -143,47 +139,47 @@ impl Registry {
         &self,
         cx: &mut Unlocked,
         zone: ZoneKey,
-        members: &mut [Member],
+        members: &[Arc<Link>],
+        lines: &mut Vec<Summary>,
         queued: &mut usize,
     ) -> KResult<usize> {
         // The member to return, and what dlmgmtd answered.
-        let mut asked: Option<(usize, KResult<()>)> = None;
-        let mut next = 0;
+        let mut asked: Option<(&Arc<Link>, KResult<()>)> = None;
+        let mut next = members.iter();
         loop {
-            let left = members.len() - next;
+            let left = next.len();
             let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN.times(left));
-            if let Some((i, res)) = asked.take() {
-                Self::commit_return(&mut t, &mut members[i], res);
+            if let Some((link, res)) = asked.take() {
+                lines.push(Self::commit_return(&mut t, link, res));
             }
-            while next < members.len() {
-                let m = &mut members[next];
-                next += 1;
-                if self.halt_step(&mut t, m, queued) {
-                    asked = Some((next - 1, Ok(())));
-                    break;
+            for link in next.by_ref() {
+                match self.halt_step(&mut t, link, queued) {
+                    Some(line) => lines.push(line),
+                    None => {
+                        asked = Some((link, Ok(())));
+                        break;
+                    }
                 }
             }
-            let Some((i, _)) = asked else {
+            let Some((link, _)) = asked else {
                 let z = t.zone_mut(zone)?;
                 z.state = ZoneState::Down;
                 return Ok(z.count);
             };
             drop(t);
-            let link = members[i].link.linkid();
-            let notice = Notice::SetZone { link, zone: ZoneId::GLOBAL };
+            let notice = Notice::SetZone { link: link.linkid(), zone: ZoneId::GLOBAL };
             let res = self.ask(cx, zone.id, &notice);
-            asked = Some((i, res));
+            asked = Some((link, res));
         }
     }
 
     /// The first phase of one link of a halt, in the halt's writer
-    /// section: its report line, or true if it is to return (marked busy;
-    /// dlmgmtd is asked next).
-    fn halt_step(&self, t: &mut Table, m: &mut Member, queued: &mut usize) -> bool {
-        let link = &m.link;
+    /// section: its report line, or `None` if it is to return (marked
+    /// busy; dlmgmtd is asked next).
+    fn halt_step(&self, t: &mut Table, link: &Arc<Link>, queued: &mut usize) -> Option<Summary> {
         let mut l = link.lock();
         let w = l.word();
-        m.line = Some(if w.state() != LinkState::Active {
+        Some(if w.state() != LinkState::Active {
             Summary::of(&l, Action::Destroying)
         } else if w.transient() {
             let freed = self.condemn_locked(t, link, &mut l);
@@ -193,44 +189,38 @@ impl Registry {
             Summary::of(&l, Action::Blocked)
         } else {
             l.update(|w| w.with_busy(true));
-            return true;
-        });
-        false
+            return None;
+        })
     }
 
     /// Commits or abandons the return of a halting zone's link, given
-    /// dlmgmtd's answer. Table locked as writer.
-    fn commit_return(t: &mut Table, m: &mut Member, res: KResult<()>) {
-        let mut l = m.link.lock();
+    /// dlmgmtd's answer; its report line. Table locked as writer.
+    fn commit_return(t: &mut Table, link: &Arc<Link>, res: KResult<()>) -> Summary {
+        let mut l = link.lock();
         l.update(|w| w.with_busy(false));
-        m.line = Some(match res {
+        match res {
             Ok(()) => {
-                let name = t.lends.get(&l.linkid()).map(|e| e.name).or(l.name_locked());
+                let name = t.lends.get(&l.linkid()).map(|e| e.name).or_else(|| l.name_locked());
                 let mut s = Summary::of(&l, Action::ReturnFailed(Errno::EINVAL));
-                Self::return_locked(t, &m.link, &mut l);
+                Self::return_locked(t, link, &mut l);
                 if let Some(name) = name {
                     s.action = Action::Returned { name };
                 }
                 s
             }
             Err(e) => Summary::of(&l, Action::ReturnFailed(e)),
-        });
+        }
     }
 
-    /// The report of a teardown: the members' lines in id order.
+    /// The report of a halt: its links' lines, in id order.
     #[inline(never)]
     fn report(
         zone: ZoneKey,
-        members: Vec<Member>,
+        lines: Vec<Summary>,
         remaining: usize,
         queued: usize,
     ) -> TeardownReport {
-        let mut links = Vec::with_capacity(members.len());
-        for m in members {
-            if let Some(s) = m.line {
-                links.push(s.into_outcome(None));
-            }
-        }
+        let links = lines.into_iter().map(|s| s.into_outcome(None)).collect();
         TeardownReport { zone, links, remaining, queued }
     }
 
@@ -273,9 +263,9 @@ impl Registry {
             queued: 0,
         };
         let mut draining = Vec::new();
-        for m in &links {
-            if self.recover_one(&mut cx, &m.link, force, &mut report) {
-                draining.push((report.links.len() - 1, m.link.clone()));
+        for link in &links {
+            if self.recover_one(&mut cx, link, force, &mut report) {
+                draining.push((report.links.len() - 1, link.clone()));
             }
         }
         if force {
