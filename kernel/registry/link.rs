@@ -493,19 +493,19 @@ impl Link {
     /// Every long hold, the registry's own included.
     pub(crate) fn holds_locked(&self) -> HoldCounts {
         let w = self.word();
-        let zh = self.zh.counts();
         HoldCounts {
-            existence: w.existence().then(|| self.owner_locked()),
+            owner: self.owner_locked(),
+            zone: self.zone_locked(),
+            gz: lanes(self.gz.counts()),
+            zh: lanes(self.zh.counts()),
+            existence: w.existence(),
             loan: w.loan(),
-            gz: self.gz.counts(),
-            zone: zh.iter().any(|&c| c > 0).then(|| self.zone_locked()),
-            zh,
         }
     }
 
     /// Holders other than the registry's own (those that delay a free).
     pub(crate) fn outside_holders(&self) -> HoldCounts {
-        HoldCounts { existence: None, loan: false, ..self.holds_locked() }
+        HoldCounts { existence: false, loan: false, ..self.holds_locked() }
     }
 
     /// No hold of any sort remains. Each count is read as the latest in
@@ -771,7 +771,7 @@ impl LinkGuard<'_> {
         let zh = self.link.zh.reclaim();
         let n: u32 = zh.iter().sum();
         self.slow.reclaimed = self.slow.reclaimed.saturating_add(n);
-        HoldCounts { zone: (n > 0).then_some(zone), zh, ..HoldCounts::NONE }
+        HoldCounts { zone, zh: lanes(zh), ..HoldCounts::NONE }
     }
 
     /// A release whose token matched no hold counted now (`put_hold`
@@ -845,36 +845,50 @@ pub(crate) enum Unmatched {
 /// the [`Holder`] list callers see only after it is dropped.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HoldCounts {
-    /// The existence hold, with the owner zone that took it.
-    existence: Option<ZoneKey>,
+    /// The zone that owns the link (holds the existence hold).
+    owner: ZoneKey,
+    /// The zone whose holds `zh` counts (the link's).
+    zone: ZoneKey,
+    gz: [u16; KINDS],
+    zh: [u16; KINDS],
+    existence: bool,
     loan: bool,
-    gz: [u32; KINDS],
-    /// The zone whose holds `zh` counts.
-    zone: Option<ZoneKey>,
-    zh: [u32; KINDS],
+}
+
+/// A row's counts as the 16-bit lanes they are.
+fn lanes(c: [u32; KINDS]) -> [u16; KINDS] {
+    c.map(|c| c as u16)
 }
 
 impl HoldCounts {
     /// No hold at all.
-    pub(crate) const NONE: HoldCounts =
-        HoldCounts { existence: None, loan: false, gz: [0; KINDS], zone: None, zh: [0; KINDS] };
+    pub(crate) const NONE: HoldCounts = HoldCounts {
+        owner: ZoneKey::GLOBAL,
+        zone: ZoneKey::GLOBAL,
+        gz: [0; KINDS],
+        zh: [0; KINDS],
+        existence: false,
+        loan: false,
+    };
 
     /// The holds as `holders()` lists them: kind, zone, count, sorted.
-    /// Allocates: call with no lock held.
+    /// Allocates (unless there is none): call with no lock held.
     pub(crate) fn to_vec(self) -> Vec<Holder> {
+        let none = [0; KINDS];
+        if !self.existence && !self.loan && self.gz == none && self.zh == none {
+            return Vec::new();
+        }
         let mut v = Vec::new();
-        if let Some(owner) = self.existence {
-            v.push(Holder { kind: HoldKind::Existence, zone: owner, count: 1 });
+        if self.existence {
+            v.push(Holder { kind: HoldKind::Existence, zone: self.owner, count: 1 });
         }
         if self.loan {
             v.push(Holder { kind: HoldKind::Loan, zone: ZoneKey::GLOBAL, count: 1 });
         }
-        let rows = [(Some(ZoneKey::GLOBAL), &self.gz), (self.zone, &self.zh)];
-        for (zone, counts) in rows {
-            let Some(zone) = zone else { continue };
+        for (zone, counts) in [(ZoneKey::GLOBAL, &self.gz), (self.zone, &self.zh)] {
             for (kind, &count) in HoldKind::HOLDER_KINDS.iter().zip(counts.iter()) {
                 if count > 0 {
-                    v.push(Holder { kind: *kind, zone, count });
+                    v.push(Holder { kind: *kind, zone, count: u32::from(count) });
                 }
             }
         }

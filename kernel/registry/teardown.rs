@@ -7,8 +7,9 @@
 //! commits it and goes on to the next; each section reserves the limbo
 //! entries and notices its links may need first. Recovery makes no
 //! upcall and touches one link per section. A link's line of the report
-//! is captured under its lock as a fixed-size [`Summary`] and turned into
-//! a [`LinkOutcome`] (which allocates) only after the locks are gone.
+//! is written under its lock ([`outcome`]) into room made beforehand, with
+//! its holder lists empty; the holds they list are kept aside as counts
+//! and listed (which allocates) only after the locks are gone.
 
 use alloc::vec::Vec;
 
@@ -18,44 +19,37 @@ use super::links::CONDEMN;
 use super::outbox::Notice;
 use super::report::{Action, LinkOutcome, TeardownReport};
 use super::table::Table;
-use super::types::{LinkId, LinkName, LinkState, ZoneId, ZoneKey, ZoneState};
+use super::types::{LinkState, ZoneId, ZoneKey, ZoneState};
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Deadline};
 
-/// One link's line of a report, as captured under its lock.
-struct Summary {
-    link: LinkId,
-    /// The name's words, as the record keeps it.
-    name: [u64; 4],
-    action: Action,
-    delayed_by: HoldCounts,
-    tmp_holds: u32,
+/// One link's line of a report, written under its lock: no allocation
+/// (its holder lists are empty; see [`Member`]).
+fn outcome(l: &Link, action: Action) -> LinkOutcome {
+    LinkOutcome {
+        link: l.linkid(),
+        name: l.name_locked(),
+        action,
+        delayed_by: Vec::new(),
+        tmp_holds: l.tmp_holds(),
+        reclaimed: Vec::new(),
+    }
 }
 
-impl Summary {
-    fn of(l: &Link, action: Action) -> Summary {
-        Summary {
-            link: l.linkid(),
-            name: l.name_words(),
-            action,
-            delayed_by: l.outside_holders(),
-            tmp_holds: l.tmp_holds(),
-        }
-    }
+/// A link of a zone being torn down, and the holds that delay its free,
+/// as counts until they can be listed.
+struct Member {
+    link: Arc<Link>,
+    delayed_by: HoldCounts,
+}
 
-    /// The report line, with the holds forced recovery reclaimed (if
-    /// any); allocates, so only with no lock held.
-    #[inline(never)]
-    fn into_outcome(self, reclaimed: Option<HoldCounts>) -> LinkOutcome {
-        LinkOutcome {
-            link: self.link,
-            name: LinkName::from_words(self.name),
-            action: self.action,
-            delayed_by: self.delayed_by.to_vec(),
-            tmp_holds: self.tmp_holds,
-            reclaimed: reclaimed.map(|r| r.to_vec()).unwrap_or_default(),
-        }
+/// Lists the holds that delay each link's free in its report line, with
+/// no lock held (it allocates, where there are any).
+#[inline(never)]
+fn list_holders(links: &mut [LinkOutcome], members: &[Member]) {
+    for (o, m) in links.iter_mut().zip(members) {
+        o.delayed_by = m.delayed_by.to_vec();
     }
 }
 
@@ -85,13 +79,17 @@ impl Registry {
         }
         let gate = self.gate.enter(&mut cx, zone.id);
         let halting = |s| Ok(if s == ZoneState::Running { ZoneState::ShuttingDown } else { s });
-        let members = self.members(&mut cx, zone, halting)?;
-        let mut lines = Vec::with_capacity(members.len());
-        let mut queued = 0;
-        let remaining = self.halt_members(&mut cx, zone, &members, &mut lines, &mut queued)?;
+        let mut members = self.members(&mut cx, zone, halting)?;
+        let mut report = TeardownReport {
+            zone,
+            links: Vec::with_capacity(members.len()),
+            remaining: 0,
+            queued: 0,
+        };
+        self.halt_members(&mut cx, &mut members, &mut report)?;
         drop(gate);
+        list_holders(&mut report.links, &members);
         drop(members);
-        let report = Self::report(zone, lines, remaining, queued);
         if report.queued > 0 {
             // Best effort, and only this zone's notices: a dlmgmtd hung on
             // another zone's notice must not keep this halt from returning.
@@ -112,8 +110,8 @@ impl Registry {
         cx: &mut Unlocked,
         zone: ZoneKey,
         mark: impl Fn(ZoneState) -> KResult<ZoneState>,
-    ) -> KResult<Vec<Arc<Link>>> {
-        let mut members: Vec<Arc<Link>> = Vec::new();
+    ) -> KResult<Vec<Member>> {
+        let mut members: Vec<Member> = Vec::new();
         loop {
             let n = self.table.read(cx).zone(zone)?.count;
             members.reserve(n);
@@ -124,104 +122,104 @@ impl Registry {
             }
             let state = mark(z.state)?;
             t.set_zone_state(zone, state)?;
-            members.extend(t.zone_links(zone.id).map(|(_, l)| l.clone()));
+            let list = t.zone_links(zone.id);
+            members.extend(
+                list.map(|(_, l)| Member { link: l.clone(), delayed_by: HoldCounts::NONE }),
+            );
             break;
         }
-        crate::sort::sort_unstable_by(&mut members, |a, b| a.linkid().cmp(&b.linkid()));
+        crate::sort::sort_unstable_by(&mut members, |a, b| a.link.linkid().cmp(&b.link.linkid()));
         Ok(members)
     }
 
-    /// The halt's walk over its zone's links (see the module doc); the
-    /// zone's gate is held, no lock is. Sets the zone down at the end and
-    /// says how many links remain in it.
+    /// The halt's walk over its zone's links (see the module doc): their
+    /// lines go to `report`, in the members' order. The zone's gate is
+    /// held, no lock is. Sets the zone down at the end, and how many links
+    /// remain in it.
     #[inline(never)]
     fn halt_members(
         &self,
         cx: &mut Unlocked,
-        zone: ZoneKey,
-        members: &[Arc<Link>],
-        lines: &mut Vec<Summary>,
-        queued: &mut usize,
-    ) -> KResult<usize> {
+        members: &mut [Member],
+        report: &mut TeardownReport,
+    ) -> KResult<()> {
+        let zone = report.zone;
         // The member to return, and what dlmgmtd answered.
-        let mut asked: Option<(&Arc<Link>, KResult<()>)> = None;
-        let mut next = members.iter();
+        let mut asked: Option<(usize, KResult<()>)> = None;
+        let mut next = 0;
         loop {
-            let left = next.len();
+            let left = members.len() - next;
             let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN.times(left));
-            if let Some((link, res)) = asked.take() {
-                lines.push(Self::commit_return(&mut t, link, res));
+            if let Some((i, res)) = asked.take() {
+                let line = Self::commit_return(&mut t, &mut members[i], res);
+                report.links.push(line);
             }
-            for link in next.by_ref() {
-                match self.halt_step(&mut t, link, queued) {
-                    Some(line) => lines.push(line),
+            while let Some(m) = members.get_mut(next) {
+                next += 1;
+                match self.halt_step(&mut t, m, &mut report.queued) {
+                    Some(line) => report.links.push(line),
                     None => {
-                        asked = Some((link, Ok(())));
+                        asked = Some((next - 1, Ok(())));
                         break;
                     }
                 }
             }
-            let Some((link, _)) = asked else {
+            let Some((i, _)) = asked else {
                 let z = t.zone_mut(zone)?;
                 z.state = ZoneState::Down;
-                return Ok(z.count);
+                report.remaining = z.count;
+                return Ok(());
             };
             drop(t);
-            let notice = Notice::SetZone { link: link.linkid(), zone: ZoneId::GLOBAL };
+            let link = members[i].link.linkid();
+            let notice = Notice::SetZone { link, zone: ZoneId::GLOBAL };
             let res = self.ask(cx, zone.id, &notice);
-            asked = Some((link, res));
+            asked = Some((i, res));
         }
     }
 
     /// The first phase of one link of a halt, in the halt's writer
     /// section: its report line, or `None` if it is to return (marked
     /// busy; dlmgmtd is asked next).
-    fn halt_step(&self, t: &mut Table, link: &Arc<Link>, queued: &mut usize) -> Option<Summary> {
+    fn halt_step(&self, t: &mut Table, m: &mut Member, queued: &mut usize) -> Option<LinkOutcome> {
+        let link = &m.link;
         let mut l = link.lock();
         let w = l.word();
-        Some(if w.state() != LinkState::Active {
-            Summary::of(&l, Action::Destroying)
+        let action = if w.state() != LinkState::Active {
+            Action::Destroying
         } else if w.transient() {
             let freed = self.condemn_locked(t, link, &mut l);
             *queued += 1;
-            Summary::of(&l, Action::Condemned { freed })
+            Action::Condemned { freed }
         } else if l.zone_side_holds() > 0 {
-            Summary::of(&l, Action::Blocked)
+            Action::Blocked
         } else {
             l.update(|w| w.with_busy(true));
             return None;
-        })
+        };
+        m.delayed_by = l.outside_holders();
+        Some(outcome(&l, action))
     }
 
     /// Commits or abandons the return of a halting zone's link, given
     /// dlmgmtd's answer; its report line. Table locked as writer.
-    fn commit_return(t: &mut Table, link: &Arc<Link>, res: KResult<()>) -> Summary {
+    fn commit_return(t: &mut Table, m: &mut Member, res: KResult<()>) -> LinkOutcome {
+        let link = &m.link;
         let mut l = link.lock();
         l.update(|w| w.with_busy(false));
+        m.delayed_by = l.outside_holders();
         match res {
             Ok(()) => {
                 let name = t.lends.get(&l.linkid()).map(|e| e.name).or_else(|| l.name_locked());
-                let mut s = Summary::of(&l, Action::ReturnFailed(Errno::EINVAL));
+                let mut o = outcome(&l, Action::ReturnFailed(Errno::EINVAL));
                 Self::return_locked(t, link, &mut l);
                 if let Some(name) = name {
-                    s.action = Action::Returned { name };
+                    o.action = Action::Returned { name };
                 }
-                s
+                o
             }
-            Err(e) => Summary::of(&l, Action::ReturnFailed(e)),
+            Err(e) => outcome(&l, Action::ReturnFailed(e)),
         }
-    }
-
-    /// The report of a halt: its links' lines, in id order.
-    #[inline(never)]
-    fn report(
-        zone: ZoneKey,
-        lines: Vec<Summary>,
-        remaining: usize,
-        queued: usize,
-    ) -> TeardownReport {
-        let links = lines.into_iter().map(|s| s.into_outcome(None)).collect();
-        TeardownReport { zone, links, remaining, queued }
     }
 
     /// Forced loan recovery for a zone stuck in `down`: reaches the end
@@ -263,9 +261,9 @@ impl Registry {
             queued: 0,
         };
         let mut draining = Vec::new();
-        for link in &links {
-            if self.recover_one(&mut cx, link, force, &mut report) {
-                draining.push((report.links.len() - 1, link.clone()));
+        for m in &links {
+            if self.recover_one(&mut cx, &m.link, force, &mut report) {
+                draining.push((report.links.len() - 1, m.link.clone()));
             }
         }
         if force {
@@ -307,9 +305,13 @@ impl Registry {
                 if freed {
                     t.unpark(link.serial());
                 }
-                (Summary::of(&l, Action::Condemned { freed }), reclaimed)
+                let o = outcome(&l, Action::Condemned { freed });
+                (o, l.outside_holders(), reclaimed)
             };
-            report.links.push(s.0.into_outcome(Some(s.1)));
+            let (mut o, delayed_by, reclaimed) = s;
+            o.delayed_by = delayed_by.to_vec();
+            o.reclaimed = reclaimed.to_vec();
+            report.links.push(o);
         }
     }
 
@@ -353,41 +355,43 @@ impl Registry {
         force: bool,
         report: &mut TeardownReport,
     ) -> bool {
-        let (s, reclaimed, drain) = {
+        let (mut o, delayed_by, reclaimed, drain) = {
             let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN);
             let mut l = link.lock();
             let w = l.word();
             if w.state() != LinkState::Active {
-                (Summary::of(&l, Action::Destroying), None, false)
+                (outcome(&l, Action::Destroying), l.outside_holders(), None, false)
             } else {
                 let reclaimed = force.then(|| l.reclaim_zone_holds());
                 let mut drain = false;
-                let s = if w.transient() {
+                let o = if w.transient() {
                     let freed = self.condemn_locked(&mut t, link, &mut l);
                     report.queued += 1;
                     drain = !freed && l.tmp_holds() > 0;
-                    Summary::of(&l, Action::Condemned { freed })
+                    outcome(&l, Action::Condemned { freed })
                 } else if l.zone_side_holds() > 0 {
-                    Summary::of(&l, Action::Blocked)
+                    outcome(&l, Action::Blocked)
                 } else {
                     // Reported as it was in the zone, like a halt's return.
-                    let mut s = Summary::of(&l, Action::Blocked);
+                    let mut o = outcome(&l, Action::Blocked);
                     let from = w.zone_id();
                     Self::return_locked(&mut t, link, &mut l);
                     let n = Notice::SetZone { link: l.linkid(), zone: ZoneId::GLOBAL };
                     self.outbox.push(n, link.serial(), from);
                     l.slow.pending_notices += 1;
                     report.queued += 1;
-                    s.action = match l.name_locked() {
+                    o.action = match l.name_locked() {
                         Some(name) => Action::ReturnQueued { name },
                         None => Action::ReturnFailed(Errno::EINVAL),
                     };
-                    s
+                    o
                 };
-                (s, reclaimed, drain)
+                (o, l.outside_holders(), reclaimed, drain)
             }
         };
-        report.links.push(s.into_outcome(reclaimed));
+        o.delayed_by = delayed_by.to_vec();
+        o.reclaimed = reclaimed.map(HoldCounts::to_vec).unwrap_or_default();
+        report.links.push(o);
         drain
     }
 }

@@ -134,16 +134,16 @@ impl LinkName {
     /// The name [`to_words`](Self::to_words) made; `None` for all zeros
     /// (no name: a name is never empty).
     pub(crate) fn from_words(w: [u64; 4]) -> Option<LinkName> {
-        let mut raw = [0u8; 32];
-        for (chunk, w) in raw.chunks_exact_mut(8).zip(w) {
-            chunk.copy_from_slice(&w.to_le_bytes());
-        }
-        let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-        if len == 0 || len >= MAXLINKNAMELEN {
+        // The last word in use, and its bytes in use: a name has no NUL.
+        let last = w.iter().rposition(|&x| x != 0)?;
+        let len = 8 * last + (8 - w[last].leading_zeros() as usize / 8);
+        if len >= MAXLINKNAMELEN {
             return None;
         }
         let mut bytes = [0u8; MAXLINKNAMELEN - 1];
-        bytes[..len].copy_from_slice(&raw[..len]);
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (w[i / 8] >> (8 * (i % 8))) as u8;
+        }
         Some(LinkName { len: len as u8, bytes })
     }
 }
