@@ -252,21 +252,18 @@ impl<E: Tagged> SlotTab<E> {
         let need = self.len + extra;
         let cap = self.slots.len();
         if need * 4 > cap * 3 {
-            let mut c = cap.max(MIN_CAP);
-            while need * 4 > c * 3 {
-                c *= 2;
-            }
-            return Some(c);
+            // The smallest power of two at least `cap` that `need` fills
+            // to 3/4 at most.
+            return Some((need * 4).div_ceil(3).next_power_of_two().max(cap).max(MIN_CAP));
         }
-        if cap > MIN_CAP && self.len * 8 < cap {
-            let mut c = MIN_CAP;
-            while (need + 1) * 8 > c * 3 {
-                c *= 2;
-            }
-            // Only for a quarter of the size or less: a small table that
-            // different sections plan differently for (limbo: none for a
-            // create, one per link for a halt) would otherwise shrink and
-            // grow again, back and forth.
+        // A quarter of the size or less, and never below `MIN_CAP`: a
+        // small table that different sections plan differently for
+        // (limbo: none for a create, one per link for a halt) would
+        // otherwise shrink and grow again, back and forth.
+        if self.len * 8 < cap && cap >= 4 * MIN_CAP {
+            // The smallest power of two that `need` and one more fill to
+            // 3/8 at most.
+            let c = ((need + 1) * 8).div_ceil(3).next_power_of_two().max(MIN_CAP);
             return (c <= cap / 4).then_some(c);
         }
         None
@@ -677,6 +674,39 @@ mod tests {
         let mut t = HashTab::new();
         t.insert(Spread(1), 1);
         assert_eq!(t.capacity(), MIN_CAP);
+    }
+
+    /// The closed forms of `want` agree with the rule it states: grow to
+    /// the smallest power of two that the entries fill to 3/4 at most;
+    /// shrink, when under 1/8 full, to the smallest power of two that
+    /// they and one more fill to 3/8 at most, if that is a quarter of the
+    /// size or less.
+    #[test]
+    fn want_follows_its_rule() {
+        for cap in [0usize, 8, 16, 32, 64, 128, 1024] {
+            for len in 0..=cap * 3 / 4 {
+                for extra in [0usize, 1, 2, 7, 100] {
+                    let t = SlotTab::<TagSlot<u32>> { slots: Slots::new(cap).0, len };
+                    let need = len + extra;
+                    let want = if need * 4 > cap * 3 {
+                        let mut c = cap.max(MIN_CAP);
+                        while need * 4 > c * 3 {
+                            c *= 2;
+                        }
+                        Some(c)
+                    } else if cap > MIN_CAP && len * 8 < cap {
+                        let mut c = MIN_CAP;
+                        while (need + 1) * 8 > c * 3 {
+                            c *= 2;
+                        }
+                        (c <= cap / 4).then_some(c)
+                    } else {
+                        None
+                    };
+                    assert_eq!(t.want(extra), want, "cap {cap}, len {len}, extra {extra}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -871,11 +871,16 @@ impl HoldCounts {
         loan: false,
     };
 
+    /// No hold at all.
+    pub(crate) fn is_none(&self) -> bool {
+        let none = [0; KINDS];
+        !self.existence && !self.loan && self.gz == none && self.zh == none
+    }
+
     /// The holds as `holders()` lists them: kind, zone, count, sorted.
     /// Allocates (unless there is none): call with no lock held.
     pub(crate) fn to_vec(self) -> Vec<Holder> {
-        let none = [0; KINDS];
-        if !self.existence && !self.loan && self.gz == none && self.zh == none {
+        if self.is_none() {
             return Vec::new();
         }
         let mut v = Vec::new();

@@ -594,7 +594,9 @@ impl Table {
         if key.words[0] != 0 {
             self.remove_name(&key, NameKind::Link, link);
         }
-        if let Some(lend) = self.lends.remove(&id) {
+        // Only a lent link, or one being lent, has a lend.
+        let w = link.word();
+        if let Some(lend) = (w.lent() || w.busy()).then(|| self.lends.remove(&id)).flatten() {
             let name = lend.name.to_words();
             self.remove_name(&NameKey::of_words(ZoneId::GLOBAL, name), NameKind::Reserved, link);
             self.remove_name(&NameKey::of_words(lend.to, name), NameKind::Incoming, link);

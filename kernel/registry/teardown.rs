@@ -19,7 +19,7 @@ use super::links::CONDEMN;
 use super::outbox::Notice;
 use super::report::{Action, LinkOutcome, TeardownReport};
 use super::table::Table;
-use super::types::{LinkState, ZoneId, ZoneKey, ZoneState};
+use super::types::{LinkId, LinkState, ZoneId, ZoneKey, ZoneState};
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Deadline};
@@ -40,6 +40,8 @@ fn outcome(l: &Link, action: Action) -> LinkOutcome {
 /// A link of a zone being torn down, and the holds that delay its free,
 /// as counts until they can be listed.
 struct Member {
+    /// The link's id, to sort by.
+    id: LinkId,
     link: Arc<Link>,
     delayed_by: HoldCounts,
 }
@@ -49,7 +51,9 @@ struct Member {
 #[inline(never)]
 fn list_holders(links: &mut [LinkOutcome], members: &[Member]) {
     for (o, m) in links.iter_mut().zip(members) {
-        o.delayed_by = m.delayed_by.to_vec();
+        if !m.delayed_by.is_none() {
+            o.delayed_by = m.delayed_by.to_vec();
+        }
     }
 }
 
@@ -111,24 +115,29 @@ impl Registry {
         zone: ZoneKey,
         mark: impl Fn(ZoneState) -> KResult<ZoneState>,
     ) -> KResult<Vec<Member>> {
-        let mut members: Vec<Member> = Vec::new();
+        // Room for a small zone's links; a larger one is counted under the
+        // lock and the room made with no lock held, then looked at again.
+        let mut members: Vec<Member> = Vec::with_capacity(8);
         loop {
-            let n = self.table.read(cx).zone(zone)?.count;
-            members.reserve(n);
             let mut t = self.table.write(cx);
             let z = t.zone(zone)?;
             if z.count > members.capacity() {
+                let n = z.count;
+                drop(t);
+                members.reserve(n);
                 continue;
             }
             let state = mark(z.state)?;
             t.set_zone_state(zone, state)?;
             let list = t.zone_links(zone.id);
-            members.extend(
-                list.map(|(_, l)| Member { link: l.clone(), delayed_by: HoldCounts::NONE }),
-            );
+            let none = HoldCounts::NONE;
+            members.extend(list.map(|(id, l)| Member { id, link: l.clone(), delayed_by: none }));
             break;
         }
-        crate::sort::sort_unstable_by(&mut members, |a, b| a.link.linkid().cmp(&b.link.linkid()));
+        // The list is newest first, and ids mostly grow with age: oldest
+        // first is mostly sorted already.
+        members.reverse();
+        crate::sort::sort_unstable_by(&mut members, |a, b| a.id.cmp(&b.id));
         Ok(members)
     }
 

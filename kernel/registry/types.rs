@@ -140,10 +140,12 @@ impl LinkName {
         if len >= MAXLINKNAMELEN {
             return None;
         }
-        let mut bytes = [0u8; MAXLINKNAMELEN - 1];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (w[i / 8] >> (8 * (i % 8))) as u8;
+        let mut raw = [0u8; 32];
+        for (chunk, w) in raw.chunks_exact_mut(8).zip(w) {
+            chunk.copy_from_slice(&w.to_le_bytes());
         }
+        let mut bytes = [0u8; MAXLINKNAMELEN - 1];
+        bytes.copy_from_slice(&raw[..MAXLINKNAMELEN - 1]);
         Some(LinkName { len: len as u8, bytes })
     }
 }
