@@ -167,10 +167,32 @@ impl Registry {
         zone: ZoneId,
         horizon: u64,
     ) -> KResult<()> {
-        while let Some(e) = self.outbox.claim_about(cx, zone, horizon) {
-            self.deliver_entry(cx, &e)?;
+        let mut next = self.outbox.claim_about(cx, zone, horizon);
+        while let Some(e) = next {
+            next = match e.notice {
+                // Counted in no link: dropped, and the next one claimed,
+                // in one outbox section.
+                Notice::LinkGone { .. } => {
+                    self.upcall_entry(cx, &e)?;
+                    self.outbox.drop_then_claim(cx, e.seq, zone, horizon)
+                }
+                Notice::SetZone { .. } => {
+                    self.deliver_entry(cx, &e)?;
+                    self.outbox.claim_about(cx, zone, horizon)
+                }
+            };
         }
         Ok(())
+    }
+
+    /// Upcalls one claimed notice; if dlmgmtd does not take it, gives it
+    /// back to the queue (for a later replay) and returns the error.
+    fn upcall_entry(&self, cx: &mut Unlocked, e: &Entry) -> KResult<()> {
+        let res = self.upcall(cx, &e.notice);
+        if res.is_err() {
+            self.outbox.settle(e.seq, false);
+        }
+        res
     }
 
     /// Upcalls one claimed notice; if dlmgmtd took it, drops it and clears
@@ -180,10 +202,7 @@ impl Registry {
     /// id has another serial), so it is dropped with no table section.
     #[inline(never)]
     fn deliver_entry(&self, cx: &mut Unlocked, e: &Entry) -> KResult<()> {
-        if let Err(err) = self.upcall(cx, &e.notice) {
-            self.outbox.settle(e.seq, false);
-            return Err(err);
-        }
+        self.upcall_entry(cx, e)?;
         if matches!(e.notice, Notice::LinkGone { .. }) {
             self.outbox.settle(e.seq, true);
             return Ok(());

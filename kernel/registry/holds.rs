@@ -191,10 +191,7 @@ impl Registry {
     #[inline(never)]
     fn free_detached(&self, link: &Arc<Link>) {
         let mut cx = Unlocked::new();
-        let mut l = link.lock();
-        let free = l.settle();
-        drop(l);
-        if free {
+        if link.settle() {
             self.table.write(&mut cx).unpark(link.serial());
         }
     }

@@ -10,13 +10,16 @@
 //! - **Fixed**: the MAC name and the serial, set at creation.
 //! - **Tabled state**: the link id, name, zone, life-cycle state and flags
 //!   (one [`Word`]), the zone list links. Changed only with the table lock
-//!   held as writer *and* the link's mutex held (a [`LinkGuard`]); read
-//!   with either held. So lookups and holds, which hold the table lock as
-//!   reader, read them without taking the link's mutex, and a caller
-//!   holding only a record (`Link::name`, ...) gets a consistent value
-//!   from the mutex. (The zone list links are the table's alone: read and
-//!   written under the table lock only.) A detached link is in no table:
-//!   its state changes with its mutex alone.
+//!   held as writer, and read with it held (as reader or writer): lookups
+//!   and holds, which hold the table lock as reader, read them without the
+//!   link's mutex. The name and the zone, which a caller holding only a
+//!   record reads together (`Link::name`, `Link::zone`), change with the
+//!   link's mutex held too (a [`LinkGuard`]), so that caller gets a
+//!   consistent value from the mutex. (The zone list links are the
+//!   table's alone.) A detached link is in no table: its state changes
+//!   once more, from detached to freed, by compare-and-swap
+//!   ([`Link::settle`]), so exactly one of the parties that may free it
+//!   does.
 //! - **Hold counts** ([`HoldRow`]s, the temporary count): atomic, changed
 //!   by compare-and-swap. A hold takes the table lock as reader and one
 //!   compare-and-swap; a release takes no lock at all, only its
@@ -31,7 +34,7 @@
 //! Two lock-free exchanges must not miss each other:
 //!
 //! - A release that takes a detached link's last hold frees it
-//!   ([`LinkGuard::settle`]). The releaser changes a count (a
+//!   ([`Link::settle`]). The releaser changes a count (a
 //!   read-modify-write), then loads the state; the detacher stores the
 //!   state, then reads each count with a read-modify-write
 //!   ([`Link::unheld`]). Read-modify-writes of one count are totally
@@ -50,7 +53,7 @@ use core::sync::atomic::{AtomicU32 as TabledU32, AtomicU64 as TabledU64, Orderin
 use crate::errno::{Errno, KResult};
 use crate::sync::atomic::{
     AtomicU32, AtomicU64,
-    Ordering::{Acquire, Release, SeqCst},
+    Ordering::{AcqRel, Acquire, Release, SeqCst},
 };
 use crate::sync::{Condvar, Deadline, Mutex, MutexGuard, Wake};
 
@@ -693,6 +696,24 @@ impl Link {
         self.word.store(w.0, Release);
     }
 
+    /// Changes the state and flags (not the zone: [`LinkGuard::set_zone`]).
+    /// Table lock held as writer.
+    pub(crate) fn update(&self, f: impl FnOnce(Word) -> Word) {
+        self.store_word(f);
+    }
+
+    /// Detached and nobody left: the record is dead. Returns true on the
+    /// transition (a compare-and-swap, so exactly one caller sees it and
+    /// removes it from limbo).
+    pub(crate) fn settle(&self) -> bool {
+        let w = self.word();
+        if w.state() != LinkState::Detached || !self.unheld() {
+            return false;
+        }
+        let freed = w.with_state(LinkState::Freed);
+        self.word.compare_exchange(w.0, freed.0, AcqRel, Acquire).is_ok()
+    }
+
     fn store_zone(&self, zone: ZoneKey) {
         self.uniqid.store(zone.uniqid, Relaxed);
         self.zh.set_owner(owner_mark(zone.uniqid));
@@ -751,16 +772,6 @@ impl LinkGuard<'_> {
     /// down, as links enter running zones only. Table lock held as writer.
     pub(crate) fn set_zone(&mut self, zone: ZoneKey) {
         self.link.store_zone(zone);
-    }
-
-    /// Detached and nobody left: the record is dead. Returns true on the
-    /// transition, so exactly one caller removes it from limbo.
-    pub(crate) fn settle(&mut self) -> bool {
-        if self.link.word().state() == LinkState::Detached && self.link.unheld() {
-            self.set_state(LinkState::Freed);
-            return true;
-        }
-        false
     }
 
     /// Forgets every hold taken from inside the zone (forced recovery of

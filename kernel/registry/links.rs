@@ -171,7 +171,7 @@ impl Registry {
                 return Err(Errno::EBUSY);
             }
             if w.transient() && w.down() {
-                self.condemn_locked(&mut t, &link, &mut l);
+                self.condemn_locked(&mut t, &link);
                 drop(l);
                 drop(t);
                 self.kick();
@@ -229,22 +229,17 @@ impl Registry {
     /// Condemns and detaches a transient link at once (teardown): no new
     /// hold, unreachable by name or id, the registry's own holds dropped,
     /// memory kept (in limbo) until the last holder lets go, and dlmgmtd's
-    /// notice queued. Table and link locked; needs [`CONDEMN`] room.
+    /// notice queued. Table locked as writer; needs [`CONDEMN`] room.
     /// Returns whether the link is freed already (nobody held it).
-    pub(super) fn condemn_locked(
-        &self,
-        t: &mut Table,
-        link: &Arc<Link>,
-        l: &mut LinkGuard<'_>,
-    ) -> bool {
+    pub(super) fn condemn_locked(&self, t: &mut Table, link: &Arc<Link>) -> bool {
         t.unhash(link);
-        let zone = l.word().zone_id();
-        l.update(|w| w.with_existence(false).with_loan(false).with_state(LinkState::Detached));
-        let freed = l.settle();
+        let zone = link.word().zone_id();
+        link.update(|w| w.with_existence(false).with_loan(false).with_state(LinkState::Detached));
+        let freed = link.settle();
         if !freed {
             t.park(link.serial(), link);
         }
-        self.outbox.push(Notice::LinkGone { link: l.linkid(), zone }, link.serial(), zone);
+        self.outbox.push(Notice::LinkGone { link: link.linkid(), zone }, link.serial(), zone);
         freed
     }
 

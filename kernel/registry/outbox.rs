@@ -297,7 +297,11 @@ impl Outbox {
         if self.len.load(Relaxed) == 0 {
             return None;
         }
-        let mut s = self.lock();
+        self.claim_locked(self.lock(), zone, horizon)
+    }
+
+    /// [`claim_about`](Self::claim_about), the outbox locked.
+    fn claim_locked(&self, mut s: Guard<'_>, zone: ZoneId, horizon: u64) -> Option<Entry> {
         loop {
             let e = s.queue.iter_mut().find(|e| e.seq < horizon && e.about(zone))?;
             if !e.inflight {
@@ -307,6 +311,25 @@ impl Outbox {
             let Guard { g, _no_alloc } = s;
             s = Guard { g: self.settled.wait(g), _no_alloc };
         }
+    }
+
+    /// Drops delivered notice `seq`, which no link counts (see
+    /// `door.rs`), and claims the next one about `zone` as
+    /// [`claim_about`](Self::claim_about) does, in one critical section.
+    pub(crate) fn drop_then_claim(
+        &self,
+        _cx: &mut Unlocked,
+        seq: u64,
+        zone: ZoneId,
+        horizon: u64,
+    ) -> Option<Entry> {
+        let mut s = self.lock();
+        if let Some(i) = s.queue.iter().position(|e| e.seq == seq) {
+            s.queue.remove(i);
+            self.mirror(&s);
+            self.settled.notify_all();
+        }
+        self.claim_locked(s, zone, horizon)
     }
 
     /// Ends the delivery of notice `seq`: dropped if dlmgmtd took it,

@@ -82,14 +82,11 @@ impl Registry {
             return Err(Errno::EINVAL);
         }
         let gate = self.gate.enter(&mut cx, zone.id);
-        let halting = |s| Ok(if s == ZoneState::Running { ZoneState::ShuttingDown } else { s });
-        let mut members = self.members(&mut cx, zone, halting)?;
-        let mut report = TeardownReport {
-            zone,
-            links: Vec::with_capacity(members.len()),
-            remaining: 0,
-            queued: 0,
-        };
+        // Room for a small zone's links and their lines; the first section
+        // makes more if the zone has more.
+        let mut members = Vec::with_capacity(8);
+        let mut report =
+            TeardownReport { zone, links: Vec::with_capacity(8), remaining: 0, queued: 0 };
         self.halt_members(&mut cx, &mut members, &mut report)?;
         drop(gate);
         list_holders(&mut report.links, &members);
@@ -106,8 +103,28 @@ impl Registry {
 
     /// Moves the zone (whose gate the caller holds) to the state `mark`
     /// says (halting or down; its error refuses), and lists its links in
-    /// id order: from then on no link can enter it, so the list is
-    /// complete.
+    /// id order into `members`, which has room for them: from then on no
+    /// link can enter the zone, so the list is complete. Table locked as
+    /// writer.
+    fn list_members(
+        t: &mut Table,
+        zone: ZoneKey,
+        mark: impl Fn(ZoneState) -> KResult<ZoneState>,
+        members: &mut Vec<Member>,
+    ) -> KResult<()> {
+        let state = mark(t.zone(zone)?.state)?;
+        t.set_zone_state(zone, state)?;
+        let none = HoldCounts::NONE;
+        let list = t.zone_links(zone.id);
+        members.extend(list.map(|(id, l)| Member { id, link: l.clone(), delayed_by: none }));
+        // The list is newest first, and ids mostly grow with age: oldest
+        // first is mostly sorted already.
+        members.reverse();
+        crate::sort::sort_unstable_by(members, |a, b| a.id.cmp(&b.id));
+        Ok(())
+    }
+
+    /// [`list_members`](Self::list_members) in a section of its own.
     #[inline(never)]
     fn members(
         &self,
@@ -115,50 +132,56 @@ impl Registry {
         zone: ZoneKey,
         mark: impl Fn(ZoneState) -> KResult<ZoneState>,
     ) -> KResult<Vec<Member>> {
-        // Room for a small zone's links; a larger one is counted under the
-        // lock and the room made with no lock held, then looked at again.
         let mut members: Vec<Member> = Vec::with_capacity(8);
         loop {
             let mut t = self.table.write(cx);
-            let z = t.zone(zone)?;
-            if z.count > members.capacity() {
-                let n = z.count;
+            let n = t.zone(zone)?.count;
+            if n > members.capacity() {
+                // Room made with no lock held; then looked at again.
                 drop(t);
                 members.reserve(n);
                 continue;
             }
-            let state = mark(z.state)?;
-            t.set_zone_state(zone, state)?;
-            let list = t.zone_links(zone.id);
-            let none = HoldCounts::NONE;
-            members.extend(list.map(|(id, l)| Member { id, link: l.clone(), delayed_by: none }));
-            break;
+            Self::list_members(&mut t, zone, &mark, &mut members)?;
+            return Ok(members);
         }
-        // The list is newest first, and ids mostly grow with age: oldest
-        // first is mostly sorted already.
-        members.reverse();
-        crate::sort::sort_unstable_by(&mut members, |a, b| a.id.cmp(&b.id));
-        Ok(members)
     }
 
-    /// The halt's walk over its zone's links (see the module doc): their
-    /// lines go to `report`, in the members' order. The zone's gate is
-    /// held, no lock is. Sets the zone down at the end, and how many links
-    /// remain in it.
+    /// The halt's walk over its zone's links (see the module doc): lists
+    /// them into `members` in its first section, then writes their lines
+    /// to `report`, in the same order. The zone's gate is held, no lock
+    /// is. Sets the zone down at the end, and how many links remain in it.
     #[inline(never)]
     fn halt_members(
         &self,
         cx: &mut Unlocked,
-        members: &mut [Member],
+        members: &mut Vec<Member>,
         report: &mut TeardownReport,
     ) -> KResult<()> {
         let zone = report.zone;
+        let halting = |s| Ok(if s == ZoneState::Running { ZoneState::ShuttingDown } else { s });
+        let mut listed = false;
         // The member to return, and what dlmgmtd answered.
         let mut asked: Option<(usize, KResult<()>)> = None;
         let mut next = 0;
         loop {
             let left = members.len() - next;
-            let mut t = self.table.write_room(cx, &self.outbox, |_| CONDEMN.times(left));
+            let mut t = self.table.write_room(cx, &self.outbox, |t| {
+                let n = if listed { left } else { t.zone(zone).map_or(0, |z| z.count) };
+                CONDEMN.times(n)
+            });
+            if !listed {
+                let n = t.zone(zone)?.count;
+                if n > members.capacity() || n > report.links.capacity() {
+                    // Room made with no lock held; then looked at again.
+                    drop(t);
+                    members.reserve(n);
+                    report.links.reserve(n);
+                    continue;
+                }
+                Self::list_members(&mut t, zone, halting, members)?;
+                listed = true;
+            }
             if let Some((i, res)) = asked.take() {
                 let line = Self::commit_return(&mut t, &mut members[i], res);
                 report.links.push(line);
@@ -190,24 +213,24 @@ impl Registry {
     /// The first phase of one link of a halt, in the halt's writer
     /// section: its report line, or `None` if it is to return (marked
     /// busy; dlmgmtd is asked next).
+    /// It changes no name or zone: the table lock is enough.
     fn halt_step(&self, t: &mut Table, m: &mut Member, queued: &mut usize) -> Option<LinkOutcome> {
         let link = &m.link;
-        let mut l = link.lock();
-        let w = l.word();
+        let w = link.word();
         let action = if w.state() != LinkState::Active {
             Action::Destroying
         } else if w.transient() {
-            let freed = self.condemn_locked(t, link, &mut l);
+            let freed = self.condemn_locked(t, link);
             *queued += 1;
             Action::Condemned { freed }
-        } else if l.zone_side_holds() > 0 {
+        } else if link.zone_side_holds() > 0 {
             Action::Blocked
         } else {
-            l.update(|w| w.with_busy(true));
+            link.update(|w| w.with_busy(true));
             return None;
         };
-        m.delayed_by = l.outside_holders();
-        Some(outcome(&l, action))
+        m.delayed_by = link.outside_holders();
+        Some(outcome(link, action))
     }
 
     /// Commits or abandons the return of a halting zone's link, given
@@ -374,7 +397,7 @@ impl Registry {
                 let reclaimed = force.then(|| l.reclaim_zone_holds());
                 let mut drain = false;
                 let o = if w.transient() {
-                    let freed = self.condemn_locked(&mut t, link, &mut l);
+                    let freed = self.condemn_locked(&mut t, link);
                     report.queued += 1;
                     drain = !freed && l.tmp_holds() > 0;
                     outcome(&l, Action::Condemned { freed })
