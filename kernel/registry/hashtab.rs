@@ -174,12 +174,17 @@ pub(crate) struct SlotTab<E> {
     /// Empty, or a power of two of slots.
     slots: Vec<Option<E>>,
     len: usize,
+    /// Entries the array holds before it must grow (3/4 of it), and
+    /// below which it may shrink: kept with the array, so the room a
+    /// writer section plans for costs two compares per table.
+    grow_at: usize,
+    shrink_at: usize,
 }
 
 impl<E: Tagged> SlotTab<E> {
     /// An empty table; allocates nothing until the first insert.
     pub(crate) const fn new() -> Self {
-        SlotTab { slots: Vec::new(), len: 0 }
+        SlotTab { slots: Vec::new(), len: 0, grow_at: 0, shrink_at: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -246,9 +251,27 @@ impl<E: Tagged> SlotTab<E> {
         }
     }
 
+    /// Replaces the array, and the thresholds that go with its size.
+    fn set_slots(&mut self, slots: Vec<Option<E>>) -> Vec<Option<E>> {
+        let cap = slots.len();
+        self.grow_at = cap * 3 / 4;
+        self.shrink_at = if cap >= 4 * MIN_CAP { cap / 8 } else { 0 };
+        core::mem::replace(&mut self.slots, slots)
+    }
+
     /// As [`HashTab::want`].
     #[inline]
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
+        if self.len + extra <= self.grow_at && self.len >= self.shrink_at {
+            return None;
+        }
+        self.resize_for(extra)
+    }
+
+    /// [`want`](Self::want) once the size may change.
+    #[cold]
+    #[inline(never)]
+    fn resize_for(&self, extra: usize) -> Option<usize> {
         let need = self.len + extra;
         let cap = self.slots.len();
         if need * 4 > cap * 3 {
@@ -274,7 +297,7 @@ impl<E: Tagged> SlotTab<E> {
         if self.want(extra) != Some(fresh.0.len()) {
             return;
         }
-        let old = core::mem::replace(&mut self.slots, fresh.0);
+        let old = self.set_slots(fresh.0);
         for e in old.into_iter().flatten() {
             self.place(e);
         }
@@ -323,7 +346,7 @@ impl<E: Tagged> SlotTab<E> {
     /// Moves every entry into a fresh array of `cap` slots (a power of
     /// two, more than `len` * 4/3). Uses the stored tags: no rehashing.
     fn resize(&mut self, cap: usize) {
-        let old = core::mem::replace(&mut self.slots, Slots::new(cap).0);
+        let old = self.set_slots(Slots::new(cap).0);
         for e in old.into_iter().flatten() {
             self.place(e);
         }
@@ -686,7 +709,9 @@ mod tests {
         for cap in [0usize, 8, 16, 32, 64, 128, 1024] {
             for len in 0..=cap * 3 / 4 {
                 for extra in [0usize, 1, 2, 7, 100] {
-                    let t = SlotTab::<TagSlot<u32>> { slots: Slots::new(cap).0, len };
+                    let mut t = SlotTab::<TagSlot<u32>>::new();
+                    t.set_slots(Slots::new(cap).0);
+                    t.len = len;
                     let need = len + extra;
                     let want = if need * 4 > cap * 3 {
                         let mut c = cap.max(MIN_CAP);

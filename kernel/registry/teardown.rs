@@ -44,6 +44,8 @@ struct Member {
     id: LinkId,
     link: Arc<Link>,
     delayed_by: HoldCounts,
+    /// dlmgmtd's answer about the link's return, once asked.
+    answer: KResult<()>,
 }
 
 /// Lists the holds that delay each link's free in its report line, with
@@ -116,7 +118,12 @@ impl Registry {
         t.set_zone_state(zone, state)?;
         let none = HoldCounts::NONE;
         let list = t.zone_links(zone.id);
-        members.extend(list.map(|(id, l)| Member { id, link: l.clone(), delayed_by: none }));
+        members.extend(list.map(|(id, l)| Member {
+            id,
+            link: l.clone(),
+            delayed_by: none,
+            answer: Ok(()),
+        }));
         // The list is newest first, and ids mostly grow with age: oldest
         // first is mostly sorted already.
         members.reverse();
@@ -161,8 +168,9 @@ impl Registry {
         let zone = report.zone;
         let halting = |s| Ok(if s == ZoneState::Running { ZoneState::ShuttingDown } else { s });
         let mut listed = false;
-        // The member to return, and what dlmgmtd answered.
-        let mut asked: Option<(usize, KResult<()>)> = None;
+        // The members `asked..next` are returning: dlmgmtd has been asked
+        // about each (its answer in `Member::answer`), in order.
+        let mut asked = 0;
         let mut next = 0;
         loop {
             let left = members.len() - next;
@@ -182,52 +190,68 @@ impl Registry {
                 Self::list_members(&mut t, zone, halting, members)?;
                 listed = true;
             }
-            if let Some((i, res)) = asked.take() {
-                let line = Self::commit_return(&mut t, &mut members[i], res);
+            for m in &mut members[asked..next] {
+                let line = Self::commit_return(&mut t, m);
                 report.links.push(line);
             }
+            asked = next;
+            // Up to the next link to return, and every link to return
+            // right after it: they are asked about one after the other,
+            // then committed in one section.
             while let Some(m) = members.get_mut(next) {
-                next += 1;
-                match self.halt_step(&mut t, m, &mut report.queued) {
-                    Some(line) => report.links.push(line),
-                    None => {
-                        asked = Some((next - 1, Ok(())));
-                        break;
+                let run = asked < next;
+                if run && !Self::returning(&m.link) {
+                    break;
+                }
+                if !run {
+                    if let Some(line) = self.halt_step(&mut t, m, &mut report.queued) {
+                        report.links.push(line);
+                        next += 1;
+                        asked = next;
+                        continue;
                     }
                 }
+                // A link to return: dlmgmtd is asked once the section ends.
+                m.link.update(|w| w.with_busy(true));
+                next += 1;
             }
-            let Some((i, _)) = asked else {
+            if asked == next {
                 let z = t.zone_mut(zone)?;
                 z.state = ZoneState::Down;
                 report.remaining = z.count;
                 return Ok(());
-            };
+            }
             drop(t);
-            let link = members[i].link.linkid();
-            let notice = Notice::SetZone { link, zone: ZoneId::GLOBAL };
-            let res = self.ask(cx, zone.id, &notice);
-            asked = Some((i, res));
+            for m in &mut members[asked..next] {
+                let notice = Notice::SetZone { link: m.id, zone: ZoneId::GLOBAL };
+                m.answer = self.ask(cx, zone.id, &notice);
+            }
         }
     }
 
+    /// Whether a halt returns this link to the global zone (rather than
+    /// condemning it, or leaving it where it is).
+    fn returning(link: &Link) -> bool {
+        let w = link.word();
+        w.state() == LinkState::Active && !w.transient() && link.zone_side_holds() == 0
+    }
+
     /// The first phase of one link of a halt, in the halt's writer
-    /// section: its report line, or `None` if it is to return (marked
-    /// busy; dlmgmtd is asked next).
-    /// It changes no name or zone: the table lock is enough.
+    /// section: its report line, or `None` if it is to return (dlmgmtd is
+    /// asked next). It changes no name or zone: the table lock is enough.
     fn halt_step(&self, t: &mut Table, m: &mut Member, queued: &mut usize) -> Option<LinkOutcome> {
         let link = &m.link;
         let w = link.word();
-        let action = if w.state() != LinkState::Active {
+        let action = if Self::returning(link) {
+            return None;
+        } else if w.state() != LinkState::Active {
             Action::Destroying
         } else if w.transient() {
             let freed = self.condemn_locked(t, link);
             *queued += 1;
             Action::Condemned { freed }
-        } else if link.zone_side_holds() > 0 {
-            Action::Blocked
         } else {
-            link.update(|w| w.with_busy(true));
-            return None;
+            Action::Blocked
         };
         m.delayed_by = link.outside_holders();
         Some(outcome(link, action))
@@ -235,12 +259,12 @@ impl Registry {
 
     /// Commits or abandons the return of a halting zone's link, given
     /// dlmgmtd's answer; its report line. Table locked as writer.
-    fn commit_return(t: &mut Table, m: &mut Member, res: KResult<()>) -> LinkOutcome {
+    fn commit_return(t: &mut Table, m: &mut Member) -> LinkOutcome {
         let link = &m.link;
         let mut l = link.lock();
         l.update(|w| w.with_busy(false));
         m.delayed_by = l.outside_holders();
-        match res {
+        match m.answer {
             Ok(()) => {
                 let name = t.lends.get(&l.linkid()).map(|e| e.name).or_else(|| l.name_locked());
                 let mut o = outcome(&l, Action::ReturnFailed(Errno::EINVAL));
