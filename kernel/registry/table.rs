@@ -420,22 +420,6 @@ impl Table {
         );
     }
 
-    /// Marks a known zone halting or down; its links' holds from inside
-    /// it are refused from now on (their `down` flag).
-    pub(crate) fn set_zone_state(&mut self, key: ZoneKey, state: ZoneState) -> KResult<()> {
-        let z = self.zone_mut(key)?;
-        z.state = state;
-        if state == ZoneState::Running {
-            return Ok(());
-        }
-        let mut next = z.head;
-        while let Some(link) = self.by_id.get(&next) {
-            link.mark_down();
-            next = link.next();
-        }
-        Ok(())
-    }
-
     /// The links in `zone`, in list order.
     pub(crate) fn zone_links(&self, zone: ZoneId) -> ZoneLinks<'_> {
         let head = self.zones.get(&zone).map_or(LinkId::INVALID, |z| z.head);

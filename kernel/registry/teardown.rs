@@ -114,16 +114,17 @@ impl Registry {
         mark: impl Fn(ZoneState) -> KResult<ZoneState>,
         members: &mut Vec<Member>,
     ) -> KResult<()> {
-        let state = mark(t.zone(zone)?.state)?;
-        t.set_zone_state(zone, state)?;
+        let z = t.zone_mut(zone)?;
+        let state = mark(z.state)?;
+        z.state = state;
         let none = HoldCounts::NONE;
-        let list = t.zone_links(zone.id);
-        members.extend(list.map(|(id, l)| Member {
-            id,
-            link: l.clone(),
-            delayed_by: none,
-            answer: Ok(()),
-        }));
+        for (id, l) in t.zone_links(zone.id) {
+            if state != ZoneState::Running {
+                // No hold from inside the zone any more.
+                l.mark_down();
+            }
+            members.push(Member { id, link: l.clone(), delayed_by: none, answer: Ok(()) });
+        }
         // The list is newest first, and ids mostly grow with age: oldest
         // first is mostly sorted already.
         members.reverse();
