@@ -36,12 +36,14 @@
 //! - A release that takes a detached link's last hold frees it
 //!   ([`Link::settle`]). The releaser changes a count (a
 //!   read-modify-write), then loads the state; the detacher stores the
-//!   state, then reads each count with a read-modify-write
-//!   ([`Link::unheld`]). Read-modify-writes of one count are totally
-//!   ordered: if the detacher's comes first, the releaser's reads from it
-//!   and so sees the detached state; otherwise the detacher sees the
-//!   release. (Acquire and release orderings suffice for that, where a
-//!   plain load in the detacher would need sequential consistency.)
+//!   state, then reads each count that is not already 0 with a
+//!   read-modify-write (`Link::unheld`). Read-modify-writes of one count
+//!   are totally ordered: if the detacher's comes first, the releaser's
+//!   reads from it and so sees the detached state; otherwise the detacher
+//!   sees the release. (Acquire and release orderings suffice for that,
+//!   where a plain load in the detacher would need sequential
+//!   consistency.) A count already 0 needs no such read: a detached link
+//!   takes no new hold, so 0 stays 0, and there is no release to meet.
 //! - The last temporary release wakes a draining destroy ([`Link::drain`],
 //!   [`Link::put_tmp`]). Drainers are counted in the same atomic word as
 //!   the temporary holds, so the release that takes the count to zero sees
@@ -511,15 +513,19 @@ impl Link {
         HoldCounts { existence: false, loan: false, ..self.holds_locked() }
     }
 
-    /// No hold of any sort remains. Each count is read as the latest in
-    /// its order (see the module doc).
+    /// No hold of any sort remains. A detached link takes no new hold, so
+    /// its counts only fall: a count read as 0 is 0. One read as more is
+    /// read again as the latest in its order (see the module doc), which a
+    /// release racing the detach then reads after.
     fn unheld(&self) -> bool {
         let w = self.word();
+        let none =
+            |a: &AtomicU64, of: fn(u64) -> u64| of(a.load(SeqCst)) == 0 || of(read_latest(a)) == 0;
         !w.existence()
             && !w.loan()
-            && tmp_count(read_latest(&self.tmp)) == 0
-            && read_latest(&self.gz.0) & !MARK_MASK == 0
-            && read_latest(&self.zh.0) & !MARK_MASK == 0
+            && none(&self.tmp, |v| u64::from(tmp_count(v)))
+            && none(&self.gz.0, |v| v & !MARK_MASK)
+            && none(&self.zh.0, |v| v & !MARK_MASK)
     }
 
     // ---- the zone list: the table lock alone ----

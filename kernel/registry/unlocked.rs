@@ -1,7 +1,7 @@
 //! The lock protocol made checkable by the compiler (see `docs/locking.md`).
 //!
-//! [`Unlocked`] is a zero-sized proof that the calling thread holds no
-//! registry lock. Every public entry point makes one before it locks
+//! [`Unlocked`] is a proof that the calling thread holds no registry
+//! lock. Every public entry point makes one before it locks
 //! anything. Whatever may sleep for long needs `&mut Unlocked`:
 //!
 //! - taking the table lock ([`TableLock::read`], [`TableLock::write`],
@@ -26,14 +26,20 @@
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
+use super::door::CachedDoor;
 use super::noalloc::NoAlloc;
 use super::outbox::Outbox;
 use super::table::{Room, Table};
 use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Proof that this thread holds no registry lock. Not `Send`: it speaks
-/// for one thread.
+/// for one thread, and for one call of a public entry point.
+///
+/// It also keeps the door the call's last upcall went through
+/// (`door.rs`), so that the call's later upcalls need not copy the handle
+/// again while it is the same door.
 pub(crate) struct Unlocked {
+    pub(crate) door: CachedDoor,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -42,7 +48,7 @@ impl Unlocked {
     /// few entry points that call others (`setzid`) hold nothing when they
     /// do; internal helpers take `&mut Unlocked`.
     pub(crate) fn new() -> Unlocked {
-        Unlocked { _not_send: PhantomData }
+        Unlocked { door: None, _not_send: PhantomData }
     }
 }
 
