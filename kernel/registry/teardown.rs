@@ -26,6 +26,7 @@ use crate::sync::{Arc, Deadline};
 
 /// One link's line of a report, written under its lock: no allocation
 /// (its holder lists are empty; see [`Member`]).
+#[inline]
 fn outcome(l: &Link, action: Action) -> LinkOutcome {
     LinkOutcome {
         link: l.linkid(),

@@ -133,6 +133,7 @@ impl LinkName {
 
     /// The name [`to_words`](Self::to_words) made; `None` for all zeros
     /// (no name: a name is never empty).
+    #[inline]
     pub(crate) fn from_words(w: [u64; 4]) -> Option<LinkName> {
         // The last word in use, and its bytes in use: a name has no NUL.
         let last = w.iter().rposition(|&x| x != 0)?;
@@ -140,12 +141,13 @@ impl LinkName {
         if len >= MAXLINKNAMELEN {
             return None;
         }
-        let mut raw = [0u8; 32];
-        for (chunk, w) in raw.chunks_exact_mut(8).zip(w) {
+        // Word by word into place: no byte buffer copied again.
+        let mut bytes = [0u8; MAXLINKNAMELEN - 1];
+        let (full, tail) = bytes.split_at_mut(24);
+        for (chunk, w) in full.chunks_exact_mut(8).zip(w) {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
-        let mut bytes = [0u8; MAXLINKNAMELEN - 1];
-        bytes.copy_from_slice(&raw[..MAXLINKNAMELEN - 1]);
+        tail.copy_from_slice(&w[3].to_le_bytes()[..7]);
         Some(LinkName { len: len as u8, bytes })
     }
 }
