@@ -28,25 +28,40 @@ use crate::sync::{Arc, Deadline};
 /// (its holder lists are empty; see [`Member`]).
 #[inline]
 fn outcome(l: &Link, action: Action) -> LinkOutcome {
-    LinkOutcome {
-        link: l.linkid(),
-        name: l.name_locked(),
-        action,
-        delayed_by: Vec::new(),
-        tmp_holds: l.tmp_holds(),
-        reclaimed: Vec::new(),
-    }
+    let mut o = LinkOutcome::BLANK;
+    fill(&mut o, l, action);
+    o
+}
+
+/// Writes a report line in place (see [`outcome`]): a line is large, and
+/// one built apart and then copied is read back while its bytes are still
+/// being stored, which the processor makes wait.
+#[inline]
+fn fill(o: &mut LinkOutcome, l: &Link, action: Action) {
+    o.link = l.linkid();
+    o.name = l.name_locked();
+    o.action = action;
+    o.tmp_holds = l.tmp_holds();
 }
 
 /// A link of a zone being torn down, and the holds that delay its free,
 /// as counts until they can be listed.
+#[derive(Clone)]
 struct Member {
     /// The link's id, to sort by.
     id: LinkId,
-    link: Arc<Link>,
+    /// The link (`None` only in a member not yet written).
+    link: Option<Arc<Link>>,
     delayed_by: HoldCounts,
     /// dlmgmtd's answer about the link's return, once asked.
     answer: KResult<()>,
+}
+
+impl Member {
+    /// A member yet to be written (for room made ahead: members are
+    /// written in place, as report lines are, see [`fill`]).
+    const BLANK: Member =
+        Member { id: LinkId::INVALID, link: None, delayed_by: HoldCounts::NONE, answer: Ok(()) };
 }
 
 /// Lists the holds that delay each link's free in its report line, with
@@ -118,13 +133,15 @@ impl Registry {
         let z = t.zone_mut(zone)?;
         let state = mark(z.state)?;
         z.state = state;
-        let none = HoldCounts::NONE;
-        for (id, l) in t.zone_links(zone.id) {
+        let n = t.zone(zone)?.count;
+        members.resize(n, Member::BLANK);
+        for (m, (id, l)) in members.iter_mut().zip(t.zone_links(zone.id)) {
             if state != ZoneState::Running {
                 // No hold from inside the zone any more.
                 l.mark_down();
             }
-            members.push(Member { id, link: l.clone(), delayed_by: none, answer: Ok(()) });
+            m.id = id;
+            m.link = Some(l.clone());
         }
         // The list is newest first, and ids mostly grow with age: oldest
         // first is mostly sorted already.
@@ -190,11 +207,13 @@ impl Registry {
                     continue;
                 }
                 Self::list_members(&mut t, zone, halting, members)?;
+                // A blank line per link, in the room made: written in place.
+                report.links.resize(members.len(), LinkOutcome::BLANK);
                 listed = true;
             }
-            for m in &mut members[asked..next] {
-                let line = Self::commit_return(&mut t, m);
-                report.links.push(line);
+            let lines = &mut report.links[asked..next];
+            for (m, o) in members[asked..next].iter_mut().zip(lines) {
+                Self::commit_return(&mut t, m, o);
             }
             asked = next;
             // Up to the next link to return, and every link to return
@@ -202,19 +221,21 @@ impl Registry {
             // then committed in one section.
             while let Some(m) = members.get_mut(next) {
                 let run = asked < next;
-                if run && !Self::returning(&m.link) {
+                if run && !m.link.as_deref().is_some_and(Self::returning) {
                     break;
                 }
                 if !run {
-                    if let Some(line) = self.halt_step(&mut t, m, &mut report.queued) {
-                        report.links.push(line);
+                    let o = &mut report.links[next];
+                    if self.halt_step(&mut t, m, o, &mut report.queued) {
                         next += 1;
                         asked = next;
                         continue;
                     }
                 }
                 // A link to return: dlmgmtd is asked once the section ends.
-                m.link.update(|w| w.with_busy(true));
+                if let Some(link) = &m.link {
+                    link.update(|w| w.with_busy(true));
+                }
                 next += 1;
             }
             if asked == next {
@@ -241,11 +262,17 @@ impl Registry {
     /// The first phase of one link of a halt, in the halt's writer
     /// section: its report line, or `None` if it is to return (dlmgmtd is
     /// asked next). It changes no name or zone: the table lock is enough.
-    fn halt_step(&self, t: &mut Table, m: &mut Member, queued: &mut usize) -> Option<LinkOutcome> {
-        let link = &m.link;
+    fn halt_step(
+        &self,
+        t: &mut Table,
+        m: &mut Member,
+        o: &mut LinkOutcome,
+        queued: &mut usize,
+    ) -> bool {
+        let Some(link) = &m.link else { return true };
         let w = link.word();
         let action = if Self::returning(link) {
-            return None;
+            return false;
         } else if w.state() != LinkState::Active {
             Action::Destroying
         } else if w.transient() {
@@ -256,27 +283,27 @@ impl Registry {
             Action::Blocked
         };
         m.delayed_by = link.outside_holders();
-        Some(outcome(link, action))
+        fill(o, link, action);
+        true
     }
 
     /// Commits or abandons the return of a halting zone's link, given
     /// dlmgmtd's answer; its report line. Table locked as writer.
-    fn commit_return(t: &mut Table, m: &mut Member) -> LinkOutcome {
-        let link = &m.link;
+    fn commit_return(t: &mut Table, m: &mut Member, o: &mut LinkOutcome) {
+        let Some(link) = &m.link else { return };
         let mut l = link.lock();
         l.update(|w| w.with_busy(false));
         m.delayed_by = l.outside_holders();
         match m.answer {
             Ok(()) => {
                 let name = t.lends.get(&l.linkid()).map(|e| e.name).or_else(|| l.name_locked());
-                let mut o = outcome(&l, Action::ReturnFailed(Errno::EINVAL));
+                fill(o, &l, Action::ReturnFailed(Errno::EINVAL));
                 Self::return_locked(t, link, &mut l);
                 if let Some(name) = name {
                     o.action = Action::Returned { name };
                 }
-                o
             }
-            Err(e) => outcome(&l, Action::ReturnFailed(e)),
+            Err(e) => fill(o, &l, Action::ReturnFailed(e)),
         }
     }
 
@@ -319,9 +346,9 @@ impl Registry {
             queued: 0,
         };
         let mut draining = Vec::new();
-        for m in &links {
-            if self.recover_one(&mut cx, &m.link, force, &mut report) {
-                draining.push((report.links.len() - 1, m.link.clone()));
+        for link in links.iter().filter_map(|m| m.link.as_ref()) {
+            if self.recover_one(&mut cx, link, force, &mut report) {
+                draining.push((report.links.len() - 1, link.clone()));
             }
         }
         if force {
