@@ -7,7 +7,7 @@ use alloc::string::String;
 use super::link::Link;
 use super::outbox::{Notice, Outbox};
 use super::table::{NameKey, NameKind, Table, mac_tag, name_tag};
-use super::types::{LinkId, LinkState, ZoneId, ZoneKey, ZoneState};
+use super::types::{LinkId, LinkName, LinkState, ZoneId, ZoneKey, ZoneState};
 use crate::sync::Arc;
 
 /// A broken rule.
@@ -29,13 +29,7 @@ macro_rules! ensure {
 
 /// Whether the (zone, name) index holds `kind` for `link` under `name`
 /// in `zone`.
-fn has_name(
-    t: &Table,
-    zone: ZoneId,
-    name: &super::types::LinkName,
-    kind: NameKind,
-    link: &Arc<Link>,
-) -> bool {
+fn has_name(t: &Table, zone: ZoneId, name: [u64; 4], kind: NameKind, link: &Arc<Link>) -> bool {
     let tag = name_tag(zone, name) | kind as u32;
     t.by_name.find(tag, |t, l| t == tag && Arc::ptr_eq(l, link)).is_some()
 }
@@ -93,10 +87,10 @@ fn check_link(t: &Table, link: &Arc<Link>, id: LinkId) -> Result<(), Violation> 
             detail: format!("lent link {id:?} has no reserved name"),
         })?;
         ensure!(
-            lend.to == zone.id && has_name(t, ZoneId::GLOBAL, &lend.name, NameKind::Reserved, link),
+            lend.to == zone.id && has_name(t, ZoneId::GLOBAL, lend.name, NameKind::Reserved, link),
             "3 lend",
-            "lent link {id:?}'s name {} is not reserved in its owner zone",
-            lend.name
+            "lent link {id:?}'s name {:?} is not reserved in its owner zone",
+            LinkName::from_words(lend.name)
         );
     } else {
         ensure!(
@@ -179,12 +173,14 @@ pub(crate) fn check(t: &Table, outbox: &Outbox) -> Result<(), Violation> {
         let w = link.word();
         let lend = t.lends.get(&id);
         let ok = match kind {
-            NameKind::Link => link.name_locked().is_some_and(|n| name_tag(w.zone_id(), &n) == tag),
+            NameKind::Link => {
+                link.name_locked().is_some_and(|n| name_tag(w.zone_id(), n.to_words()) == tag)
+            }
             NameKind::Reserved => {
-                w.lent() && lend.is_some_and(|e| name_tag(ZoneId::GLOBAL, &e.name) | 1 == tag)
+                w.lent() && lend.is_some_and(|e| name_tag(ZoneId::GLOBAL, e.name) | 1 == tag)
             }
             NameKind::Incoming => {
-                w.busy() && !w.lent() && lend.is_some_and(|e| name_tag(e.to, &e.name) | 2 == tag)
+                w.busy() && !w.lent() && lend.is_some_and(|e| name_tag(e.to, e.name) | 2 == tag)
             }
         };
         ensure!(ok, "1 names", "{kind:?} name entry {tag:#x} for {id:?} names nothing it has");

@@ -62,7 +62,11 @@ pub(crate) fn take(t: &Table) -> Snapshot {
                 transient: w.transient(),
                 persistent: w.persistent(),
                 state: w.state(),
-                reserved: t.lends.get(&l.linkid()).filter(|_| w.lent()).map(|e| e.name),
+                reserved: t
+                    .lends
+                    .get(&l.linkid())
+                    .filter(|_| w.lent())
+                    .and_then(|e| LinkName::from_words(e.name)),
                 holders: l.holds_locked().to_vec(),
             }
         })

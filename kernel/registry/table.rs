@@ -61,9 +61,10 @@ impl NameKind {
     }
 }
 
-/// The tag of `name` in `zone`, with no kind.
-pub(crate) fn name_tag(zone: ZoneId, name: &LinkName) -> u32 {
-    NameKey::new(zone, name).tag
+/// The tag of the name with these words ([`LinkName::to_words`]) in
+/// `zone`, with no kind.
+pub(crate) fn name_tag(zone: ZoneId, name: [u64; 4]) -> u32 {
+    NameKey::of_words(zone, name).tag
 }
 
 /// A (zone, name) key as the name index is searched with: the name's
@@ -120,8 +121,8 @@ pub(crate) fn mac_tag(mac: &[u8]) -> u32 {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Lend {
     /// The link's global-zone name, kept for its return; also the name it
-    /// enters the borrowing zone under.
-    pub(crate) name: LinkName,
+    /// enters the borrowing zone under. As words ([`LinkName::to_words`]).
+    pub(crate) name: [u64; 4],
     /// The borrowing zone.
     pub(crate) to: ZoneId,
 }
@@ -499,7 +500,7 @@ impl Table {
 
     /// True if no slot of any kind holds the name `key` says in its zone.
     pub(crate) fn name_free(&self, key: &NameKey) -> bool {
-        let is = |e: &Lend| e.name.to_words() == key.words;
+        let is = |e: &Lend| e.name == key.words;
         let hit = self.by_name.find(key.tag, |t, l| {
             if t & !KIND_BITS != key.tag {
                 return false;
@@ -581,7 +582,7 @@ impl Table {
         // Only a lent link, or one being lent, has a lend.
         let w = link.word();
         if let Some(lend) = (w.lent() || w.busy()).then(|| self.lends.remove(&id)).flatten() {
-            let name = lend.name.to_words();
+            let name = lend.name;
             self.remove_name(&NameKey::of_words(ZoneId::GLOBAL, name), NameKind::Reserved, link);
             self.remove_name(&NameKey::of_words(lend.to, name), NameKind::Incoming, link);
         }
@@ -605,13 +606,13 @@ impl Table {
     /// for one name and one lend.
     pub(crate) fn lend_start(&mut self, link: &Arc<Link>, name: LinkName, to: ZoneId) {
         self.insert_name(&NameKey::new(to, &name), NameKind::Incoming, link);
-        self.lends.insert(link.linkid(), Lend { name, to });
+        self.lends.insert(link.linkid(), Lend { name: name.to_words(), to });
     }
 
     /// Forgets a lend dlmgmtd refused. Never allocates.
     pub(crate) fn lend_undo(&mut self, link: &Arc<Link>) {
         if let Some(lend) = self.lends.remove(&link.linkid()) {
-            self.remove_name(&NameKey::new(lend.to, &lend.name), NameKind::Incoming, link);
+            self.remove_name(&NameKey::of_words(lend.to, lend.name), NameKind::Incoming, link);
         }
     }
 
@@ -622,7 +623,7 @@ impl Table {
         let id = l.linkid();
         let Some(lend) = self.lends.get(&id).copied() else { return };
         let (to_key, home) =
-            (NameKey::new(lend.to, &lend.name), NameKey::new(ZoneId::GLOBAL, &lend.name));
+            (NameKey::of_words(lend.to, lend.name), NameKey::of_words(ZoneId::GLOBAL, lend.name));
         self.rekind(&to_key, link, NameKind::Incoming, NameKind::Link);
         self.rekind(&home, link, NameKind::Link, NameKind::Reserved);
         self.rezone(link, l.word().zone_id(), to.id);
@@ -641,7 +642,7 @@ impl Table {
         }
         let home = match self.lends.remove(&id) {
             Some(lend) => {
-                let key = NameKey::new(owner.id, &lend.name);
+                let key = NameKey::of_words(owner.id, lend.name);
                 self.rekind(&key, link, NameKind::Reserved, NameKind::Link);
                 key
             }

@@ -19,7 +19,7 @@ use super::links::CONDEMN;
 use super::outbox::Notice;
 use super::report::{Action, LinkOutcome, TeardownReport};
 use super::table::Table;
-use super::types::{LinkId, LinkState, ZoneId, ZoneKey, ZoneState};
+use super::types::{LinkId, LinkName, LinkState, ZoneId, ZoneKey, ZoneState};
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Deadline};
@@ -296,10 +296,10 @@ impl Registry {
         m.delayed_by = l.outside_holders();
         match m.answer {
             Ok(()) => {
-                let name = t.lends.get(&l.linkid()).map(|e| e.name).or_else(|| l.name_locked());
+                let name = t.lends.get(&l.linkid()).map_or_else(|| l.name_words(), |e| e.name);
                 fill(o, &l, Action::ReturnFailed(Errno::EINVAL));
                 Self::return_locked(t, link, &mut l);
-                if let Some(name) = name {
+                if let Some(name) = LinkName::from_words(name) {
                     o.action = Action::Returned { name };
                 }
             }
