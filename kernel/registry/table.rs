@@ -26,6 +26,7 @@
 //! allocated with no lock held and adopted afterwards
 //! (`TableLock::write_room`).
 
+use alloc::boxed::Box;
 use core::num::NonZeroU32;
 
 use super::hashtab::{
@@ -276,8 +277,10 @@ pub(crate) struct Fresh {
 
 impl Plan {
     /// Allocates what the plan asks for. May sleep: no lock may be held.
-    pub(crate) fn allocate(self) -> Fresh {
-        Fresh {
+    /// Boxed, so the growth path's frames stay small (the stack gate).
+    #[inline(never)]
+    pub(crate) fn allocate(self) -> Box<Fresh> {
+        Box::new(Fresh {
             by_id: self.by_id.map(Slots::new),
             by_mac: self.by_mac.map(Slots::new),
             by_name: self.by_name.map(Slots::new),
@@ -286,7 +289,7 @@ impl Plan {
             zones: self.zones.map(Slots::new),
             limbo: self.limbo.map(Slots::new),
             notices: self.notices.map(OutboxSpace::new),
-        }
+        })
     }
 }
 
@@ -358,29 +361,29 @@ impl Table {
     /// Moves the entries into what was allocated for the plan, wherever it
     /// still fits `room` (another thread may have grown an index since;
     /// what is not adopted is freed). Never allocates.
-    pub(crate) fn adopt(&mut self, fresh: Fresh, room: &Room, outbox: &Outbox) {
-        if let Some(s) = fresh.by_id {
+    pub(crate) fn adopt(&mut self, fresh: &mut Fresh, room: &Room, outbox: &Outbox) {
+        if let Some(s) = fresh.by_id.take() {
             self.by_id.0.adopt(s, room.ids);
         }
-        if let Some(s) = fresh.by_mac {
+        if let Some(s) = fresh.by_mac.take() {
             self.by_mac.adopt(s, room.macs);
         }
-        if let Some(s) = fresh.by_name {
+        if let Some(s) = fresh.by_name.take() {
             self.by_name.adopt(s, room.names);
         }
-        if let Some(s) = fresh.pending {
+        if let Some(s) = fresh.pending.take() {
             self.pending.adopt(s, room.pending);
         }
-        if let Some(s) = fresh.lends {
+        if let Some(s) = fresh.lends.take() {
             self.lends.adopt(s, room.lends);
         }
-        if let Some(s) = fresh.zones {
+        if let Some(s) = fresh.zones.take() {
             self.zones.adopt(s, room.zones);
         }
-        if let Some(s) = fresh.limbo {
+        if let Some(s) = fresh.limbo.take() {
             self.limbo.adopt(s, room.limbo);
         }
-        if let Some(s) = fresh.notices {
+        if let Some(s) = fresh.notices.take() {
             outbox.adopt(s, room.notices);
         }
     }

@@ -130,8 +130,11 @@ impl TableLock {
         let plan = self.inner.read().plan(&want, outbox);
         let Some(plan) = plan else { return };
         // No lock held: this may sleep in kmem.
-        let fresh = plan.allocate();
+        let mut fresh = plan.allocate();
         let mut g = TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
-        g.adopt(fresh, &want, outbox);
+        g.adopt(&mut fresh, &want, outbox);
+        drop(g);
+        // What was not adopted is freed with no lock held.
+        drop(fresh);
     }
 }
