@@ -401,8 +401,7 @@ impl<K: TabKey, V> HashTab<K, V> {
         self.p.len
     }
 
-    #[cfg(test)]
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.p.len == 0
     }
 

@@ -487,7 +487,7 @@ impl Table {
             found = self.by_id.get(&LinkId(id.get())).filter(|l| l.mac().as_bytes() == mac);
             found.is_some()
         });
-        if found.is_none() && self.pending.len() > 0 {
+        if found.is_none() && !self.pending.is_empty() {
             found = self.pending.values().find(|l| l.mac().as_bytes() == mac);
         }
         found
