@@ -92,7 +92,7 @@ pub struct State {
     /// The registered tests; dropping this unregisters them.
     _tests: Registration,
     /// How many times `_info` was asked about the module; a real kernel
-    /// lock and heap cell, exercised on every `modinfo`.
+    /// lock, exercised on every `modinfo`.
     info_calls: Mutex<u64>,
 }
 
