@@ -168,9 +168,14 @@ impl IdIndex {
         IdIndex(SlotTab::new())
     }
 
-    /// The record with id `id`. Never allocates.
+    /// The record with id `id`. Never allocates. `DATALINK_INVALID_LINKID`
+    /// (no link, as at either end of a zone's list) is answered without
+    /// a probe.
     #[inline]
     pub(crate) fn get(&self, id: &LinkId) -> Option<&Arc<Link>> {
+        if *id == LinkId::INVALID {
+            return None;
+        }
         self.0.find(tag_of(id), |e| e.0.linkid() == *id).map(|e| &e.0)
     }
 
@@ -187,9 +192,11 @@ impl IdIndex {
         self.0.insert(ById(link));
     }
 
-    /// Removes the record with id `id`. Never allocates.
-    fn remove(&mut self, id: &LinkId) -> Option<Arc<Link>> {
-        self.0.remove(tag_of(id), |e| e.0.linkid() == *id).map(|e| e.0)
+    /// Removes `link` itself (not another record with its id), returning
+    /// the index's reference. Never allocates.
+    fn remove_record(&mut self, link: &Arc<Link>) -> Option<Arc<Link>> {
+        let id = link.linkid();
+        self.0.remove(tag_of(&id), |e| Arc::ptr_eq(&e.0, link)).map(|e| e.0)
     }
 
     /// Every record with its id, in slot order.
@@ -451,12 +458,9 @@ impl Table {
         if let Some(n) = self.by_id.get(&next) {
             n.set_prev(prev);
         }
-        let p = self.by_id.get(&prev);
-        if let Some(p) = p {
-            p.set_next(next);
-        }
+        let first = self.by_id.get(&prev).map(|p| p.set_next(next)).is_none();
         if let Some(z) = self.zones.get_mut(&zone) {
-            if p.is_none() {
+            if first {
                 z.head = next;
             }
             z.count = z.count.saturating_sub(1);
@@ -569,14 +573,17 @@ impl Table {
     /// Removes a link from every index (not limbo), with its lend if it
     /// is lent. Link locked.
     pub(crate) fn unhash(&mut self, link: &Arc<Link>) {
-        if self.pending.get(&link.serial()).is_some_and(|p| Arc::ptr_eq(p, link)) {
-            self.pending.remove(&link.serial());
-            return;
-        }
         let id = link.linkid();
-        if !self.by_id.get(&id).is_some_and(|l| Arc::ptr_eq(l, link)) {
+        if id == LinkId::INVALID {
+            // Pending: only in the pending index.
+            if self.pending.get(&link.serial()).is_some_and(|p| Arc::ptr_eq(p, link)) {
+                self.pending.remove(&link.serial());
+            }
             return;
         }
+        // Out of the id index first (one probe run): nothing below looks
+        // the link itself up by id.
+        let Some(_indexed) = self.by_id.remove_record(link) else { return };
         let zone = link.word().zone_id();
         let key = NameKey::of_link(zone, link);
         if key.words[0] != 0 {
@@ -590,7 +597,6 @@ impl Table {
             self.remove_name(&NameKey::of_words(lend.to, name), NameKind::Incoming, link);
         }
         self.detach(zone, link);
-        self.by_id.remove(&id);
         self.by_mac.remove(mac_tag(link.mac().as_bytes()), |v| v.get() == id.0);
     }
 
