@@ -9,9 +9,11 @@
 #   make bench    benchmarks (docs/performance.md)
 #   make bench-smoke  the side-by-side benchmark builds and runs one tiny
 #                 iteration of everything (no timing assertion)
-#   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs)
+#   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs),
+#                 mandoc -Tlint of docs/man/dlszone.7
 #   make clean    remove build/ and target/
-#   make install | load | unload     (illumos only)
+#   make install  drivers into /usr/kernel (illumos; or DESTDIR=staging root)
+#   make load | unload     (illumos only)
 #
 # Variables (defaults chosen by the host; override on the command line):
 #   KERNEL_TOOLCHAIN  debian: /usr/bin/{rustc,cargo} from rustc-web/cargo-web
@@ -79,17 +81,61 @@ ALLOWLIST := tools/kernel-symbols.allow
 #   <name>_DEPENDS   modules krtld loads before it (modules only)
 #   <name>_STACK     stack budget of its entry points, bytes
 #                    (docs/build.md, "Stack budget")
+#   <name>_ALLOW     allowlists of undefined symbols beyond $(ALLOWLIST)
+#   <name>_RUSTFLAGS extra rustc flags (core and alloc are rebuilt with
+#                    them, in a cargo target directory of the object's own)
+#   <name>_NOPANIC   yes: the no-panic gate (no Rust panic machinery)
+#   <name>_MAX_ABORTS  the most ud2 trap sites the object may have
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
-KOBJS := dlszone_ktest
+KOBJS := dlszone_ktest dlszone dls_mgmt.o
 
 dlszone_ktest_CRATE := dlszone-ktest
 dlszone_ktest_KIND := module
 dlszone_ktest_EXPORTS := tools/dlszone_ktest.exports
 dlszone_ktest_DEPENDS := drv/ktest
 dlszone_ktest_STACK := 4096
-# The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test).
-dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry
+# The ktest_fn_t trampolines of kernel/ktest/glue.rs (one per test), and
+# the dlszone kstat's ks_update callback (kernel/kmod/kstat.rs), which
+# the kstat framework calls.
+dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry 4kmod5kstat6kernel12kstat_update
+
+# drv/dlszone, the pseudo driver whose ioctls reach the IPD 3 entry points
+# of misc/dls (kernel/drv, include/sys/dlszone_ioctl.h). Its undefined
+# symbols, the IPD 3 functions included, are all on its own allowlist.
+dlszone_CRATE := dlszone-drv
+dlszone_KIND := module
+dlszone_EXPORTS := tools/dlszone.exports
+dlszone_DEPENDS := misc/dls
+dlszone_ALLOW := tools/dlszone-symbols.allow
+dlszone_STACK := 4096
+# No Rust panic machinery, as dls_mgmt.o (docs/build.md, "Panics").
+dlszone_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
+dlszone_NOPANIC := yes
+dlszone_MAX_ABORTS := 1
+# The cb_ops and dev_ops entry points, which the framework calls through
+# the vectors.
+dlszone_ROOTS := 7illumos7dz_open 7illumos8dz_close 7illumos8dz_ioctl 7illumos10dz_getinfo \
+	7illumos9dz_attach 7illumos9dz_detach
+
+# The replacement of dls_mgmt.c's object in misc/dls (docs/integration.md).
+dls_mgmt.o_CRATE := dlszone-dls
+dls_mgmt.o_KIND := object
+dls_mgmt.o_EXPORTS := tools/dls_mgmt.exports
+dls_mgmt.o_ALLOW := tools/dls_mgmt-symbols.allow
+dls_mgmt.o_STACK := 4096
+# No Rust panic machinery in the object (docs/build.md, "Panics"): a
+# check the compiler could not prove away is a trap at its site, and the
+# gates count those sites.
+dls_mgmt.o_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
+dls_mgmt.o_NOPANIC := yes
+# A ratchet on those trap sites: lower it as checks are proven away.
+dls_mgmt.o_MAX_ABORTS := 47
+# Functions illumos calls through pointers: the netstack callbacks, the
+# "link" kstats' and the dlszone kstat's updates, the task-queue entry
+# point.
+dls_mgmt.o_ROOTS := 3abi16dls_stack_create 3abi18dls_stack_shutdown 3abi17dls_stack_destroy \
+	3abi21dls_link_kstat_update 4kmod5kstat6kernel12kstat_update 3dls8run_task
 
 # How cargo is run for the kernel target.
 ifeq ($(KERNEL_TOOLCHAIN),debian)
@@ -134,8 +180,8 @@ KTEST_DIR := /usr/kernel/misc/ktest/amd64
 
 .PHONY: all toolchain test-toolchain lint-toolchain kmod gates test ktest-selffail soak bench \
 	bench-smoke lint $(KOBJS:%=kmod-%) $(KOBJS:%=gates-%) kmod-core gates-core \
-	fmt-check clippy clippy-host clippy-kernel clean install load unload illumos-only \
-	kmod-selffail kload-test
+	fmt-check clippy clippy-host clippy-kernel man-lint clean install load unload illumos-only gates-nopanic-bites \
+	kmod-selffail kload-test c-test
 
 all: toolchain kmod gates
 
@@ -156,19 +202,25 @@ lint-toolchain:
 # $(1): object name; $(2): the previous object's kmod rule, if any.
 define KOBJ_RULES
 kmod-$(1): toolchain $(2)
-	$$(KCARGO_ENV) $$(KCARGO) rustc -p $$($(1)_CRATE) $$(KCARGO_ARGS) --crate-type staticlib
-	cp $$(KOUT)/$$(subst -,_,lib$$($(1)_CRATE)).a $$(KTARGET_DIR)/$(1).a
+	$$(KCARGO_ENV) $$(if $$($(1)_RUSTFLAGS),CARGO_TARGET_DIR=$$(KTARGET_DIR)-$(1) \
+		RUSTFLAGS="$$(KCODEGEN) $$(KRUSTFLAGS) $$($(1)_RUSTFLAGS)") \
+		$$(KCARGO) rustc -p $$($(1)_CRATE) $$(KCARGO_ARGS) --crate-type staticlib
+	cp $$(if $$($(1)_RUSTFLAGS),$$(KTARGET_DIR)-$(1),$$(KTARGET_DIR))/$$(KTARGET)/release/$$(subst -,_,lib$$($(1)_CRATE)).a \
+		$$(KTARGET_DIR)/$(1).a
 	$$(LINK_ENV) tools/link-kmod --linker $$(KLD) --kind $$($(1)_KIND) \
 		--exports $$($(1)_EXPORTS) $$(if $$($(1)_DEPENDS),--depends "$$($(1)_DEPENDS)") \
 		--out $$(BUILD_DIR)/$(1) $$(KTARGET_DIR)/$(1).a
 
 gates-$(1): kmod-$(1)
-	$$(GATES) --exports $$($(1)_EXPORTS) $$(if $$(filter object,$$($(1)_KIND)),--no-linkage) \
+	$$(GATES) $$(foreach a,$$($(1)_ALLOW),--allow $$(a)) --exports $$($(1)_EXPORTS) \
+		$$(if $$(filter object,$$($(1)_KIND)),--no-linkage) \
+		$$(if $$($(1)_NOPANIC),--no-panic) \
+		$$(if $$($(1)_MAX_ABORTS),--max-aborts $$($(1)_MAX_ABORTS)) \
 		--stack-budget $$($(1)_STACK) $$(foreach r,$$($(1)_ROOTS),--stack-root '$$(r)') \
 		$$(BUILD_DIR)/$(1)
 	@echo "readelf relocation types in $$(BUILD_DIR)/$(1):"
 	@$$(READELF) -rW $$(BUILD_DIR)/$(1) | awk '/R_X86_64_/ { print "  " $$$$3 }' | sort | uniq -c
-	@echo "undefined symbols (all in $$(ALLOWLIST)):"
+	@echo "undefined symbols (all on the allowlists):"
 	@$$(READELF) -sW $$(BUILD_DIR)/$(1) | awk '$$$$7 == "UND" && $$$$8 != "" { print $$$$8 }' | \
 		sort | xargs -n 8 echo " "
 endef
@@ -189,7 +241,15 @@ gates-core: kmod-core
 
 kmod: $(KOBJS:%=kmod-%) kmod-core
 
-gates: $(KOBJS:%=gates-%) gates-core
+# The no-panic gate must bite: the ktest module keeps Rust's panic handler
+# (its tests report through it), so the gate must refuse it.
+gates-nopanic-bites: kmod-dlszone_ktest
+	@if $(GATES) --no-panic -q $(KTEST_MODULE) >/dev/null 2>&1; then \
+		echo "kobj-gates: --no-panic passed $(KTEST_MODULE), which has a panic handler: the gate does not bite" >&2; \
+		exit 1; fi
+	@echo "kobj-gates: --no-panic refuses $(KTEST_MODULE) (it has Rust panic machinery), as it must"
+
+gates: $(KOBJS:%=gates-%) gates-core gates-nopanic-bites
 
 # Later issues append their host test steps here.
 # Host tests: unit, rule, scenario, model-based (10,000 random sequences),
@@ -198,6 +258,8 @@ gates: $(KOBJS:%=gates-%) gates-core
 # deliberately broken lock-protocol variants caught by loom and shuttle).
 test: test-toolchain
 	cargo test --workspace --exclude kload
+	tools/check-illumos
+	$(MAKE) --no-print-directory c-test
 	$(MAKE) --no-print-directory ktest-selffail
 	$(MAKE) --no-print-directory kload-test
 	tools/test-concurrency.sh ci
@@ -222,6 +284,60 @@ bench: test-toolchain
 # the build `cargo test` made. Prints the table; asserts nothing about time.
 bench-smoke: test-toolchain
 	DLSZONE_BENCH=smoke cargo test --bench side_by_side
+
+# The C tests of dls_mgmt.o's interface (docs/testing.md): C programs that
+# include the project's headers and call the exported functions of a host
+# build of the object (the kernel/dls crate as a static library, over the
+# fake kernel of kernel/dls/host.rs), under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Each program prints one line per test.
+# First, every symbol of tools/dls_mgmt.exports must be what abi.rs
+# defines and be called by some tests/c/abi/t_*.c (c_exports.rs). Last,
+# the harness must bite: tests/c/abi/selffail.c, built on its own, must
+# exit 1 reporting its deliberately false check and its deliberately
+# changed state at their lines, and its -DDT_SELFFAIL_OVERREAD build must
+# die at the read past a name without a NUL.
+CTEST_CC ?= gcc
+CTEST_DIR := build/ctest
+CTEST_LIB := target/ctest/debug/libdlszone_dls.a
+CTEST_SRC := $(wildcard tests/c/abi/t_*.c)
+CTEST_SELFFAIL := tests/c/abi/selffail.c
+CTEST_CFLAGS := -std=c11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -Wall -Wextra -Werror -Iinclude
+CTEST_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl
+CTEST_BUILD = $(CTEST_CC) $(CTEST_CFLAGS) tests/c/abi/harness.c
+c-test: test-toolchain
+	cargo test -p dlszone-dls --test c_exports
+	CARGO_TARGET_DIR=target/ctest cargo rustc -p dlszone-dls --lib --crate-type staticlib
+	mkdir -p $(CTEST_DIR)
+	for src in $(CTEST_SRC); do \
+		bin=$(CTEST_DIR)/$$(basename $$src .c); \
+		$(CTEST_BUILD) $$src $(CTEST_LIB) $(CTEST_LIBS) -o $$bin || exit 1; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $$bin || exit 1; \
+	done
+	$(CTEST_BUILD) $(CTEST_SELFFAIL) $(CTEST_LIB) $(CTEST_LIBS) -o $(CTEST_DIR)/selffail
+	$(CTEST_BUILD) -DDT_SELFFAIL_OVERREAD $(CTEST_SELFFAIL) $(CTEST_LIB) $(CTEST_LIBS) \
+		-o $(CTEST_DIR)/selffail-overread
+	check=$$(grep -m1 -nF '/* SELFFAIL-CHECK */' $(CTEST_SELFFAIL) | cut -d: -f1); \
+	same=$$(grep -m1 -nF '/* SELFFAIL-SAME */' $(CTEST_SELFFAIL) | cut -d: -f1); \
+	rc=0; out=$$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		$(CTEST_DIR)/selffail 2>&1) || rc=$$?; \
+	echo "$$out"; \
+	if [ "$$rc" -ne 1 ] || \
+	   ! grep -qF "selffail.c:$$check: dls_devnet_hold_tmp(id, &ddh) == I_ENOENT: 0 != 2" \
+		<<<"$$out" || \
+	   ! grep -qF "selffail.c:$$same: state changed: links" <<<"$$out" || \
+	   ! grep -q '^FAIL selffail' <<<"$$out"; then \
+		echo "c-test selffail: deliberate failures not reported (exit $$rc)" >&2; exit 1; \
+	fi; \
+	rc=0; out=$$(ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+		$(CTEST_DIR)/selffail-overread 2>&1) || rc=$$?; \
+	if [ "$$rc" -eq 0 ] || ! grep -q 'AddressSanitizer: SEGV' <<<"$$out" || \
+	   grep -q 'over-read was not caught' <<<"$$out"; then \
+		echo "$$out"; \
+		echo "c-test selffail: the read past a name was not caught (exit $$rc)" >&2; exit 1; \
+	fi; \
+	echo "c-test selffail: exit 1, FAIL at lines $$check and $$same as written;" \
+		"the over-read build died at the read (exit $$rc)"
 
 # The ktest bodies run on the host in `cargo test` (tests/ktest_host.rs).
 # This checks that a failure gets through: built with the test-only
@@ -272,15 +388,29 @@ kmod-selffail: toolchain
 	$(MAKE) --no-print-directory kmod-dlszone_ktest KTARGET_DIR=target/kernel-selffail \
 		BUILD_DIR=$(dir $(SELFFAIL_MODULE)) KRUSTFLAGS="--cfg dlszone_ktest_selffail"
 
-lint: lint-toolchain fmt-check clippy
+lint: lint-toolchain fmt-check clippy man-lint
+
+# The man page must be mandoc-clean: no message at any level, except
+# that the illumos pages it refers to (.Xr dladm 8, ...) are not found on
+# a build host that is not illumos.
+MANPAGES := docs/man/dlszone.7
+man-lint:
+	@out=$$(mandoc -Tlint -W all $(MANPAGES) 2>&1 | \
+		grep -v 'STYLE: referenced manual not found' || true); \
+	if [ -n "$$out" ]; then echo "$$out" >&2; echo "man-lint: mandoc -Tlint is not clean" >&2; exit 1; fi; \
+	echo "man-lint: mandoc -Tlint clean: $(MANPAGES)"
 
 fmt-check:
 	cargo fmt --all --check
 
 clippy: clippy-host clippy-kernel
 
+# The host cfg of every workspace crate, and dlszonectl (and the ioctl
+# crate) as built for illumos when that target's library can be had
+# (tools/check-illumos).
 clippy-host:
 	cargo clippy --workspace --all-targets -- -D warnings
+	tools/check-illumos --clippy
 
 # The kernel cfg (cfg(kmod)) only exists when building for the kernel
 # target, so clippy runs through the same build-std invocation.
@@ -294,10 +424,29 @@ illumos-only:
 	@if [ "$(UNAME_S)" != SunOS ]; then \
 		echo "make $(MAKECMDGOALS): only on an illumos host" >&2; exit 1; fi
 
-install: illumos-only
+# drv/dlszone and its configuration file (docs/dlszonectl.md: add_drv).
+DRV_MODULE := $(BUILD_DIR)/dlszone
+DRV_CONF := kernel/drv/dlszone.conf
+DRV_DIR := /usr/kernel/drv
+# dlszonectl, when built for illumos (cargo build --release -p dlszonectl).
+DLSZONECTL := target/release/dlszonectl
+
+# On illumos, or anywhere into a staging root (DESTDIR).
+install:
+	@if [ -z "$(DESTDIR)" ] && [ "$(UNAME_S)" != SunOS ]; then \
+		echo "make install: only on an illumos host, or with DESTDIR=staging root" >&2; \
+		exit 1; fi
 	@test -f $(KTEST_MODULE) || { echo "run make first" >&2; exit 1; }
+	@test -f $(DRV_MODULE) || { echo "run make first" >&2; exit 1; }
 	install -d $(DESTDIR)$(KTEST_DIR)
 	install -m 0755 $(KTEST_MODULE) $(DESTDIR)$(KTEST_DIR)/dlszone_ktest
+	install -d $(DESTDIR)$(DRV_DIR)/amd64
+	install -m 0755 $(DRV_MODULE) $(DESTDIR)$(DRV_DIR)/amd64/dlszone
+	install -m 0644 $(DRV_CONF) $(DESTDIR)$(DRV_DIR)/dlszone.conf
+	@if [ "$(UNAME_S)" = SunOS ] && [ -f $(DLSZONECTL) ]; then \
+		install -d $(DESTDIR)/usr/sbin && \
+		install -m 0555 $(DLSZONECTL) $(DESTDIR)/usr/sbin/dlszonectl; fi
+	@echo "installed; then, as root: add_drv -m '* 0666 root sys' dlszone (docs/dlszonectl.md)"
 
 load: illumos-only
 	modload $(KTEST_DIR)/dlszone_ktest

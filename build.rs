@@ -35,6 +35,7 @@ const FUNCTIONS: &[&str] = &[
     "drv_usectohz",
     "ddi_get_lbolt",
     "kmem_(alloc|zalloc|free)",
+    "kmem_cache_(create|destroy|alloc|free)",
     "cmn_err",
     "panic",
     "mod_(install|remove|info)",
@@ -48,6 +49,8 @@ const FUNCTIONS: &[&str] = &[
     "delay",
     "getzoneid",
     "zone_(find_by_id|rele|status_get|datalink_walk|check_datalink|kcred)",
+    // Zone-specific data: the zone incarnation without gate headers.
+    "zone_(key_create|key_delete|getspecific)",
     "crget(zoneid|zone)",
     "ddi_get_cred",
     "getmajor|getminor|makedevice",
@@ -64,6 +67,11 @@ const FUNCTIONS: &[&str] = &[
     "dls_stat_(create|update)",
     "softmac_(hold_device|rele_device|recreate)",
     "iptun_(create|delete)",
+    // drv/dlszone (kernel/drv): tools/dlszone-symbols.allow.
+    "ddi_(create_minor_node|remove_minor_node|get_instance|copyin|copyout)",
+    "ddi_(prop_op|quiesce_not_needed)",
+    "nochpoll|nodev|nulldev",
+    "secpolicy_dl_config",
 ];
 
 /// Types the crate names directly (their dependencies come along).
@@ -115,12 +123,23 @@ const TYPES: &[&str] = &[
     "dls_link_t",
     "dls_dev_handle_t",
     "iptun_kparams_t",
+    "iptun_type_t",
+    "zone_key_t",
     "dev_info_t",
+    "kmem_cache_t",
+    "vmem_t",
+    "cb_ops",
+    "dev_ops",
+    "modldrv",
+    "ddi_(info|attach|detach|reset)_cmd_t",
+    "ddi_prop_op_t",
+    "intptr_t",
 ];
 
-/// Structures the crate only points at: bindgen emits them as opaque
-/// blobs, so no field of theirs is ever read from Rust (ffi/shim reads the
-/// few that are needed) and the generated code is the same shape with the
+/// Structures the crate only points at, or embeds without touching their
+/// fields: bindgen emits them as opaque blobs of their size and alignment,
+/// so no field of theirs is ever read from Rust (ffi/shim reads the few
+/// that are needed) and the generated code is the same shape with the
 /// project's header and with gate's.
 const OPAQUE: &[&str] = &[
     "zone",
@@ -132,10 +151,22 @@ const OPAQUE: &[&str] = &[
     "dls_dev_t",
     "__dev_info",
     "door_desc",
-    "iptun_kparams",
+    "kmem_cache",
+    "vmem",
+    // Members of iptun_kparams_t the object never sets (addresses, IPsec
+    // request): same size and alignment, no fields.
+    "sockaddr_storage",
+    "ipsec_req",
     "__door_handle",
     "__mac_handle",
     "__mac_perim_handle",
+    "buf",
+    "uio",
+    "as",
+    "pollhead",
+    "aio_req",
+    "streamtab",
+    "bus_ops",
 ];
 
 /// Data and `#define` constants the crate uses.
@@ -166,6 +197,16 @@ const VARS: &[&str] = &[
     "KSTAT_(STRLEN|TYPE_NAMED|FLAG_VIRTUAL|DATA_UINT32|DATA_UINT64|READ|WRITE)",
     "NS_DLS",
     "i_dls_link_hash",
+    "ZONE_KEY_UNINITIALIZED",
+    "IPTUN_KPARAM_(TYPE|IMPLICIT)",
+    // drv/dlszone.
+    "mod_driverops",
+    "DEVO_REV",
+    "CB_REV",
+    "D_(NEW|MP)",
+    "DDI_(SUCCESS|FAILURE|PSEUDO)",
+    "S_IFCHR",
+    "OTYP_CHR",
 ];
 
 /// Types that are kernel lock state: never `Copy`, so Rust code cannot

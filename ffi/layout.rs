@@ -173,6 +173,41 @@ const_assert_eq!(zone_status_t::ZONE_IS_DOWN.0, 7);
 const_assert_eq!(zone_status_t::ZONE_IS_DYING.0, 8);
 const_assert_eq!(zone_status_t::ZONE_IS_DEAD.0, 9);
 
+// Zone-specific data (the zone incarnation without gate headers,
+// kernel/kmod/zone.rs): a key is a uint_t, 0 before it is created.
+const _: zone_key_t = u32::MAX;
+const_assert_eq!(ZONE_KEY_UNINITIALIZED, 0);
+
+// iptun_kparams_t (inet/iptun.h): the implicit-tunnel path fills one in
+// Rust (kernel/kmod/iptun.rs) when the C shim is not built. It writes
+// linkid, flags and type; the address and IPsec members are opaque blobs
+// of their C size and alignment (sockaddr_storage 256/8, ipsec_req_t
+// 16/4), so every offset below is the C one. 544 bytes for 32- and
+// 64-bit code alike (the explicit trailing pad).
+const_assert_eq!(size_of::<iptun_kparams_t>(), 544);
+const_assert_eq!(align_of::<iptun_kparams_t>(), 8);
+const_assert_eq!(offset_of!(iptun_kparams_t, iptun_kparam_linkid), 0);
+const_assert_eq!(offset_of!(iptun_kparams_t, iptun_kparam_flags), 4);
+const_assert_eq!(offset_of!(iptun_kparams_t, iptun_kparam_laddr), 8);
+const_assert_eq!(offset_of!(iptun_kparams_t, iptun_kparam_raddr), 264);
+const_assert_eq!(offset_of!(iptun_kparams_t, iptun_kparam_secinfo), 520);
+const_assert_eq!(offset_of!(iptun_kparams_t, iptun_kparam_type), 536);
+const_assert_eq!(offset_of!(iptun_kparams_t, _iptun_kparam_padding), 540);
+const_assert_eq!(size_of::<sockaddr_storage>(), 256);
+const_assert_eq!(align_of::<sockaddr_storage>(), 8);
+const_assert_eq!(size_of::<ipsec_req_t>(), 16);
+const_assert_eq!(align_of::<ipsec_req_t>(), 4);
+const_assert_eq!(size_of::<iptun_type_t>(), 4);
+const_assert_eq!(iptun_type_t::IPTUN_TYPE_UNKNOWN.0, 0);
+const_assert_eq!(iptun_type_t::IPTUN_TYPE_IPV4.0, 1);
+const_assert_eq!(iptun_type_t::IPTUN_TYPE_IPV6.0, 2);
+const_assert_eq!(iptun_type_t::IPTUN_TYPE_6TO4.0, 3);
+const_assert_eq!(IPTUN_KPARAM_TYPE, 0x01);
+const_assert_eq!(IPTUN_KPARAM_IMPLICIT, 0x10);
+// The members Rust writes have the C types (a wrong one fails to compile).
+const _: fn(&iptun_kparams_t) -> (datalink_id_t, u32, iptun_type_t) =
+    |k| (k.iptun_kparam_linkid, k.iptun_kparam_flags, k.iptun_kparam_type);
+
 // Datalink identity: the header's values are the door module's.
 const_assert_eq!(DATALINK_INVALID_LINKID as u32, crate::door::proto::DATALINK_INVALID_LINKID);
 const_assert_eq!(DLMGMT_ACTIVE as u32, crate::door::LinkFlags::ACTIVE.0);
@@ -196,6 +231,47 @@ same_class!(
     DATALINK_CLASS_OVERLAY = OVERLAY,
     DATALINK_CLASS_MISC = MISC,
 );
+
+// ---- drv/dlszone ----------------------------------------------------------
+//
+// The driver's vectors as modctl and specfs read them (sys/devops.h,
+// sys/modctl.h), and the constants it passes.
+const_assert_eq!(size_of::<cb_ops>(), 136);
+const_assert_eq!(offset_of!(cb_ops, cb_open), 0);
+const_assert_eq!(offset_of!(cb_ops, cb_close), 8);
+const_assert_eq!(offset_of!(cb_ops, cb_ioctl), 56);
+const_assert_eq!(offset_of!(cb_ops, cb_chpoll), 88);
+const_assert_eq!(offset_of!(cb_ops, cb_prop_op), 96);
+const_assert_eq!(offset_of!(cb_ops, cb_str), 104);
+const_assert_eq!(offset_of!(cb_ops, cb_flag), 112);
+const_assert_eq!(offset_of!(cb_ops, cb_rev), 116);
+const_assert_eq!(offset_of!(cb_ops, cb_aread), 120);
+const_assert_eq!(offset_of!(cb_ops, cb_awrite), 128);
+const_assert_eq!(size_of::<dev_ops>(), 88);
+const_assert_eq!(offset_of!(dev_ops, devo_refcnt), 4);
+const_assert_eq!(offset_of!(dev_ops, devo_getinfo), 8);
+const_assert_eq!(offset_of!(dev_ops, devo_attach), 32);
+const_assert_eq!(offset_of!(dev_ops, devo_detach), 40);
+const_assert_eq!(offset_of!(dev_ops, devo_cb_ops), 56);
+const_assert_eq!(offset_of!(dev_ops, devo_bus_ops), 64);
+const_assert_eq!(offset_of!(dev_ops, devo_quiesce), 80);
+const_assert_eq!(size_of::<modldrv>(), 24);
+const_assert_eq!(offset_of!(modldrv, drv_linkinfo), 8);
+const_assert_eq!(offset_of!(modldrv, drv_dev_ops), 16);
+const_assert_eq!(size_of::<ddi_info_cmd_t>(), 4);
+const_assert_eq!(ddi_info_cmd_t::DDI_INFO_DEVT2DEVINFO.0, 0);
+const_assert_eq!(ddi_info_cmd_t::DDI_INFO_DEVT2INSTANCE.0, 1);
+const_assert_eq!(ddi_attach_cmd_t::DDI_ATTACH.0, 0);
+const_assert_eq!(ddi_detach_cmd_t::DDI_DETACH.0, 0);
+const_assert_eq!(DEVO_REV, 4);
+const_assert_eq!(CB_REV, 1);
+const_assert_eq!(D_NEW, 0);
+const_assert_eq!(D_MP, 0x20);
+const_assert_eq!(DDI_SUCCESS, 0);
+const_assert_eq!(DDI_FAILURE, -1);
+const_assert_eq!(S_IFCHR, 0x2000);
+const_assert_eq!(OTYP_CHR, 2);
+const _: &[u8; 11] = DDI_PSEUDO;
 
 // errno: kernel/errno.rs is the crate's source of truth; the header's
 // values must be the same. ERRNO_TABLE lists every pair, and a unit test
@@ -262,6 +338,22 @@ mod tests {
             [ks_data, ks_ndata, ks_data_size, ks_update, ks_private, ks_lock]
         );
         same!(kstat_named_t, "kstat_named_t", [name, data_type, value]);
+        same!(
+            iptun_kparams_t,
+            "iptun_kparams_t",
+            [
+                iptun_kparam_linkid,
+                iptun_kparam_flags,
+                iptun_kparam_laddr,
+                iptun_kparam_raddr,
+                iptun_kparam_secinfo,
+                iptun_kparam_type,
+                _iptun_kparam_padding
+            ]
+        );
+        assert_eq!(size_of::<sockaddr_storage>(), c_value("sockaddr_storage"));
+        assert_eq!(size_of::<ipsec_req_t>(), c_value("ipsec_req_t"));
+        assert_eq!(align_of::<iptun_kparams_t>(), c_value("iptun_kparams_t.align"));
     }
 
     /// include/sys/dlszone.h compiles, and its structures have the

@@ -35,6 +35,7 @@ typedef int			id_t;
 typedef id_t			zoneid_t;
 typedef uint32_t		datalink_id_t;
 typedef unsigned long		uintptr_t;	/* int_types.h, LP64 */
+typedef long			intptr_t;	/* int_types.h, LP64 */
 typedef int			int32_t;
 typedef long long		longlong_t;
 typedef longlong_t		hrtime_t;	/* sys/time.h */
@@ -82,6 +83,26 @@ extern zone_status_t	zone_status_get(zone_t *);
 extern int		zone_datalink_walk(zoneid_t,
 			    int (*)(datalink_id_t, void *), void *);
 extern int		zone_check_datalink(zoneid_t *, datalink_id_t);
+
+/*
+ * Zone-specific data (ZSD).  A key is a small integer; 0 is the value of a
+ * key not yet created (ZONE_KEY_UNINITIALIZED).  zone_key_create() calls
+ * the create callback for every zone initialised and not yet down, then
+ * for every zone created later, and stores what it returns as that zone's
+ * value for the key; it writes the key only once those calls are done.
+ * The shutdown and destroy callbacks (either may be NULL) get the value
+ * back when the zone goes away or the key is deleted.  zone_getspecific()
+ * returns NULL for a zone without a value (or for an unknown key).
+ */
+#define	ZONE_KEY_UNINITIALIZED	0
+
+typedef uint_t zone_key_t;
+
+extern void	zone_key_create(zone_key_t *, void *(*)(zoneid_t),
+		    void (*)(zoneid_t, void *), void (*)(zoneid_t, void *));
+/* 0, or -1 for a key that was never created. */
+extern int	zone_key_delete(zone_key_t);
+extern void	*zone_getspecific(zone_key_t, zone_t *);
 
 /* ---- Credentials (usr/src/uts/common/sys/cred.h, sys/sunddi.h) --------- */
 
@@ -459,10 +480,59 @@ extern int	softmac_hold_device(dev_t, dls_dev_handle_t *);
 extern void	softmac_rele_device(dls_dev_handle_t);
 extern void	softmac_recreate(void);
 
-/* ---- IP tunnels (usr/src/uts/common/inet/iptun/iptun_impl.h) ----------- */
+/* ---- IP tunnels (inet/iptun.h, inet/iptun/iptun_impl.h) ---------------- */
 
-/* Opaque here: ffi/shim fills one in for the implicit-tunnel path. */
-typedef struct iptun_kparams iptun_kparams_t;
+/*
+ * The members of iptun_kparams_t that are not set for an implicit tunnel
+ * (addresses, IPsec request) keep their types so the structure has its
+ * real layout; Rust sees them as opaque blobs of the same size and
+ * alignment (OPAQUE in build.rs), and ffi/layout.rs pins every offset.
+ *
+ * sys/socket_impl.h: 256 bytes, aligned like its double member (8 on
+ * amd64).  sa_family_t is a uint16_t.
+ */
+struct sockaddr_storage {
+	unsigned short	ss_family;
+	char		_ss_pad1[8 - sizeof (unsigned short)];
+	double		_ss_align;
+	char		_ss_pad2[256 - 8 - 8];
+};
+
+/* netinet/in.h: 16 bytes, 4-byte aligned. */
+typedef struct ipsec_req {
+	uint_t		ipsr_ah_req;
+	uint_t		ipsr_esp_req;
+	uint_t		ipsr_self_encap_req;
+	uchar_t		ipsr_auth_alg;
+	uchar_t		ipsr_esp_alg;
+	uchar_t		ipsr_esp_auth_alg;
+} ipsec_req_t;
+
+/* inet/iptun.h */
+typedef enum {
+	IPTUN_TYPE_UNKNOWN = 0,
+	IPTUN_TYPE_IPV4,
+	IPTUN_TYPE_IPV6,
+	IPTUN_TYPE_6TO4
+} iptun_type_t;
+
+/*
+ * inet/iptun.h; the same size (544 bytes) for 32- and 64-bit code, with an
+ * explicit trailing pad.
+ */
+typedef struct iptun_kparams {
+	datalink_id_t		iptun_kparam_linkid;
+	uint32_t		iptun_kparam_flags;
+	struct sockaddr_storage	iptun_kparam_laddr;
+	struct sockaddr_storage	iptun_kparam_raddr;
+	ipsec_req_t		iptun_kparam_secinfo;
+	iptun_type_t		iptun_kparam_type;
+	uint32_t		_iptun_kparam_padding;
+} iptun_kparams_t;
+
+/* iptun_kparam_flags: which members are set, and how it was created. */
+#define	IPTUN_KPARAM_TYPE	0x00000001
+#define	IPTUN_KPARAM_IMPLICIT	0x00000010
 
 extern int	iptun_create(iptun_kparams_t *, cred_t *);
 extern int	iptun_delete(datalink_id_t, cred_t *);
@@ -475,6 +545,22 @@ extern int	iptun_delete(datalink_id_t, cred_t *);
 extern void	*kmem_alloc(size_t, int);
 extern void	*kmem_zalloc(size_t, int);
 extern void	kmem_free(void *, size_t);
+
+/*
+ * Object caches (kmem_cache_create(9F)).  Both types are opaque to kmem's
+ * clients; a NULL vmem_t means the default kmem arena, and align 0 means
+ * KMEM_ALIGN.  The constructor, destructor and reclaim callbacks may be
+ * NULL.
+ */
+typedef struct kmem_cache kmem_cache_t;
+typedef struct vmem vmem_t;
+
+extern kmem_cache_t	*kmem_cache_create(char *, size_t, size_t,
+			    int (*)(void *, void *, int), void (*)(void *, void *),
+			    void (*)(void *), void *, vmem_t *, int);
+extern void		kmem_cache_destroy(kmem_cache_t *);
+extern void		*kmem_cache_alloc(kmem_cache_t *, int);
+extern void		kmem_cache_free(kmem_cache_t *, void *);
 
 /* ---- Messages and panic (usr/src/uts/common/sys/cmn_err.h) ------------- */
 
@@ -523,6 +609,144 @@ extern int	mod_install(struct modlinkage *);
 extern int	mod_remove(struct modlinkage *);
 /* Non-zero on success. */
 extern int	mod_info(struct modlinkage *, struct modinfo *);
+
+/* ---- Character device drivers (sys/devops.h, sys/conf.h, sys/modctl.h) - */
+/*
+ * What drv/dlszone (kernel/drv) needs to be a pseudo driver: the dev_ops
+ * and cb_ops vectors, its modldrv, attach/detach/getinfo commands, minor
+ * nodes, user copies and the datalink privilege.
+ */
+
+typedef char			*caddr_t;	/* sys/types.h */
+typedef long			off_t;		/* LP64 */
+typedef long long		offset_t;
+typedef long			daddr_t;
+typedef void			*devmap_cookie_t; /* sys/ddidevmap.h */
+
+/* Only pointed at. */
+struct buf;
+struct uio;
+struct as;
+struct pollhead;
+struct aio_req;
+struct streamtab;
+struct bus_ops;
+
+/* sys/ddipropdefs.h */
+typedef enum {
+	PROP_LEN = 0,
+	PROP_LEN_AND_VAL_BUF = 1,
+	PROP_LEN_AND_VAL_ALLOC = 2,
+	PROP_EXISTS = 3
+} ddi_prop_op_t;
+
+/* sys/devops.h */
+typedef enum {
+	DDI_INFO_DEVT2DEVINFO = 0,
+	DDI_INFO_DEVT2INSTANCE = 1
+} ddi_info_cmd_t;
+
+typedef enum {
+	DDI_ATTACH = 0,
+	DDI_RESUME = 1,
+	DDI_PM_RESUME = 2
+} ddi_attach_cmd_t;
+
+typedef enum {
+	DDI_DETACH = 0,
+	DDI_SUSPEND = 1,
+	DDI_PM_SUSPEND = 2,
+	DDI_HOTPLUG_DETACH = 3
+} ddi_detach_cmd_t;
+
+typedef enum {
+	DDI_RESET_FORCE = 0
+} ddi_reset_cmd_t;
+
+struct cb_ops {
+	int	(*cb_open)(dev_t *, int, int, cred_t *);
+	int	(*cb_close)(dev_t, int, int, cred_t *);
+	int	(*cb_strategy)(struct buf *);
+	int	(*cb_print)(dev_t, char *);
+	int	(*cb_dump)(dev_t, caddr_t, daddr_t, int);
+	int	(*cb_read)(dev_t, struct uio *, cred_t *);
+	int	(*cb_write)(dev_t, struct uio *, cred_t *);
+	int	(*cb_ioctl)(dev_t, int, intptr_t, int, cred_t *, int *);
+	int	(*cb_devmap)(dev_t, devmap_cookie_t, offset_t, size_t,
+		    size_t *, uint_t);
+	int	(*cb_mmap)(dev_t, off_t, int);
+	int	(*cb_segmap)(dev_t, off_t, struct as *, caddr_t *, off_t,
+		    unsigned int, unsigned int, unsigned int, cred_t *);
+	int	(*cb_chpoll)(dev_t, short, int, short *, struct pollhead **);
+	int	(*cb_prop_op)(dev_t, dev_info_t *, ddi_prop_op_t, int, char *,
+		    caddr_t, int *);
+	struct streamtab *cb_str;
+	int	cb_flag;
+	int	cb_rev;
+	int	(*cb_aread)(dev_t, struct aio_req *, cred_t *);
+	int	(*cb_awrite)(dev_t, struct aio_req *, cred_t *);
+};
+
+struct dev_ops {
+	int	devo_rev;
+	int	devo_refcnt;
+	int	(*devo_getinfo)(dev_info_t *, ddi_info_cmd_t, void *, void **);
+	int	(*devo_identify)(dev_info_t *);
+	int	(*devo_probe)(dev_info_t *);
+	int	(*devo_attach)(dev_info_t *, ddi_attach_cmd_t);
+	int	(*devo_detach)(dev_info_t *, ddi_detach_cmd_t);
+	int	(*devo_reset)(dev_info_t *, ddi_reset_cmd_t);
+	struct cb_ops	*devo_cb_ops;
+	struct bus_ops	*devo_bus_ops;
+	int	(*devo_power)(dev_info_t *, int, int);
+	int	(*devo_quiesce)(dev_info_t *);
+};
+
+#define	DEVO_REV	4
+#define	CB_REV		1
+
+/* cb_flag (sys/conf.h) */
+#define	D_NEW		0x00
+#define	D_MP		0x20
+
+/* sys/modctl.h: a driver's linkage, over mod_driverops (modconf.c). */
+struct modldrv {
+	struct mod_ops	*drv_modops;
+	char		*drv_linkinfo;
+	struct dev_ops	*drv_dev_ops;
+};
+
+extern struct mod_ops mod_driverops;
+
+/* sys/sunddi.h */
+#define	DDI_SUCCESS	0
+#define	DDI_FAILURE	(-1)
+#define	DDI_PSEUDO	"ddi_pseudo"
+
+/* sys/stat.h, sys/open.h */
+#define	S_IFCHR		0x2000
+#define	OTYP_CHR	2
+
+extern int	ddi_create_minor_node(dev_info_t *, char *, int, minor_t,
+		    char *, int);
+extern void	ddi_remove_minor_node(dev_info_t *, char *);
+extern int	ddi_get_instance(dev_info_t *);
+/* 0, or -1 when an address faults; FKIOCTL in the flags: kernel memory. */
+extern int	ddi_copyin(const void *, void *, size_t, int);
+extern int	ddi_copyout(const void *, void *, size_t, int);
+extern int	ddi_prop_op(dev_t, dev_info_t *, ddi_prop_op_t, int, char *,
+		    caddr_t, int *);
+extern int	ddi_quiesce_not_needed(dev_info_t *);
+extern int	nochpoll(dev_t, short, int, short *, struct pollhead **);
+/*
+ * usr/src/uts/common/os/subr.c defines these unprototyped (int nodev()),
+ * to fill any entry of cb_ops and dev_ops.
+ */
+extern int	nodev(void);
+extern int	nulldev(void);
+
+/* sys/policy.h: the privilege dld's configuration ioctls require. */
+extern int	secpolicy_dl_config(const cred_t *);
 
 /* ---- ktest (usr/src/uts/common/sys/ktest.h, kernel section) ------------ */
 

@@ -87,6 +87,13 @@ impl Errno {
     pub fn from_raw(v: i32) -> Option<Errno> {
         Errno::ALL.iter().copied().find(|e| e.0 == v)
     }
+
+    /// Carries any illumos errno (`1..=151`), named here or not: what
+    /// dlmgmtd answers (`EIO`, `EROFS`, ...) goes back to the C caller
+    /// unchanged, through the registry, as gate returns it.
+    pub fn from_illumos(v: i32) -> Option<Errno> {
+        (1..=151).contains(&v).then_some(Errno(v))
+    }
 }
 
 impl fmt::Debug for Errno {
@@ -135,5 +142,8 @@ mod tests {
         }
         assert_eq!(to_c(Ok(())), 0);
         assert_eq!(to_c(Err(Errno::EBUSY)), 16);
+        assert_eq!(Errno::from_illumos(30).map(Errno::to_raw), Some(30));
+        assert_eq!(Errno::from_illumos(0), None);
+        assert_eq!(Errno::from_illumos(152), None);
     }
 }

@@ -9,6 +9,8 @@
 //! - [`registry`]: the portable core, which knows nothing of FFI;
 //! - [`door`]: the dlmgmtd door protocol and upcall rules, portable and
 //!   without `unsafe`;
+//! - [`sdt`]: the DTrace SDT probes the registry fires, a safe facade
+//!   over `__dtrace_probe_*` calls (a per-thread probe log on the host);
 //! - the C ABI that illumos callers link against.
 
 #![no_std]
@@ -20,11 +22,13 @@ extern crate std;
 
 #[cfg(test)]
 mod c_layout;
+pub mod dlszone_h;
 pub mod door;
 pub mod errno;
 #[path = "../ffi/mod.rs"]
 pub mod ffi;
 pub mod kmod;
 pub mod registry;
+pub mod sdt;
 pub mod sort;
 pub mod sync;

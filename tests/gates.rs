@@ -97,10 +97,10 @@ fn good_fixture_passes_every_gate() {
     let obj = assemble("good", &dir);
     let r = gates(&obj, &[]);
     assert_eq!(r.code, Some(0), "{}", r.text);
-    assert!(r.text.contains("all 15 gates passed"), "{}", r.text);
+    assert!(r.text.contains("all 16 gates passed"), "{}", r.text);
     let r = gates(&obj, &["--stack-budget", "4096"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
-    assert!(r.text.contains("all 16 gates passed"), "{}", r.text);
+    assert!(r.text.contains("all 17 gates passed"), "{}", r.text);
     // fixture_helper: %rbp, 16 bytes of locals and the return address,
     // plus 16 for the thunk of its indirect call, which can reach no
     // function (the only address-taken one is itself, an entry point).
@@ -131,7 +131,7 @@ fn good_fixture_passes_after_link_kmod() {
     let exports = exports.to_str().expect("utf-8 path");
     let r = gates(&module, &["--exports", exports, "--stack-budget", "4096"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
-    assert!(r.text.contains("all 17 gates passed"), "{}", r.text);
+    assert!(r.text.contains("all 18 gates passed"), "{}", r.text);
 }
 
 #[test]
@@ -192,6 +192,24 @@ fn unknown_undefined_symbols_fail() {
             "[undefined] printf: not an illumos kernel interface",
         ],
     );
+}
+
+#[test]
+fn sdt_probe_symbols_only_at_call_sites() {
+    bad_fixture(
+        "bad_sdt",
+        &[
+            "[sdt] __dtrace_probe_taken at .text+",
+            "is not the rel32 of a call",
+            "[sdt] __dtrace_probe_lea at .text+",
+            "not a call or jmp instruction",
+            "[sdt] __dtrace_probe_in__data referenced from data",
+        ],
+    );
+    let dir = scratch("bad_sdt_site");
+    let run = gates(&assemble("bad_sdt", &dir), &[]);
+    assert!(!run.text.contains("__dtrace_probe_good__site"), "{}", run.text);
+    assert!(!run.text.contains("[undefined] __dtrace_probe"), "{}", run.text);
 }
 
 #[test]

@@ -82,6 +82,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // What the module's _init does first: the link record cache and the
+    // kstat the `obs` suite reads back.
+    if let Err(e) = dlszone::kmod::obs::init() {
+        eprintln!("ktest_host: kmod::obs::init: {e:?}");
+        return ExitCode::from(1);
+    }
     let suites = if args.ignored_only { &[] } else { dlszone_ktest::suites() };
     let mut out = io::stdout().lock();
     let res = if args.list {

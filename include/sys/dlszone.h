@@ -1,6 +1,6 @@
 /*
- * sys/dlszone.h -- DRAFT of the IPD 3 ("Link management improvements")
- * additions to the datalink services (dls) kernel interface.
+ * sys/dlszone.h -- the IPD 3 ("Link management improvements") additions to
+ * the datalink services (dls) kernel interface.
  *
  * These entry points are exported by dls_mgmt.o, the dlszone replacement of
  * usr/src/uts/common/io/dls/dls_mgmt.c in misc/dls, next to the existing
@@ -22,9 +22,15 @@
  *     zone, as dld does today for the "zone" link property. Privilege
  *     (secpolicy_dl_config()) is checked by the ioctl layer, which returns
  *     EPERM, as today; these functions do not check privileges.
- *   - A zone incarnation is (zoneid, zone_uniqid): ids are reused, uniqids
- *     never are. A (zoneid, uniqid) pair naming an incarnation that no
- *     longer exists gives ESTALE.
+ *   - A zone incarnation is (zoneid, uniqid): ids are reused, uniqids
+ *     never are. The uniqid is the zone's zone_uniqid (ZONE_ATTR_UNIQID)
+ *     when dls_mgmt.o is built against the illumos headers (ILLUMOS_GATE);
+ *     an object built without them numbers incarnations itself, through
+ *     zone-specific data. Either way dls_devnet_snapshot() reports it
+ *     (dli_zone_uniqid). A (zoneid, uniqid) pair naming an incarnation
+ *     that no longer exists gives ESTALE.
+ *   - A cred_t pointer the kernel does not know (only possible with the
+ *     host test build) gives EINVAL; a NULL one EFAULT.
  *   - Link names are C strings of 1 to MAXLINKNAMELEN - 1 bytes; a name
  *     with no NUL within MAXLINKNAMELEN bytes is ENAMETOOLONG; a NULL
  *     pointer argument is EFAULT.
@@ -37,9 +43,9 @@
  *     32-bit and 64-bit code share their layout (sizes are asserted
  *     below).
  *
- * Status: draft for review. Names and the exact argument lists will be
- * adapted to the reshaped registry; the semantics described here are the
- * ones the registry implements (docs/design.md rules 3, 5, 7, 8, 9).
+ * The semantics are the registry's (docs/design.md rules 3, 5, 7, 8, 9);
+ * docs/integration.md says how the existing dls_devnet_*() and dls_mgmt_*()
+ * functions behave in the same object.
  */
 
 #ifndef _SYS_DLSZONE_H
@@ -131,12 +137,16 @@ extern int	dls_devnet_setzid_transient(dls_dl_handle_t ddh, zoneid_t zid,
  *                 or dls_devnet_rele() (DLS_HOLD_LONG).
  *   EFAULT        cr, link or ddhp is NULL.
  *   ENAMETOOLONG  no NUL within MAXLINKNAMELEN bytes of link.
- *   EINVAL        an empty name; zoneid neither ALL_ZONES nor in
- *                 0..MAX_ZONEID; flags not exactly one known flag.
+ *   EINVAL        an empty name or one dladm would not accept; zoneid
+ *                 neither ALL_ZONES nor in 0..MAX_ZONEID; flags not
+ *                 exactly one known flag; an unknown credential.
  *   ENOENT        no such link in that zone, or not visible to the caller,
  *                 or being created or destroyed.
  *   ENXIO         DLS_HOLD_LONG from a zone that is halting.
  *   EOVERFLOW     the link's hold counter would wrap.
+ *   ENOMEM        no free handle (the handle table grows ahead of demand
+ *                 on the system task queue; this needs a burst of holds
+ *                 faster than it).
  *
  * Does not sleep; makes no upcall. Any context that may block on an
  * adaptive mutex, including inside a MAC perimeter.
@@ -184,19 +194,24 @@ typedef struct dls_recover_result {
  *               describing what was done before the wait ran out).
  *
  * Returns:
- *   0          the zone has no links left.
+ *   0          the zone has no links left (res filled).
  *   EFAULT     cr or res is NULL.
  *   EACCES     the caller is not in the global zone.
  *   EINVAL     zoneid is GLOBAL_ZONEID or outside 0..MAX_ZONEID; unknown
  *              flags.
  *   ENXIO      no zone has had that id since the registry knew it.
  *   ESTALE     uniqid does not match the incarnation the registry knows.
- *   EBUSY      the zone is still running (status below shutting_down);
- *              without DLS_RECOVER_FORCE, also: holds from inside the zone
- *              block a return (res tells how many links stay).
- *   ETIMEDOUT  a wait exceeded timeout_ms; res is filled, run it again.
+ *   EBUSY      the zone is still running (res zeroed); or links remain in
+ *              the zone afterwards -- without DLS_RECOVER_FORCE, holds from
+ *              inside the zone block a return -- (res filled: drr_left).
+ *   ETIMEDOUT  the zone's gate did not come free within timeout_ms (a
+ *              halt or a move of one of its links is stuck in an upcall):
+ *              nothing was done, res is zeroed; run it again.
+ * Temporary holds still outstanding on links it condemned when the
+ * deadline passes are not an error: those links are counted in
+ * drr_delayed and freed when the holds go.
  *
- * May sleep, for at most about timeout_ms per wait; makes no upcall. Must
+ * May sleep, for at most about timeout_ms in all; makes no upcall. Must
  * not be called inside a MAC perimeter.
  */
 extern int	dls_zone_recover(const cred_t *cr, zoneid_t zoneid,
@@ -256,7 +271,8 @@ typedef struct dls_holder {
  *   EINVAL   linkid is DATALINK_INVALID_LINKID; unknown flags.
  *   ENOENT   no link (or, with the flag, detached link) has this id.
  *
- * Does not sleep; any context that may block on an adaptive mutex.
+ * May sleep (it copies the records into allocated memory first); no
+ * upcall.
  */
 extern int	dls_devnet_holders(const cred_t *cr, datalink_id_t linkid,
 		    uint32_t flags, dls_holder_t *buf, uint32_t *countp);
@@ -267,7 +283,6 @@ extern int	dls_devnet_holders(const cred_t *cr, datalink_id_t linkid,
 #define	DLS_LINKF_TRANSIENT	0x0001	/* goes away with its zone */
 #define	DLS_LINKF_PERSISTENT	0x0002	/* created persistent */
 #define	DLS_LINKF_LENT		0x0004	/* in a zone other than its owner */
-#define	DLS_LINKF_PENDING	0x0008	/* a notice waits for dlmgmtd */
 
 typedef struct dls_link_info {
 	datalink_id_t	dli_linkid;
@@ -300,9 +315,10 @@ typedef struct dls_link_info {
  *            caller can tell two snapshots of the same state apart from
  *            a retry after ENOSPC that raced a change.
  *
- * Returns 0, ENOSPC (as for dls_devnet_holders()), or EFAULT.
+ * Returns 0, ENOSPC (as for dls_devnet_holders()), EFAULT (cr or countp
+ * NULL, or buf NULL with *countp > 0) or EINVAL (unknown credential).
  *
- * Does not sleep; any context that may block on an adaptive mutex.
+ * May sleep (it copies the table into allocated memory first); no upcall.
  */
 extern int	dls_devnet_snapshot(const cred_t *cr, dls_link_info_t *buf,
 		    uint32_t *countp, uint64_t *genp);
@@ -339,6 +355,53 @@ extern int	dls_devnet_snapshot(const cred_t *cr, dls_link_info_t *buf,
 extern int	dls_mgmt_outbox_replay(const cred_t *cr, uint32_t *deliveredp,
 		    uint32_t *pendingp);
 
+/* ---- Releases with an answer --------------------------------------------- */
+
+/*
+ * dls_devnet_release -- release a handle from any hold function
+ * (dls_devnet_hold(), _hold_tmp(), _hold_tmp_by_link(), _hold_link(),
+ * _hold_by_dev(), _open(), _hold_zlink()), saying what happened.
+ *
+ * Every hold has a handle of its own, so a release names exactly one hold.
+ * The legacy releases (dls_devnet_rele(), _rele_tmp(), _rele_link(),
+ * _close()) are void: a release there that matches no hold is ignored and
+ * counted (dc_bad_releases); gate panics or corrupts its count instead.
+ * A handle from dls_devnet_open() is closed as dls_devnet_close() does
+ * (the dls_link_t of the open is released too); one from
+ * dls_devnet_hold_link() releases only the hold, not the dls_link_t.
+ *
+ * Returns:
+ *   0        released.
+ *   ENOENT   the handle holds nothing: released already (a double
+ *            release), never handed out, or forged. Nothing changed.
+ *   ESTALE   the hold was taken inside a zone whose links
+ *            dls_zone_recover() reclaimed with DLS_RECOVER_FORCE: it was
+ *            discarded then; the handle is now free (dc_late_releases).
+ *
+ * Does not sleep, except for the last release of an implicitly created IP
+ * tunnel (it deletes the tunnel, as dls_devnet_rele() does).
+ */
+extern int	dls_devnet_release(dls_dl_handle_t ddh);
+
+/* ---- Counters -------------------------------------------------------------- */
+
+typedef struct dls_counters {
+	uint64_t	dc_bad_releases;  /* releases that matched no hold */
+	uint64_t	dc_late_releases; /* releases of reclaimed holds */
+	uint64_t	dc_pending_frees; /* detached links still held */
+	uint64_t	dc_outbox;	  /* notices waiting for dlmgmtd */
+	uint64_t	dc_handles;	  /* handles held now */
+	uint64_t	dc_nomem;	  /* holds refused: no free handle */
+} dls_counters_t;
+
+/*
+ * dls_devnet_counters -- the counters above.
+ *
+ * Returns 0, EFAULT (cr or out NULL), EACCES (not the global zone), EINVAL
+ * (unknown credential). May sleep (it measures the outbox).
+ */
+extern int	dls_devnet_counters(const cred_t *cr, dls_counters_t *out);
+
 /* ---- Layout -------------------------------------------------------------- */
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
@@ -346,6 +409,7 @@ _Static_assert(sizeof (dls_recover_result_t) == 24, "dls_recover_result_t");
 _Static_assert(sizeof (dls_holder_t) == 32, "dls_holder_t");
 _Static_assert(sizeof (dls_link_info_t) == 48 + 2 * MAXLINKNAMELEN +
     MAXNAMELEN, "dls_link_info_t");
+_Static_assert(sizeof (dls_counters_t) == 48, "dls_counters_t");
 #endif
 
 #ifdef	__cplusplus

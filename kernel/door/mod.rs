@@ -88,6 +88,12 @@ impl RawErrno {
         Errno::from_raw(self.get())
     }
 
+    /// The same value as an [`Errno`], whether or not the registry's set
+    /// names it, so it can travel through the registry unchanged.
+    pub fn to_errno(self) -> Errno {
+        Errno::from_illumos(self.get()).unwrap_or(Errno::EINVAL)
+    }
+
     /// True when this is `e`.
     pub fn is(self, e: Errno) -> bool {
         self.get() == e.to_raw()

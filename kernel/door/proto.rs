@@ -204,6 +204,13 @@ pub trait Wire: Sized {
     /// Its size in bytes (amd64, and i386 alike).
     const SIZE: usize;
 
+    /// A byte buffer of exactly [`Wire::SIZE`] bytes, so a caller's stack
+    /// frame holds what this structure needs and no more.
+    type Buf: AsRef<[u8]> + AsMut<[u8]>;
+
+    /// A zeroed [`Wire::Buf`].
+    fn buf() -> Self::Buf;
+
     /// Checks the value (see the module documentation).
     fn check(&self) -> KResult<()>;
 
@@ -222,6 +229,11 @@ macro_rules! wire {
     ($ty:ident, $size:expr, { $($field:ident : $kind:ident),* $(,)? }) => {
         impl Wire for $ty {
             const SIZE: usize = $size;
+            type Buf = [u8; $size];
+
+            fn buf() -> [u8; $size] {
+                [0u8; $size]
+            }
 
             fn check(&self) -> KResult<()> {
                 $ty::check_fields(self)
@@ -801,6 +813,21 @@ impl DlmgmtGetattrRetval {
     pub fn value(&self) -> &[u8] {
         let n = usize::try_from(self.lr_attrsz).unwrap_or(0);
         self.lr_attrval.get(..n).unwrap_or(&[])
+    }
+
+    /// The value of a successful reply, checked as [`Wire::decode`] checks
+    /// it, read in place: the reply is 1 KiB, and a decoded copy of it on
+    /// a kernel stack would be another.
+    pub fn value_in(bytes: &[u8]) -> KResult<&[u8]> {
+        let r = Reader::new(bytes, Self::SIZE)?;
+        let err = r.u32(offset_of!(Self, lr_err))?;
+        check_err(err)?;
+        expect(err == 0)?;
+        expect(r.u32(offset_of!(Self, lr_type))? <= datatype::UINT64)?;
+        let n = usize::try_from(r.u32(offset_of!(Self, lr_attrsz))?).map_err(|_| Errno::EINVAL)?;
+        expect(n <= MAXLINKATTRVALLEN)?;
+        let start = offset_of!(Self, lr_attrval);
+        bytes.get(start..start.saturating_add(n)).ok_or(Errno::EINVAL)
     }
 }
 

@@ -183,16 +183,15 @@ fn exchange<P: DoorPort, Q: Wire, R: Wire>(
     req: &Q,
     keep: Option<Errno>,
 ) -> Result<R, (RawErrno, Option<R>)> {
-    let mut rq = [0u8; super::proto::MAX_REQUEST];
-    let mut rp = [0u8; super::proto::MAX_REPLY];
-    let (Some(rq), Some(rp)) = (rq.get_mut(..Q::SIZE), rp.get_mut(..R::SIZE)) else {
-        return Err((Errno::EINVAL.into(), None));
-    };
-    req.encode_into(rq).map_err(|e| (RawErrno::from(e), None))?;
-    let res = upcall(port, rq, rp);
+    // Buffers of exactly the request's and the reply's size: a small
+    // command's frame stays small.
+    let mut rq = Q::buf();
+    let mut rp = R::buf();
+    req.encode_into(rq.as_mut()).map_err(|e| (RawErrno::from(e), None))?;
+    let res = upcall(port, rq.as_ref(), rp.as_mut());
     match res {
-        Ok(()) => R::decode(rp).map_err(|e| (RawErrno::from(e), None)),
-        Err(e) if keep.is_some_and(|k| e.is(k)) => Err((e, R::decode(rp).ok())),
+        Ok(()) => R::decode(rp.as_ref()).map_err(|e| (RawErrno::from(e), None)),
+        Err(e) if keep.is_some_and(|k| e.is(k)) => Err((e, R::decode(rp.as_ref()).ok())),
         Err(e) => Err((e, None)),
     }
 }
@@ -406,8 +405,13 @@ pub fn get_linkattr<P: DoorPort>(
     out: &mut [u8],
 ) -> UpcallResult<usize> {
     let req = DlmgmtUpcallArgGetattr::new(linkid, attr)?;
-    let r: DlmgmtGetattrRetval = plain(exchange(port, &req, None))?;
-    let v = r.value();
+    // Not through `exchange`: the value is read in place from the one
+    // reply buffer (see `DlmgmtGetattrRetval::value_in`).
+    let mut rq = DlmgmtUpcallArgGetattr::buf();
+    req.encode_into(&mut rq)?;
+    let mut rp = DlmgmtGetattrRetval::buf();
+    upcall(port, &rq, &mut rp)?;
+    let v = DlmgmtGetattrRetval::value_in(&rp)?;
     let Some(dst) = out.get_mut(..v.len()) else {
         return Err(Errno::EINVAL.into());
     };

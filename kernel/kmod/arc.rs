@@ -8,6 +8,11 @@
 //! type owns its counter, so an overflow goes through the panic handler
 //! (`panic.rs`) and the crash dump says "Arc reference count overflow".
 //!
+//! One addition: [`Arc::new_in`] takes the cell from a named kmem cache
+//! ([`RecordCache`], `cache.rs`) instead of the heap, so that mdb can find
+//! the registry's link records; the cell remembers where it came from and
+//! its last `Drop` gives it back there.
+//!
 //! Only what portable code uses is provided: `new`, `clone`, `Deref`,
 //! [`Arc::as_ptr`], [`Arc::ptr_eq`], [`Arc::strong_count`], `Debug`,
 //! `Display`; sized values only (no `Weak`, no `Arc<dyn Trait>`). The
@@ -16,11 +21,20 @@
 //! those of `alloc::sync::Arc`.
 
 use alloc::boxed::Box;
+use core::alloc::Layout;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Deref;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering, fence};
+
+use super::cache::RecordCache;
+
+/// Where a link record's `Link` starts in its cell (a
+/// `dlszone_link_cache` buffer): `docs/debugging.md`.
+#[cfg(kmod)]
+pub(crate) const LINK_VALUE_OFFSET: usize =
+    core::mem::offset_of!(ArcInner<crate::registry::Link>, value);
 
 /// Counts above this are refused, as `alloc::sync::Arc` refuses them:
 /// far below `usize::MAX`, so that the increments of other threads racing
@@ -31,17 +45,24 @@ const MAX_REFCOUNT: usize = isize::MAX as usize;
 ///
 /// # Invariants
 ///
-/// `ptr` comes from `Box::leak` in [`Arc::new`]; `strong` counts the
-/// `Arc`s pointing at it, is at least 1 while any exists, and the box is
-/// freed by the `Drop` that takes it to 0.
+/// `ptr` comes from `Box::leak` in [`Arc::new`] (`cache` is `None`) or
+/// from `cache`'s `alloc` with [`Arc::cell_layout`] in [`Arc::new_in`];
+/// `strong` counts the `Arc`s pointing at it, is at least 1 while any
+/// exists, and the cell is freed, where it came from, by the `Drop` that
+/// takes it to 0.
 pub struct Arc<T> {
     ptr: NonNull<ArcInner<T>>,
     /// This `Arc` owns (a share of) an `ArcInner<T>`.
     _owns: PhantomData<ArcInner<T>>,
 }
 
+/// The cell: C layout, so that the value's offset in a cache buffer is
+/// fixed (`docs/debugging.md`): the count, where the cell came from, then
+/// the value.
+#[repr(C)]
 struct ArcInner<T> {
     strong: AtomicUsize,
+    cache: Option<&'static RecordCache>,
     value: T,
 }
 
@@ -60,8 +81,38 @@ impl<T> Arc<T> {
     ///
     /// Allocates (`KM_SLEEP` in the kernel): may block.
     pub fn new(value: T) -> Arc<T> {
-        let inner = Box::new(ArcInner { strong: AtomicUsize::new(1), value });
+        let inner = Box::new(ArcInner { strong: AtomicUsize::new(1), cache: None, value });
         Arc { ptr: NonNull::from(Box::leak(inner)), _owns: PhantomData }
+    }
+
+    /// Moves `value` into a cell of `cache` with a count of 1, or to the
+    /// heap (as [`new`](Self::new)) if the cache does not exist yet or
+    /// serves another layout than [`cell_layout`](Self::cell_layout).
+    ///
+    /// # Context
+    ///
+    /// Allocates (`KM_SLEEP` in the kernel): may block.
+    pub fn new_in(value: T, cache: &'static RecordCache) -> Arc<T> {
+        let Some(p) = cache.alloc(Self::cell_layout()) else {
+            return Arc::new(value);
+        };
+        let p = p.cast::<ArcInner<T>>();
+        let inner = ArcInner { strong: AtomicUsize::new(1), cache: Some(cache), value };
+        // SAFETY: the cache handed out an unused cell of `cell_layout()`,
+        // the size and alignment of `ArcInner<T>`.
+        unsafe { p.as_ptr().write(inner) };
+        Arc { ptr: p, _owns: PhantomData }
+    }
+
+    /// The layout of the cell behind an `Arc<T>`: what a cache serving
+    /// [`new_in`](Self::new_in) must be created for.
+    pub fn cell_layout() -> Layout {
+        Layout::new::<ArcInner<T>>()
+    }
+
+    /// Where the value sits in its cell (bytes from the cell's start).
+    pub fn value_offset() -> usize {
+        core::mem::offset_of!(ArcInner<T>, value)
     }
 
     /// The address of the value.
@@ -114,9 +165,21 @@ impl<T> Drop for Arc<T> {
             return;
         }
         fence(Ordering::Acquire);
-        // SAFETY: the count went from 1 to 0, so this was the last `Arc`;
-        // the pointer came from `Box::leak` (type invariant).
-        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+        match self.inner().cache {
+            // SAFETY: the count went from 1 to 0, so this was the last
+            // `Arc`; the pointer came from `Box::leak` (type invariant).
+            None => drop(unsafe { Box::from_raw(self.ptr.as_ptr()) }),
+            Some(cache) => {
+                // SAFETY: as above, the cell is ours alone: its value is
+                // dropped once, then the cell goes back to the cache it
+                // came from with the layout it was allocated with (type
+                // invariant).
+                unsafe {
+                    core::ptr::drop_in_place(self.ptr.as_ptr());
+                    cache.free(self.ptr.cast(), Self::cell_layout());
+                }
+            }
+        }
     }
 }
 

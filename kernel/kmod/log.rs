@@ -96,6 +96,28 @@ pub fn log(level: Level, dest: Dest, args: fmt::Arguments<'_>) {
     emit(level, dest, &mut buf);
 }
 
+/// Logs a constant message: no formatting and no buffer, so the deepest
+/// callers (upcall failures, teardown) stay shallow.
+///
+/// # Context
+///
+/// Any context where `cmn_err` may be called (it does not sleep).
+pub fn log_cstr(level: Level, dest: Dest, msg: &'static CStr) {
+    #[cfg(kmod)]
+    {
+        let fmt = dest.format();
+        // SAFETY: `fmt` is a constant format with exactly one `%s`, whose
+        // argument is a static NUL-terminated string; cmn_err with a level
+        // other than CE_PANIC returns.
+        unsafe { crate::ffi::cmn_err(level.to_raw(), fmt.as_ptr(), msg.as_ptr()) };
+    }
+    #[cfg(not(kmod))]
+    {
+        let _ = dest;
+        std::eprintln!("{}{}", level.host_prefix(), msg.to_str().unwrap_or("?"));
+    }
+}
+
 /// Logs the text already in `buf`.
 pub fn emit<const N: usize>(level: Level, dest: Dest, buf: &mut LogBuf<N>) {
     #[cfg(kmod)]

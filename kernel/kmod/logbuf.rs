@@ -56,6 +56,30 @@ impl<const N: usize> LogBuf<N> {
         b
     }
 
+    /// Appends `s` (truncating as `write_str` does), without `core::fmt`.
+    pub fn push_str(&mut self, s: &str) {
+        let _ = fmt::Write::write_str(self, s);
+    }
+
+    /// Appends `v` in decimal, without `core::fmt`.
+    pub fn push_i64(&mut self, v: i64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = v.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if v < 0 {
+            let _ = self.push(b"-");
+        }
+        let _ = self.push(&digits[i..]);
+    }
+
     /// The text so far, without the NUL.
     pub fn as_str(&self) -> &str {
         // The type invariant makes this always succeed; fall back to the
@@ -146,6 +170,23 @@ impl<const N: usize> fmt::Write for LogBuf<N> {
             self.push(run.as_bytes())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod push_tests {
+    use super::LogBuf;
+
+    #[test]
+    fn push_i64_and_str() {
+        let mut b = LogBuf::<64>::new();
+        b.push_str("error ");
+        b.push_i64(145);
+        b.push_str(" ");
+        b.push_i64(-7);
+        b.push_str(" ");
+        b.push_i64(i64::MIN);
+        assert_eq!(b.as_str(), "error 145 -7 -9223372036854775808");
     }
 }
 

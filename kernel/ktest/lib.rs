@@ -7,7 +7,8 @@
 //!   `kt_eassert!`, `kt_skip!`, ...), which never panics;
 //! - the suites: `registry` (one body or more per rule of
 //!   `docs/design.md`), `scenario` (the IPD's known issues, replayed
-//!   without dld/mac), `sync` (the lock facade) and `alloc` (the global
+//!   without dld/mac), `obs` (the kstat and the link record cache read
+//!   back), `sync` (the lock facade) and `alloc` (the global
 //!   allocator); with `--cfg dlszone_ktest_selffail`, also `selffail`,
 //!   whose bodies fail on purpose;
 //! - `glue` (kernel build, feature `ktest`): the `ktest_fn_t`
@@ -42,6 +43,7 @@ mod table;
 
 mod heap;
 mod locks;
+mod observe;
 mod rules;
 mod scenarios;
 #[cfg(any(test, dlszone_ktest_selffail))]
@@ -97,6 +99,12 @@ const SUITES: &[Suite] = table::kt_suites! {
         stuck_down_zone_recovers,
         outbox_replay_ordered_exactly_once,
         outbox_replay_reentry_refused,
+    }
+    suite obs in observe {
+        kstat_reads_back_gauges,
+        kstat_reads_back_stuck_zone_recovery,
+        kstat_shows_one_registry_at_a_time,
+        link_records_come_from_the_cache,
     }
     suite sync in locks {
         mutex_guards_data,

@@ -7,8 +7,10 @@
 //!
 //! # Life cycle
 //!
-//! - `_init`: builds the module [`State`], which registers the test table
-//!   of this crate with ktest (`ktest_create_module`,
+//! - `_init`: builds the module [`State`], which sets up dlszone's
+//!   observability (`kmod::obs::init`: the `dlszone_link_cache` kmem
+//!   cache and the `dlszone` kstat, which tests read back) and registers
+//!   the test table of this crate with ktest (`ktest_create_module`,
 //!   `ktest_add_suite`, `ktest_add_test`, `ktest_register_module`; see
 //!   `kernel/ktest/glue.rs`), then `mod_install`. If `mod_install` fails,
 //!   the state is torn down again (`ktest_unregister_module`) and the
@@ -84,13 +86,37 @@ static MODLINKAGE: SyncCell<ffi::modlinkage> = SyncCell::new(ffi::modlinkage {
     ],
 });
 
+/// dlszone's observability set up for the module's life: the link record
+/// cache (`dlszone_link_cache`) and the `dlszone` kstat, which the tests
+/// read back (`kmod::obs`). Dropping it tears both down.
+struct Obs;
+
+impl Obs {
+    fn init() -> KResult<Obs> {
+        dlszone::kmod::obs::init()?;
+        Ok(Obs)
+    }
+}
+
+impl Drop for Obs {
+    fn drop(&mut self) {
+        // Every test drops its registries, so no link record is left; if
+        // one were, the cache stays (and says so) rather than free it.
+        let _ = dlszone::kmod::obs::fini();
+    }
+}
+
 /// Everything the module owns while installed.
 ///
 /// Built by `_init` before `mod_install`, dropped by `_fini` after
 /// `mod_remove` succeeded (or by `_init` when `mod_install` failed).
+/// Fields drop in order: the tests are unregistered before the cache and
+/// the kstat they use go.
 pub struct State {
     /// The registered tests; dropping this unregisters them.
     _tests: Registration,
+    /// The record cache and the kstat; set up before the tests register.
+    _obs: Obs,
     /// How many times `_info` was asked about the module; a real kernel
     /// lock, exercised on every `modinfo`.
     info_calls: Mutex<u64>,
@@ -103,8 +129,9 @@ impl State {
     ///
     /// `_init`: may sleep.
     pub fn new() -> KResult<State> {
+        let obs = Obs::init()?;
         let tests = Registration::register()?;
-        let state = State { _tests: tests, info_calls: Mutex::new(0) };
+        let state = State { _tests: tests, _obs: obs, info_calls: Mutex::new(0) };
         let n = crate::test_count();
         dlszone::knote!("dlszone_ktest: loaded, {n} tests registered");
         Ok(state)

@@ -125,6 +125,12 @@ impl Registry {
         drop(old);
     }
 
+    /// Asks for a replay of the outbox on another thread (through the
+    /// [`Defer`] hook); without a hook, nothing happens.
+    pub fn replay_later(&self) {
+        self.kick();
+    }
+
     /// Asks for a replay on another thread, if a hook is installed.
     pub(crate) fn kick(&self) {
         let g = self.door.defer.lock();
@@ -138,10 +144,12 @@ impl Registry {
     /// likes, so it needs the proof that no registry lock is held.
     pub(crate) fn upcall(&self, cx: &mut Unlocked, notice: &Notice) -> KResult<()> {
         super::link::held::assert_none();
-        match self.door.current(&mut cx.door) {
+        let res = match self.door.current(&mut cx.door) {
             Some(d) => d.deliver(notice),
             None => Err(Errno::EBADF),
-        }
+        };
+        self.noticed(notice, &res);
+        res
     }
 
     /// Delivers queued notices in order, each exactly once; stops at the
@@ -153,6 +161,14 @@ impl Registry {
     /// is running (it will deliver them); `EBADF` no door; or the
     /// daemon's error.
     pub fn replay_outbox(&self) -> KResult<usize> {
+        let (delivered, r) = self.replay_outbox_counted();
+        r.map(|()| delivered)
+    }
+
+    /// As [`replay_outbox`](Self::replay_outbox), and says how many
+    /// notices were delivered also when a failure stopped the replay
+    /// (`dls_mgmt_outbox_replay()` reports it either way).
+    pub fn replay_outbox_counted(&self) -> (usize, KResult<()>) {
         let mut cx = Unlocked::new();
         self.replay(&mut cx)
     }
@@ -161,24 +177,25 @@ impl Registry {
     /// replayer gives its flag up in the same critical section in which
     /// it finds the queue empty, so a notice queued by a caller that got
     /// `EALREADY` is always seen by the replayer that refused it.
-    pub(crate) fn replay(&self, cx: &mut Unlocked) -> KResult<usize> {
+    pub(crate) fn replay(&self, cx: &mut Unlocked) -> (usize, KResult<()>) {
         if !self.outbox.try_claim() {
-            return Err(Errno::EALREADY);
+            return (0, Err(Errno::EALREADY));
         }
         self.deliver_claimed(cx)
     }
 
     /// The replayer's loop: delivers oldest first until nothing is left
     /// to claim (giving the flag up) or a delivery fails (likewise).
-    pub(crate) fn deliver_claimed(&self, cx: &mut Unlocked) -> KResult<usize> {
+    /// Returns how many it delivered, and the failure that stopped it.
+    pub(crate) fn deliver_claimed(&self, cx: &mut Unlocked) -> (usize, KResult<()>) {
         let mut delivered = 0;
         loop {
             let Some(e) = self.outbox.next_or_finish() else {
-                return Ok(delivered);
+                return (delivered, Ok(()));
             };
             if let Err(err) = self.deliver_entry(cx, &e) {
                 self.outbox.release();
-                return Err(err);
+                return (delivered, Err(err));
             }
             delivered += 1;
         }

@@ -195,13 +195,13 @@ impl<E: Tagged> SlotTab<E> {
     /// every entry on the run, whatever its tag). Never allocates.
     #[inline]
     pub(crate) fn find(&self, home: u32, is: impl FnMut(&E) -> bool) -> Option<&E> {
-        self.position(home, is).and_then(|i| self.slots[i].as_ref())
+        self.position(home, is).and_then(|i| self.slots.get(i)?.as_ref())
     }
 
     /// As [`find`](Self::find), to change the entry in place (not its
     /// tag's home).
     pub(crate) fn find_mut(&mut self, home: u32, is: impl FnMut(&E) -> bool) -> Option<&mut E> {
-        self.position(home, is).and_then(|i| self.slots[i].as_mut())
+        self.position(home, is).and_then(|i| self.slots.get_mut(i)?.as_mut())
     }
 
     /// Removes the first entry on `home`'s probe run that `is` accepts.
@@ -242,11 +242,14 @@ impl<E: Tagged> SlotTab<E> {
             return None;
         }
         let mut i = self.home(tag);
+        // `get`, not indexing: `i` is always in the array (the mask), but
+        // the compiler cannot tell, and an index check is a trap site in
+        // the kernel.
         loop {
-            match &self.slots[i] {
-                None => return None,
-                Some(e) if is(e) => return Some(i),
-                Some(_) => i = (i + 1) & self.mask(),
+            match self.slots.get(i) {
+                Some(Some(e)) if is(e) => return Some(i),
+                Some(Some(_)) => i = (i + 1) & self.mask(),
+                _ => return None,
             }
         }
     }
@@ -316,26 +319,36 @@ impl<E: Tagged> SlotTab<E> {
 
     /// Puts an entry at the end of its probe run.
     fn place(&mut self, e: E) {
+        let mask = self.mask();
         let mut i = self.home(e.tag());
-        while self.slots[i].is_some() {
-            i = (i + 1) & self.mask();
+        // As in `position`: no index checks (the table has a free slot,
+        // and every `i` is in it).
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.is_none() {
+                *slot = Some(e);
+                return;
+            }
+            i = (i + 1) & mask;
         }
-        self.slots[i] = Some(e);
     }
 
     /// Removes the entry in slot `hole`, closing the gap by shifting the
     /// rest of its probe run back. Never allocates.
     fn remove_at(&mut self, mut hole: usize) -> Option<E> {
-        let out = self.slots[hole].take()?;
+        let out = self.slots.get_mut(hole)?.take()?;
         self.len -= 1;
         let mask = self.mask();
         let mut j = (hole + 1) & mask;
-        while let Some(e) = &self.slots[j] {
+        // As in `position`: no index checks (every index is masked).
+        while let Some(Some(e)) = self.slots.get(j) {
             // The entry at `j` may fill the hole only if the hole lies on
             // its probe path, i.e. is no nearer to `j` than its home is.
             let home = self.home(e.tag());
             if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
-                self.slots[hole] = self.slots[j].take();
+                let moved = self.slots.get_mut(j).and_then(Option::take);
+                if let Some(h) = self.slots.get_mut(hole) {
+                    *h = moved;
+                }
                 hole = j;
             }
             j = (j + 1) & mask;
@@ -415,7 +428,7 @@ impl<K: TabKey, V> HashTab<K, V> {
     /// The value under `key`. Never allocates.
     #[inline]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.find(key).and_then(|i| self.p.slots[i].as_ref()).map(|s| &s.value)
+        self.find(key).and_then(|i| self.p.slots.get(i)?.as_ref()).map(|s| &s.value)
     }
 
     /// True if `key` is present. Never allocates.
@@ -424,8 +437,9 @@ impl<K: TabKey, V> HashTab<K, V> {
     }
 
     /// The value under `key`, to change in place. Never allocates.
+    #[inline]
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.find(key).and_then(|i| self.p.slots[i].as_mut()).map(|s| &mut s.value)
+        self.find(key).and_then(|i| self.p.slots.get_mut(i)?.as_mut()).map(|s| &mut s.value)
     }
 
     /// The array size the table should have before `extra` more entries
@@ -450,7 +464,7 @@ impl<K: TabKey, V> HashTab<K, V> {
     /// [`adopt`](Self::adopt); a full table grows as a last resort.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         if let Some(i) = self.find(&key) {
-            let s = self.p.slots[i].as_mut()?;
+            let s = self.p.slots.get_mut(i)?.as_mut()?;
             return Some(core::mem::replace(&mut s.value, value));
         }
         let tag = tag_of(&key);

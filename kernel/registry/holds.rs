@@ -18,13 +18,18 @@ use core::ops::Deref;
 use alloc::vec::Vec;
 
 use super::link::{Link, UNIQID48, Unmatched};
+use super::observe::{addr, kind_code};
 use super::table::NameKey;
 use super::types::{HoldKind, Holder, LinkId, LinkState, MacName, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
 use super::{LinkRef, Registry, visible};
 use crate::errno::{Errno, KResult};
 use crate::sync::Arc;
-use crate::sync::atomic::Ordering;
+use core::sync::atomic::Ordering;
+
+/// The holder zone the bad-release probe gives a temporary hold, which
+/// records none (`ALL_ZONES`).
+const NO_HOLDER: ZoneKey = ZoneKey::new(-1, 0);
 
 /// A long hold (`dd_ref`): keeps the link from being destroyed and its
 /// memory alive. Give it back with [`Registry::rele`].
@@ -69,7 +74,7 @@ impl Hold {
 
     /// Why the hold was taken.
     pub fn kind(&self) -> HoldKind {
-        HoldKind::HOLDER_KINDS[self.slot()]
+        HoldKind::of_slot(self.slot())
     }
 
     /// The zone incarnation of the holder (`ZoneKey::GLOBAL` for the
@@ -149,6 +154,13 @@ impl Registry {
         caller.validate()?;
         let t = self.table.read(&mut cx);
         let link = t.link(linkid)?.clone();
+        Self::hold_tmp_locked(t, caller, link)
+    }
+
+    /// The temporary hold itself, given the table guard (`t`, a reader,
+    /// held until the count is taken) and the link found under it.
+    #[inline]
+    pub(super) fn hold_tmp_locked<G>(t: G, caller: ZoneId, link: Arc<Link>) -> KResult<TmpHold> {
         let w = link.word();
         if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
@@ -158,6 +170,8 @@ impl Registry {
         #[cfg(dlszone_broken = "early_unlock")]
         drop(t);
         link.take_tmp()?;
+        #[cfg(not(dlszone_broken = "early_unlock"))]
+        drop(t);
         Ok(TmpHold { link })
     }
 
@@ -171,8 +185,7 @@ impl Registry {
     pub fn rele_tmp(&self, hold: TmpHold) -> KResult<()> {
         let TmpHold { link } = hold;
         if !link.put_tmp() {
-            self.bad_releases.fetch_add(1, Ordering::Relaxed);
-            return Err(Errno::ENOENT);
+            return Err(self.unmatched_release(&link, None, NO_HOLDER, false));
         }
         self.settle(&link);
         Ok(())
@@ -277,6 +290,10 @@ impl Registry {
             link.zone_locked()
         };
         link.take_hold(slot, holder != ZoneKey::GLOBAL)?;
+        if crate::sdt::enabled() {
+            let code = kind_code(HoldKind::of_slot(slot));
+            crate::sdt::link_hold(link.linkid().0, code, holder.id.0, addr(link));
+        }
         Ok(Hold::new(link.clone(), slot, holder))
     }
 
@@ -292,15 +309,15 @@ impl Registry {
     /// C; counted in [`bad_releases`](Self::bad_releases)).
     pub fn rele(&self, hold: Hold) -> KResult<()> {
         let (slot, zone, uniqid48) = (hold.slot(), hold.zone(), hold.uniqid48());
+        let kind = hold.kind();
         let Hold { link, .. } = hold;
         if !link.put_hold(slot, zone, uniqid48) {
-            let why = link.lock().unmatched(zone);
-            let (count, e) = match why {
-                Unmatched::Late => (&self.late_releases, Errno::ESTALE),
-                Unmatched::Bad => (&self.bad_releases, Errno::ENOENT),
-            };
-            count.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
+            let late = link.lock().unmatched(zone) == Unmatched::Late;
+            let holder = ZoneKey { id: zone, uniqid: uniqid48 };
+            return Err(self.unmatched_release(&link, Some(kind), holder, late));
+        }
+        if crate::sdt::enabled() {
+            crate::sdt::link_rele(link.linkid().0, kind_code(kind), zone.0, addr(&link));
         }
         self.settle(&link);
         Ok(())
@@ -324,12 +341,12 @@ impl Registry {
 
     /// Releases that matched no hold, since the registry was made.
     pub fn bad_releases(&self) -> u64 {
-        self.bad_releases.load(Ordering::Relaxed)
+        self.stats.bad_releases.load(Ordering::Relaxed)
     }
 
     /// Releases of holds that forced recovery had already discarded.
     pub fn late_releases(&self) -> u64 {
-        self.late_releases.load(Ordering::Relaxed)
+        self.stats.late_releases.load(Ordering::Relaxed)
     }
 
     /// Detached links still kept alive by holders.

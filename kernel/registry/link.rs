@@ -3,7 +3,9 @@
 //! A [`Link`] is reference-counted memory (`Arc`): the registry's tables,
 //! and every holder, keep it alive. It is one allocation: its MAC name is
 //! inline ([`MacName`]), and in the kernel so are its mutex and condition
-//! variable (`kernel/sync/illumos.rs`).
+//! variable (`kernel/sync/illumos.rs`); there the allocation is a buffer
+//! of the kmem cache `dlszone_link_cache` (`kernel/kmod/cache.rs`), and
+//! its C layout is pinned for mdb ([`layout`], `docs/debugging.md`).
 //!
 //! Its fields fall in four groups, each with its own rule:
 //!
@@ -68,6 +70,10 @@ use alloc::vec::Vec;
 
 /// A datalink as the registry tracks it. See the module doc for which
 /// rule guards which field.
+///
+/// C layout, so that a crash dump's reader finds the fields at fixed
+/// offsets (`docs/debugging.md`, pinned by [`layout`] below).
+#[repr(C)]
 pub struct Link {
     mac: MacName,
     /// Unique for the registry's life: a notice or a limbo entry can tell
@@ -110,8 +116,9 @@ pub struct Link {
 #[cfg(not(any(loom, shuttle)))]
 const _: () = assert!(core::mem::size_of::<Link>() == 136);
 
-/// What the link's mutex guards alone.
+/// What the link's mutex guards alone. C layout (see [`Link`]).
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct Slow {
     /// Holds taken inside a dead zone that forced recovery discarded and
     /// whose holders have not released them yet (late releases to come).
@@ -440,6 +447,11 @@ impl Link {
         self.word().transient()
     }
 
+    /// Whether it was created persistent (dlmgmtd's `DLMGMT_PERSIST`).
+    pub fn is_persistent(&self) -> bool {
+        self.word().persistent()
+    }
+
     /// The life-cycle state.
     pub fn state(&self) -> LinkState {
         self.word().state()
@@ -724,7 +736,11 @@ impl Link {
             return false;
         }
         let freed = w.with_state(LinkState::Freed);
-        self.word.compare_exchange(w.0, freed.0, AcqRel, Acquire).is_ok()
+        let won = self.word.compare_exchange(w.0, freed.0, AcqRel, Acquire).is_ok();
+        if won {
+            super::observe::link_freed(self);
+        }
+        won
     }
 
     fn store_zone(&self, zone: ZoneKey) {
@@ -924,6 +940,124 @@ impl HoldCounts {
         crate::sort::sort_unstable(&mut v);
         v
     }
+}
+
+/// Where a crash dump's reader finds a link's fields (`docs/debugging.md`):
+/// offsets in [`Link`], whose address is the `link` argument of every link
+/// probe, and (in the kernel build) of the `Link` in a `dlszone_link_cache`
+/// buffer. The numbers are the documented ones; a layout change fails the
+/// build here. (The model checkers' atomics and locks differ, so the
+/// checks apply to the real backends only.)
+pub mod layout {
+    /// The MAC name: a tag byte (0 inline, 1 shared); inline, its length
+    /// at +1 and its bytes, NUL-terminated, at +2; shared, a pointer at
+    /// +8 to an `Arc` cell whose bytes (NUL-terminated) are 16 bytes in,
+    /// and their length with the NUL at +16.
+    pub const MAC: usize = 0;
+    /// The record's serial (`uint64_t`, unique for the registry's life).
+    pub const SERIAL: usize = 24;
+    /// The link id (`datalink_id_t`, 4 bytes; 0 while pending).
+    pub const LINKID: usize = 32;
+    /// The state word (`uint32_t`): the state in bits 0-2 ([`STATE_MASK`]),
+    /// flags ([`TRANSIENT`] ... [`OWNED`]), and the id of the zone the
+    /// link is in in bits 16-31 (a `uint16_t` at [`ZONE_ID`]).
+    pub const WORD: usize = 36;
+    /// The zone id as a `uint16_t` (the word's high half).
+    pub const ZONE_ID: usize = 38;
+    /// The `zone_uniqid` of the zone the link is in (`uint64_t`).
+    pub const UNIQID: usize = 40;
+    /// The current name: 32 bytes, zero-padded (NUL-terminated: a name
+    /// has at most 31 bytes); all zeros while pending.
+    pub const NAME: usize = 48;
+    /// The next and previous link ids in the zone's list (`datalink_id_t`;
+    /// 0: none).
+    pub const NEXT: usize = 80;
+    /// See [`NEXT`].
+    pub const PREV: usize = 84;
+    /// Holds from the global zone: four `uint16_t`, stream, devnet, named
+    /// and a mark (always 0 here).
+    pub const GZ_HOLDS: usize = 88;
+    /// Holds from inside the link's zone, as [`GZ_HOLDS`]; the mark is
+    /// the low 16 bits of that zone's `zone_uniqid`, inverted once forced
+    /// recovery reclaimed its holds.
+    pub const ZONE_HOLDS: usize = 96;
+    /// Temporary holds (`uint32_t`), then threads draining them
+    /// (`uint32_t`).
+    pub const TMP: usize = 104;
+    /// The link's mutex: an inline `kmutex_t` in the kernel.
+    pub const MUTEX: usize = 112;
+    /// Holds forced recovery reclaimed whose releases are still to come
+    /// (`uint32_t`, under the mutex; kernel layout).
+    pub const RECLAIMED: usize = 120;
+    /// Notices about the link still in the outbox (`uint32_t`, under the
+    /// mutex; kernel layout).
+    pub const PENDING_NOTICES: usize = 124;
+    /// The drain condition variable: an inline `kcondvar_t` in the kernel.
+    pub const CONDVAR: usize = 128;
+    /// The record's size.
+    pub const SIZE: usize = 136;
+
+    /// The state's bits in the word: 0 initializing, 1 active, 2
+    /// condemned, 3 detached, 4 freed.
+    pub const STATE_MASK: u32 = super::STATE;
+    /// Word flag: goes away with its zone.
+    pub const TRANSIENT: u32 = super::TRANSIENT;
+    /// Word flag: created persistent.
+    pub const PERSISTENT: u32 = super::PERSISTENT;
+    /// Word flag: the existence hold.
+    pub const EXISTENCE: u32 = super::EXISTENCE;
+    /// Word flag: the loan hold (lent by the global zone).
+    pub const LOAN: u32 = super::LOAN;
+    /// Word flag: a move's dlmgmtd upcall is in flight.
+    pub const BUSY: u32 = super::BUSY;
+    /// Word flag: the link's zone is halting or down.
+    pub const DOWN: u32 = super::DOWN;
+    /// Word flag: owned by the zone it is in (made there); otherwise by
+    /// the global zone.
+    pub const OWNED: u32 = super::OWNED;
+
+    #[cfg(not(any(loom, shuttle)))]
+    const _: () = {
+        use super::{Link, Slow};
+        use crate::registry::types::{LinkState, ZoneKey};
+        use core::mem::{offset_of, size_of};
+        assert!(offset_of!(Link, mac) == MAC);
+        assert!(offset_of!(Link, serial) == SERIAL);
+        assert!(offset_of!(Link, id) == LINKID);
+        assert!(offset_of!(Link, word) == WORD);
+        assert!(offset_of!(Link, word) + (super::ZONE_SHIFT as usize) / 8 == ZONE_ID);
+        assert!(offset_of!(Link, uniqid) == UNIQID);
+        assert!(offset_of!(Link, name) == NAME);
+        assert!(offset_of!(Link, next) == NEXT);
+        assert!(offset_of!(Link, prev) == PREV);
+        assert!(offset_of!(Link, gz) == GZ_HOLDS);
+        assert!(offset_of!(Link, zh) == ZONE_HOLDS);
+        assert!(offset_of!(Link, tmp) == TMP);
+        assert!(offset_of!(Link, slow) == MUTEX);
+        assert!(offset_of!(Link, drained) == CONDVAR);
+        assert!(size_of::<Link>() == SIZE);
+        // The kernel Mutex keeps its data 8 bytes in (`sync/illumos.rs`).
+        assert!(MUTEX + 8 + offset_of!(Slow, reclaimed) == RECLAIMED);
+        assert!(MUTEX + 8 + offset_of!(Slow, pending_notices) == PENDING_NOTICES);
+        // The word's state bits are `LinkState`'s numbers.
+        assert!(LinkState::Freed as u32 == 4 && STATE_MASK == 0b111);
+        assert!(offset_of!(ZoneKey, uniqid) == 8);
+    };
+
+    /// The `Link`'s offset in a `dlszone_link_cache` buffer: the `Arc`
+    /// cell's count and cache (16 bytes) come first.
+    #[cfg(kmod)]
+    pub const IN_BUFFER: usize = 16;
+
+    /// A `dlszone_link_cache` buffer's size (`::kmem_cache` shows it).
+    #[cfg(kmod)]
+    pub const BUFFER_SIZE: usize = 152;
+
+    #[cfg(kmod)]
+    const _: () = {
+        assert!(crate::kmod::arc::LINK_VALUE_OFFSET == IN_BUFFER);
+        assert!(core::mem::size_of::<super::Link>() + IN_BUFFER == BUFFER_SIZE);
+    };
 }
 
 #[cfg(all(test, not(any(loom, shuttle))))]

@@ -4,16 +4,35 @@
 use alloc::vec::Vec;
 
 use super::link::{Drain, Drained, Link, LinkGuard};
+use super::observe::addr;
 use super::outbox::Notice;
 use super::table::{NameKey, Room, Table};
 use super::types::{DrainWait, LinkId, LinkName, LinkState, MacName, ZoneId};
 use super::unlocked::Unlocked;
 use super::{Registry, visible};
 use crate::errno::{Errno, KResult};
+use crate::sdt::{self, NameArg};
 use crate::sync::Arc;
+
+/// A link's current name as a probe's string argument.
+#[inline(always)]
+fn name_arg(l: &Link) -> NameArg {
+    NameArg::from_words(l.name_words())
+}
 
 /// What one more condemned link needs: a limbo entry and a notice.
 pub(super) const CONDEMN: Room = Room { limbo: 1, notices: 1, ..Room::NONE };
+
+/// The probes of a destroy that condemned, detached and freed a link in
+/// one section (nothing held it). Out of line: the destroy's frame does
+/// not grow by their argument set-up.
+#[inline(never)]
+fn destroyed_at_once(link: &Link, zone: ZoneId) {
+    let (id, at) = (link.linkid().0, addr(link));
+    sdt::link_condemn(id, zone.0, at);
+    sdt::link_detach(id, zone.0, at);
+    sdt::link_free(id, zone.0, at);
+}
 
 impl Registry {
     /// Creates a link in `zone`, the zone creating it (which becomes its
@@ -42,7 +61,13 @@ impl Registry {
         // The record is built before any lock is taken (one allocation);
         // its zone is set once the zone's incarnation is known. Dropped
         // (after the lock) if the create is refused.
-        let link = Arc::new(Link::new(mac, linkid, name.words(), persistent, self.serial()));
+        let link = crate::kmod::cache::link_record(Link::new(
+            mac,
+            linkid,
+            name.words(),
+            persistent,
+            self.serial(),
+        ));
         let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
             ids: 1,
             macs: 1,
@@ -67,6 +92,11 @@ impl Registry {
         debug_assert_eq!(Arc::strong_count(&link), 1, "a new record is unpublished");
         link.place_new(owner);
         t.insert_link(&link);
+        if sdt::enabled() {
+            let arg = NameArg::from_words(name.words());
+            let transient = link.word().transient();
+            sdt::link_create(linkid.0, zone.0, transient, persistent, &arg, addr(&link));
+        }
         Ok(())
     }
 
@@ -78,13 +108,20 @@ impl Registry {
     pub fn create_pending(&self, mac: &[u8]) -> KResult<()> {
         let mut cx = Unlocked::new();
         let mac = MacName::new(mac)?;
-        let link = Arc::new(Link::new(mac, LinkId::INVALID, [0; 4], true, self.serial()));
+        let link = crate::kmod::cache::link_record(Link::new(
+            mac,
+            LinkId::INVALID,
+            [0; 4],
+            true,
+            self.serial(),
+        ));
         let mut t =
             self.table.write_room(&mut cx, &self.outbox, |_| Room { pending: 1, ..Room::NONE });
         if t.find_mac(link.mac().as_bytes()).is_some() {
             return Err(Errno::EEXIST);
         }
         t.insert_pending(&link);
+        sdt::link_create(0, 0, false, true, &NameArg::EMPTY, addr(&link));
         Ok(())
     }
 
@@ -104,6 +141,7 @@ impl Registry {
         }
         t.unhash(&link);
         l.update(|w| w.with_existence(false).with_state(LinkState::Detached));
+        sdt::link_detach(0, 0, addr(&link));
         let _ = l.settle();
         Ok(())
     }
@@ -136,6 +174,7 @@ impl Registry {
         l.set_name(Some(name));
         l.set_state(LinkState::Active);
         t.activate(&link);
+        sdt::link_activate(linkid.0, &name_arg(&link), addr(&link));
         Ok(())
     }
 
@@ -183,15 +222,20 @@ impl Registry {
             if l.tmp_holds() == 0 {
                 // No temporary hold to wait for, and none can come (they
                 // need the table lock); no long hold either (above): gone
-                // in this one section, and freed.
+                // in this one section, and freed. It passes through every
+                // state at once, and says so.
                 t.unhash(&link);
                 l.update(|w| w.with_existence(false).with_state(LinkState::Freed));
+                if sdt::enabled() {
+                    destroyed_at_once(&link, w.zone_id());
+                }
                 return Ok(());
             }
             if wait == DrainWait::NoWait {
                 return Err(Errno::EBUSY);
             }
             l.set_state(LinkState::Condemned);
+            sdt::link_condemn(linkid.0, w.zone_id().0, addr(&link));
             drop(l);
             link
         };
@@ -218,6 +262,7 @@ impl Registry {
     fn unhash_locked(t: &mut Table, link: &Arc<Link>, l: &mut LinkGuard<'_>) {
         t.unhash(link);
         l.update(|w| w.with_existence(false).with_state(LinkState::Detached));
+        sdt::link_detach(l.linkid().0, l.word().zone_id().0, addr(link));
         if !l.settle() {
             // A holder took no new hold (condemned), but a release could
             // not have raced the unhash: anything left is a long hold that
@@ -234,12 +279,16 @@ impl Registry {
     pub(super) fn condemn_locked(&self, t: &mut Table, link: &Arc<Link>) -> bool {
         t.unhash(link);
         let zone = link.word().zone_id();
+        super::observe::link_condemned(link);
         link.update(|w| w.with_existence(false).with_loan(false).with_state(LinkState::Detached));
+        // The notice is queued before the link can be freed, so the
+        // probes tell it in that order: the record outlives its notice's
+        // queueing, not the other way round.
+        self.outbox.push(Notice::LinkGone { link: link.linkid(), zone }, link.serial(), zone);
         let freed = link.settle();
         if !freed {
             t.park(link.serial(), link);
         }
-        self.outbox.push(Notice::LinkGone { link: link.linkid(), zone }, link.serial(), zone);
         freed
     }
 
@@ -271,7 +320,10 @@ impl Registry {
         if !t.name_free(&key) {
             return Err(Errno::EEXIST);
         }
+        let old = name_arg(&link);
         t.rename(&link, &mut link.lock(), &key);
+        let new = NameArg::from_words(name);
+        sdt::link_rename(linkid.0, w.zone_id().0, &old, &new, addr(&link));
         Ok(())
     }
 

@@ -28,6 +28,11 @@
 //! | `teardown.rs` | zone halt, forced recovery |
 //! | `door.rs` | the dlmgmtd door and outbox replay |
 //! | `invariants.rs`, `snapshot.rs` | whole-registry views |
+//! | `queries.rs` | what the C ABI asks: MAC-name lookups, one link's record, detached holders, re-keying |
+//! | `stats.rs`, `observe.rs` | the kstat's counters; probes and console messages of teardown and releases |
+//!
+//! Every state change of a link or zone fires a DTrace SDT probe
+//! ([`crate::sdt`], `docs/dtrace.md`) where it happens.
 
 #![forbid(unsafe_code)]
 
@@ -40,9 +45,12 @@ mod link;
 mod links;
 mod moves;
 pub mod noalloc;
+mod observe;
 mod outbox;
+mod queries;
 mod report;
 mod snapshot;
+mod stats;
 mod table;
 mod teardown;
 pub mod types;
@@ -52,10 +60,12 @@ mod zones;
 pub use door::{Defer, Dlmgmt, NoDaemon};
 pub use holds::{Hold, TmpHold};
 pub use invariants::Violation;
-pub use link::Link;
+pub use link::{Link, layout};
 pub use outbox::Notice;
+pub use queries::Detached;
 pub use report::{Action, LinkOutcome, TeardownReport};
 pub use snapshot::{LinkSnapshot, Snapshot};
+pub use stats::{NSTATS, Stats, StatsCell, StatsHandle};
 pub use types::{
     DrainWait, HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey, ZoneState,
 };
@@ -81,8 +91,9 @@ pub struct Registry {
     gate: ZoneGate,
     outbox: Outbox,
     door: DoorSlot,
-    bad_releases: AtomicU64,
-    late_releases: AtomicU64,
+    /// Counters and gauges (the `dlszone` kstat), shared with the table
+    /// lock and the outbox, which publish their gauges.
+    stats: StatsHandle,
     next_serial: AtomicU64,
 }
 
@@ -101,13 +112,13 @@ impl Registry {
     /// An empty registry that knows only the global zone, with no door
     /// (upcalls fail with `EBADF` until [`set_door`](Self::set_door)).
     pub fn new() -> Registry {
+        let stats = StatsHandle::new();
         Registry {
-            table: TableLock::new(Table::new()),
+            table: TableLock::new(Table::new(), stats.clone()),
             gate: ZoneGate::new(),
-            outbox: Outbox::new(),
+            outbox: Outbox::new(stats.clone()),
             door: DoorSlot::new(),
-            bad_releases: AtomicU64::new(0),
-            late_releases: AtomicU64::new(0),
+            stats,
             next_serial: AtomicU64::new(1),
         }
     }
@@ -118,6 +129,17 @@ impl Registry {
     }
 
     // ---- whole-registry views ----------------------------------------
+
+    /// The statistics the `dlszone` kstat shows. Takes no lock.
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot()
+    }
+
+    /// A reference to the live statistics, for a kstat to read after
+    /// this call, even after the registry is gone.
+    pub fn stats_handle(&self) -> StatsHandle {
+        self.stats.clone()
+    }
 
     /// Notices waiting for dlmgmtd, oldest first.
     pub fn outbox(&self) -> alloc::vec::Vec<Notice> {

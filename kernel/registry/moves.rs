@@ -100,6 +100,7 @@ impl Registry {
             // name at home): the commit changes their kinds, no room needed.
             t.lend_commit(link, l, to_key);
             l.update(|w| w.with_loan(true).with_transient(transient));
+            crate::sdt::link_lend(linkid.0, to.0, transient, super::observe::addr(link));
             Ok(())
         })
     }
@@ -210,7 +211,7 @@ impl Registry {
     fn broken_deliver_queue_first(&self, cx: &mut Unlocked, notice: &Notice) -> KResult<()> {
         if self.outbox.len() > 0 {
             self.outbox.claim_wait();
-            self.deliver_claimed(cx)?;
+            self.deliver_claimed(cx).1?;
         }
         self.upcall(cx, notice)
     }
@@ -220,6 +221,7 @@ impl Registry {
     /// changes kinds of existing name slots only (no room needed).
     pub(super) fn return_locked(t: &mut Table, link: &Arc<Link>, l: &mut LinkGuard<'_>) {
         debug_assert_eq!(l.zone_side_holds(), 0, "a return with holds from inside the zone");
+        super::observe::link_returning(link);
         t.return_home(link, l);
         l.update(|w| w.with_loan(false).with_transient(false));
     }

@@ -49,6 +49,7 @@ use core::sync::atomic::{
 };
 
 use super::noalloc::NoAlloc;
+use super::stats::{StatsHandle, set};
 use super::types::{LinkId, ZoneId};
 use super::unlocked::Unlocked;
 use crate::sync::{Condvar, Mutex, MutexGuard};
@@ -77,6 +78,31 @@ impl Notice {
     pub fn link(&self) -> LinkId {
         match *self {
             Notice::SetZone { link, .. } | Notice::LinkGone { link, .. } => link,
+        }
+    }
+
+    /// The zone it names: the link's new zone, or the zone it went away
+    /// with.
+    pub fn zone(&self) -> ZoneId {
+        match *self {
+            Notice::SetZone { zone, .. } | Notice::LinkGone { zone, .. } => zone,
+        }
+    }
+
+    /// What the notice probes call it (`crate::sdt::notice`).
+    pub(crate) fn what(&self) -> u32 {
+        match self {
+            Notice::SetZone { .. } => crate::sdt::notice::SETZONE,
+            Notice::LinkGone { .. } => crate::sdt::notice::LINKGONE,
+        }
+    }
+
+    /// Fires a notice probe: `delivered` or `failed` by `res`.
+    pub(crate) fn fire(&self, res: &crate::errno::KResult<()>) {
+        let (id, zone, what) = (self.link().0, self.zone().0, self.what());
+        match res {
+            Ok(()) => crate::sdt::notice_delivered(id, zone, what),
+            Err(e) => crate::sdt::notice_failed(id, zone, what, e.to_raw()),
         }
     }
 }
@@ -141,6 +167,9 @@ pub(crate) struct Outbox {
     /// ordering sees the length of a queue that held every notice before
     /// it.
     next_seq: AtomicU64,
+    /// Where the queue's depth is published (`outbox_depth`), with the
+    /// length above.
+    stats: StatsHandle,
 }
 
 /// The outbox lock held: a section that must not allocate.
@@ -163,8 +192,9 @@ impl core::ops::DerefMut for Guard<'_> {
 }
 
 impl Outbox {
-    pub(crate) fn new() -> Outbox {
+    pub(crate) fn new(stats: StatsHandle) -> Outbox {
         Outbox {
+            stats,
             state: Mutex::new(OutboxState {
                 queue: VecDeque::new(),
                 next_seq: 1,
@@ -188,6 +218,7 @@ impl Outbox {
         self.len.store(s.queue.len(), Relaxed);
         self.cap.store(s.queue.capacity(), Relaxed);
         self.next_seq.store(s.next_seq, Release);
+        set(&self.stats.outbox_depth, s.queue.len());
     }
 
     /// The capacity the queue needs before `extra` more notices are
@@ -218,9 +249,7 @@ impl Outbox {
     /// holds the table lock as writer (so commit order and outbox order
     /// agree) and reserved the room.
     pub(crate) fn push(&self, n: Notice, link_serial: u64, from: ZoneId) {
-        let to = match n {
-            Notice::SetZone { zone, .. } | Notice::LinkGone { zone, .. } => zone,
-        };
+        let to = n.zone();
         let mut s = self.lock();
         let seq = s.next_seq;
         s.next_seq += 1;
@@ -232,6 +261,10 @@ impl Outbox {
             inflight: false,
         });
         self.mirror(&s);
+        drop(s);
+        if crate::sdt::enabled() {
+            crate::sdt::notice_queued(n.link().0, to.0, n.what(), seq);
+        }
     }
 
     /// The sequence number the next notice will get: a move delivers only

@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use super::link::Link;
 use super::table::Table;
 use super::types::{Holder, LinkId, LinkName, LinkState, MacName, ZoneKey, ZoneState};
 
@@ -48,31 +49,36 @@ pub(crate) fn take(t: &Table) -> Snapshot {
     let mut zones: Vec<(ZoneKey, ZoneState)> =
         t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
     crate::sort::sort_unstable(&mut zones);
-    let mut links: Vec<LinkSnapshot> = t
-        .links()
-        .map(|link| {
-            let l = link.lock();
-            let w = l.word();
-            LinkSnapshot {
-                linkid: l.linkid(),
-                mac: link.mac().clone(),
-                name: l.name_locked(),
-                zone: l.zone_locked(),
-                owner: l.owner_locked(),
-                transient: w.transient(),
-                persistent: w.persistent(),
-                state: w.state(),
-                reserved: t
-                    .lends
-                    .get(&l.linkid())
-                    .filter(|_| w.lent())
-                    .and_then(|e| LinkName::from_words(e.name)),
-                holders: l.holds_locked().to_vec(),
-            }
-        })
-        .collect();
+    let mut links: Vec<LinkSnapshot> = t.links().map(|link| of_link(t, link)).collect();
     crate::sort::sort_unstable_by(&mut links, |a, b| (a.linkid, &a.mac).cmp(&(b.linkid, &b.mac)));
     Snapshot { zones, links }
+}
+
+/// One link's record; `t` is the table it is read under (as reader or
+/// writer), which knows the name a lent link keeps reserved. Takes the
+/// link's lock, and allocates (its holder list) once it is dropped.
+pub(crate) fn of_link(t: &Table, link: &Link) -> LinkSnapshot {
+    let l = link.lock();
+    let w = l.word();
+    let (linkid, name, zone, owner, holds) =
+        (l.linkid(), l.name_locked(), l.zone_locked(), l.owner_locked(), l.holds_locked());
+    drop(l);
+    LinkSnapshot {
+        linkid,
+        mac: link.mac().clone(),
+        name,
+        zone,
+        owner,
+        transient: w.transient(),
+        persistent: w.persistent(),
+        state: w.state(),
+        reserved: t
+            .lends
+            .get(&linkid)
+            .filter(|_| w.lent())
+            .and_then(|e| LinkName::from_words(e.name)),
+        holders: holds.to_vec(),
+    }
 }
 
 impl Snapshot {

@@ -35,6 +35,7 @@ use super::hashtab::{
 };
 use super::link::{Link, LinkGuard};
 use super::outbox::{Outbox, OutboxSpace};
+use super::stats::{StatsHandle, set};
 use super::types::{LinkId, LinkName, ZoneId, ZoneKey, ZoneState};
 use crate::errno::{Errno, KResult};
 use crate::sync::Arc;
@@ -222,6 +223,14 @@ pub(crate) struct Table {
     pub(crate) zones: HashTab<ZoneId, ZoneEntry>,
     /// Detached links some holder still keeps alive, by serial.
     pub(crate) limbo: HashTab<u64, Arc<Link>>,
+    /// Counts writer sections: two reads that see the same value saw the
+    /// same table (`dls_devnet_snapshot()`'s generation).
+    pub(crate) generation: u64,
+    /// Where [`publish`](Self::publish) puts the gauges (`stats.rs`).
+    pub(crate) stats: Option<StatsHandle>,
+    /// An index the gauges count changed in this writer section: the
+    /// section publishes them as it ends (`unlocked.rs`).
+    pub(crate) dirty: bool,
 }
 
 /// How many entries a writer section may add, per index, and how many
@@ -320,6 +329,23 @@ impl Table {
             lends: HashTab::new(),
             zones,
             limbo: HashTab::new(),
+            generation: 0,
+            stats: None,
+            dirty: false,
+        }
+    }
+
+    /// Publishes the gauges the kstat shows (`links`, `zones`, `limbo`),
+    /// at the end of every writer section that changed their indexes (so
+    /// they are exact as of the last writer, and the kstat reads them
+    /// with no lock): once a section, however many links it changed.
+    /// Out of line, so no section's frame grows by it.
+    #[inline(never)]
+    pub(crate) fn publish(&self) {
+        if let Some(s) = &self.stats {
+            set(&s.links, self.by_id.len() + self.pending.len());
+            set(&s.zones, self.zones.len());
+            set(&s.limbo, self.limbo.len());
         }
     }
 
@@ -429,6 +455,13 @@ impl Table {
             key.id,
             ZoneEntry { key, state: ZoneState::Running, head: LinkId::INVALID, count: 0 },
         );
+        self.dirty = true;
+    }
+
+    /// Forgets a zone.
+    pub(crate) fn remove_zone(&mut self, id: ZoneId) {
+        self.zones.remove(&id);
+        self.dirty = true;
     }
 
     /// The links in `zone`, in list order.
@@ -529,6 +562,12 @@ impl Table {
     /// Tables a new link under its id, MAC name and name in its zone.
     /// Needs room for one id, one MAC name and one name.
     pub(crate) fn insert_link(&mut self, link: &Arc<Link>) {
+        self.index_link(link);
+        self.dirty = true;
+    }
+
+    /// [`insert_link`](Self::insert_link), the gauges left to the caller.
+    fn index_link(&mut self, link: &Arc<Link>) {
         let id = link.linkid();
         let Some(nz) = NonZeroU32::new(id.0) else { return };
         self.by_id.insert(link.clone());
@@ -561,6 +600,7 @@ impl Table {
     /// one pending link.
     pub(crate) fn insert_pending(&mut self, link: &Arc<Link>) {
         self.pending.insert(link.serial(), link.clone());
+        self.dirty = true;
     }
 
     /// Gives a tabled pending link its id and name (set on the record
@@ -573,6 +613,12 @@ impl Table {
     /// Removes a link from every index (not limbo), with its lend if it
     /// is lent. Link locked.
     pub(crate) fn unhash(&mut self, link: &Arc<Link>) {
+        self.unindex(link);
+        self.dirty = true;
+    }
+
+    /// [`unhash`](Self::unhash), the gauges left to the caller.
+    fn unindex(&mut self, link: &Arc<Link>) {
         let id = link.linkid();
         if id == LinkId::INVALID {
             // Pending: only in the pending index.
@@ -672,11 +718,31 @@ impl Table {
     /// for one limbo entry.
     pub(crate) fn park(&mut self, serial: u64, link: &Arc<Link>) {
         self.limbo.insert(serial, link.clone());
+        self.dirty = true;
     }
 
     /// Drops a freed link from limbo.
     pub(crate) fn unpark(&mut self, serial: u64) {
         self.limbo.remove(&serial);
+        self.dirty = true;
+    }
+
+    /// Gives a tabled global-zone link (not lent, no move in flight) the
+    /// id `new` and the global-zone name `name`, both free: it leaves
+    /// every index under its old keys and enters them under the new ones
+    /// (the MAC name stays). Link locked; needs room for one id, one MAC
+    /// name and one name (the removals come first).
+    pub(crate) fn rekey(
+        &mut self,
+        link: &Arc<Link>,
+        l: &mut LinkGuard<'_>,
+        new: LinkId,
+        name: &NameKey,
+    ) {
+        self.unindex(link);
+        l.set_linkid(new);
+        l.set_name_words(name.words);
+        self.index_link(link);
     }
 
     /// Every tabled link: those with an id, then the pending ones.

@@ -107,6 +107,7 @@ impl Registry {
             TeardownReport { zone, links: Vec::with_capacity(8), remaining: 0, queued: 0 };
         self.halt_members(&mut cx, &mut members, &mut report)?;
         drop(gate);
+        self.halted(&report);
         list_holders(&mut report.links, &members);
         drop(members);
         if report.queued > 0 {
@@ -207,6 +208,7 @@ impl Registry {
                     continue;
                 }
                 Self::list_members(&mut t, zone, halting, members)?;
+                crate::sdt::halt_start(zone.id.0, zone.uniqid, members.len() as u64);
                 // A blank line per link, in the room made: written in place.
                 report.links.resize(members.len(), LinkOutcome::BLANK);
                 listed = true;
@@ -339,6 +341,7 @@ impl Registry {
         let down =
             |s| if s == ZoneState::Running { Err(Errno::EBUSY) } else { Ok(ZoneState::Down) };
         let links = self.members(&mut cx, zone, down)?;
+        crate::sdt::recover_start(zone.id.0, force, links.len() as u64);
         let mut report = TeardownReport {
             zone,
             links: Vec::with_capacity(links.len()),
@@ -357,6 +360,7 @@ impl Registry {
         report.remaining = self.table.read(&mut cx).zone(zone)?.count;
 
         self.drain_condemned(&mut cx, draining, &deadline, &mut report);
+        self.recovered(&report, force);
         if report.queued > 0 {
             self.kick();
         }

@@ -18,6 +18,7 @@ pub const MAX_ZONEID: i32 = 9999;
 /// A zone id (`zoneid_t`). Ids are recycled, so on its own it does not
 /// name a zone incarnation: see [`ZoneKey`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(transparent)]
 pub struct ZoneId(pub i32);
 
 impl ZoneId {
@@ -39,6 +40,7 @@ impl ZoneId {
 /// reused. A link recorded against `ZoneKey { id: 5, uniqid: 7 }` can never be
 /// mistaken for one of a later zone that got id 5 again.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(C)]
 pub struct ZoneKey {
     /// The zone id.
     pub id: ZoneId,
@@ -59,6 +61,7 @@ impl ZoneKey {
 /// A datalink id (`datalink_id_t`), allocated by dlmgmtd and unique across
 /// all zones.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(transparent)]
 pub struct LinkId(pub u32);
 
 impl LinkId {
@@ -74,6 +77,7 @@ impl LinkId {
 /// A link name as `dladm_valid_linkname()` accepts it: 1 to 31 bytes of
 /// `[A-Za-z0-9_.]`, not starting with a digit, ending with a digit.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C)]
 pub struct LinkName {
     len: u8,
     bytes: [u8; MAXLINKNAMELEN - 1],
@@ -114,8 +118,11 @@ impl LinkName {
     }
 
     /// The name's bytes, without NUL.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
+        // `get`: the length is at most 31 by construction, but a slice
+        // index check would be a trap site in the kernel.
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&self.bytes)
     }
 
     /// The name as text (always ASCII by construction).
@@ -180,16 +187,28 @@ impl fmt::Display for LinkName {
 /// driver instance name illumos makes in practice) are stored inline, so
 /// a link record carries its MAC name with no allocation of its own;
 /// longer ones share one allocation, which a clone does not copy.
+///
+/// The bytes are stored with their NUL, inline or shared, so the C ABI
+/// can hand out a `const char *` that lives as long as the link record
+/// holding the name (`dls_devnet_mac()`): an inline name is in the record
+/// itself, a shared one in an allocation the record keeps.
 #[derive(Clone)]
 pub struct MacName(MacRepr);
 
-/// The longest MAC name stored inline in a [`MacName`].
-pub const MAC_INLINE: usize = 22;
+/// The longest MAC name stored inline in a [`MacName`] (its NUL makes
+/// the inline bytes 22).
+pub const MAC_INLINE: usize = 21;
 
+/// C layout (`repr(u8)`: a tag byte, 0 inline or 1 shared, then the
+/// variant's fields), so a crash dump's reader finds an inline name at a
+/// fixed offset (`docs/debugging.md`): its length at +1, its bytes with
+/// their NUL at +2; a shared name's `Arc<[u8]>` (pointer, length with the
+/// NUL) at +8.
 #[derive(Clone)]
+#[repr(u8)]
 enum MacRepr {
-    Inline { len: u8, bytes: [u8; MAC_INLINE] },
-    Shared(Arc<[u8]>),
+    Inline { len: u8, bytes: [u8; MAC_INLINE + 1] } = 0,
+    Shared(Arc<[u8]>) = 1,
 }
 
 impl MacName {
@@ -199,12 +218,16 @@ impl MacName {
     pub fn new(name: &[u8]) -> KResult<MacName> {
         MacName::check(name)?;
         if name.len() <= MAC_INLINE {
-            let mut bytes = [0u8; MAC_INLINE];
+            // Zero-filled: the byte after the name is its NUL.
+            let mut bytes = [0u8; MAC_INLINE + 1];
             bytes[..name.len()].copy_from_slice(name);
             // `check` bounds the length far below 256.
             return Ok(MacName(MacRepr::Inline { len: name.len() as u8, bytes }));
         }
-        Ok(MacName(MacRepr::Shared(name.into())))
+        let mut v = alloc::vec::Vec::with_capacity(name.len() + 1);
+        v.extend_from_slice(name);
+        v.push(0);
+        Ok(MacName(MacRepr::Shared(v.into())))
     }
 
     /// Validates `name` as [`new`](Self::new) does, without allocating.
@@ -223,9 +246,19 @@ impl MacName {
     }
 
     /// The name's bytes, without NUL.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            MacRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            MacRepr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(&[]),
+            MacRepr::Shared(b) => b.split_last().map_or(&[][..], |(_, name)| name),
+        }
+    }
+
+    /// The name's bytes followed by one NUL: a C string, valid as long
+    /// as this `MacName` (for a link's, as long as its record).
+    pub fn as_bytes_with_nul(&self) -> &[u8] {
+        match &self.0 {
+            MacRepr::Inline { len, bytes } => bytes.get(..=usize::from(*len)).unwrap_or(&[0]),
             MacRepr::Shared(b) => b,
         }
     }
@@ -294,6 +327,16 @@ impl HoldKind {
         // Arithmetic, not a match: no jump table on the release path.
         (self as usize).checked_sub(HoldKind::Stream as usize)
     }
+
+    /// The holder kind in row slot `slot` (the inverse of
+    /// [`slot`](Self::slot)); `Named` past the last. No index check.
+    pub(crate) fn of_slot(slot: usize) -> HoldKind {
+        match slot {
+            0 => HoldKind::Stream,
+            1 => HoldKind::DevNet,
+            _ => HoldKind::Named,
+        }
+    }
 }
 
 /// One line of "who holds this link".
@@ -309,6 +352,7 @@ pub struct Holder {
 
 /// A link's life cycle. Transitions only go forward.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[repr(u8)]
 pub enum LinkState {
     /// Known by MAC name, no link id yet (a physical link that attached
     /// while dlmgmtd was down); invisible to lookups.
@@ -386,6 +430,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<MacName>(), 24);
         let short = MacName::new(&[b'a'; MAC_INLINE]).unwrap();
         assert!(matches!(short.0, MacRepr::Inline { .. }));
+        assert_eq!(short.as_bytes_with_nul().split_last(), Some((&0, &[b'a'; MAC_INLINE][..])));
         let long = MacName::new(&[b'a'; MAC_INLINE + 1]).unwrap();
         assert!(matches!(long.0, MacRepr::Shared(_)));
         assert_eq!(long.as_bytes(), &[b'a'; MAC_INLINE + 1][..]);
@@ -404,12 +449,21 @@ mod tests {
         assert_eq!(MacName::new(b"a b"), Err(Errno::EINVAL));
         assert_eq!(MacName::new(&[b'a'; 256]), Err(Errno::ENAMETOOLONG));
         assert!(MacName::new(&[b'a'; 255]).is_ok());
+        let m = MacName::new(b"vnic1001").unwrap();
+        assert_eq!(m.as_bytes(), b"vnic1001");
+        assert_eq!(m.as_bytes_with_nul(), b"vnic1001\0");
+        assert_eq!(m.as_str(), "vnic1001");
+        let long = [b'a'; 255];
+        let m = MacName::new(&long).unwrap();
+        assert_eq!(m.as_bytes(), &long[..]);
+        assert_eq!(m.as_bytes_with_nul().split_last(), Some((&0, &long[..])));
     }
 
     #[test]
     fn holder_kinds_have_their_slots() {
         for (i, k) in HoldKind::HOLDER_KINDS.iter().enumerate() {
             assert_eq!(k.slot(), Some(i));
+            assert_eq!(HoldKind::of_slot(i), *k);
         }
         assert_eq!((HoldKind::Existence.slot(), HoldKind::Loan.slot()), (None, None));
     }

@@ -10,13 +10,14 @@
 //! - entering a zone gate (`ZoneGate::enter`), lock level 1, which must
 //!   never be waited for under the table lock;
 //! - a dlmgmtd upcall (`Registry::upcall`);
-//! - a wait for temporary holds to drain (`Link::lock_alone`).
+//! - a wait for temporary holds to drain (`Link::drain`).
 //!
 //! So "no table lock is held across an upcall, a gate wait or a drain
 //! wait" is a borrow-check error to break, not a comment. Link locks are
-//! taken only inside table sections or through `Link::lock_alone`, are
-//! never nested, and debug host builds count them per thread: an upcall
-//! asserts the count is zero.
+//! taken inside table sections, by a release that matched no hold, by a
+//! drain (`Link::drain`) and by a holder's accessors, are never nested,
+//! and debug host builds count them per thread: an upcall asserts the
+//! count is zero.
 //!
 //! The table writer is also a section that must not allocate
 //! ([`super::noalloc`]): [`TableLock::write_room`] grows the indexes and
@@ -29,6 +30,7 @@ use core::ops::{Deref, DerefMut};
 use super::door::CachedDoor;
 use super::noalloc::NoAlloc;
 use super::outbox::Outbox;
+use super::stats::StatsHandle;
 use super::table::{Room, Table};
 use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -79,8 +81,22 @@ impl DerefMut for TableWrite<'_> {
     }
 }
 
+impl Drop for TableWrite<'_> {
+    /// The section ends: if it changed what the kstat's gauges count, it
+    /// publishes them, still holding the lock (`stats.rs`).
+    fn drop(&mut self) {
+        if self.g.dirty {
+            self.g.dirty = false;
+            self.g.publish();
+        }
+    }
+}
+
 impl TableLock {
-    pub(crate) fn new(t: Table) -> TableLock {
+    /// The lock over `t`, whose gauges go to `stats`.
+    pub(crate) fn new(mut t: Table, stats: StatsHandle) -> TableLock {
+        t.stats = Some(stats);
+        t.publish();
         TableLock { inner: RwLock::new(t) }
     }
 
@@ -92,7 +108,8 @@ impl TableLock {
     /// Exclusive access for a section that inserts nothing new: removals,
     /// state changes, replacing a value under an existing key.
     pub(crate) fn write<'a>(&'a self, _cx: &'a mut Unlocked) -> TableWrite<'a> {
-        let g = self.inner.write();
+        let mut g = self.inner.write();
+        g.generation = g.generation.wrapping_add(1);
         TableWrite { g, _no_alloc: NoAlloc::enter("table writer") }
     }
 
@@ -108,7 +125,8 @@ impl TableLock {
         room: impl Fn(&Table) -> Room,
     ) -> TableWrite<'a> {
         loop {
-            let g = self.inner.write();
+            let mut g = self.inner.write();
+            g.generation = g.generation.wrapping_add(1);
             let g = TableWrite { g, _no_alloc: NoAlloc::enter("table writer") };
             let want = room(&g);
             if g.plan(&want, outbox).is_none() {

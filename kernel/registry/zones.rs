@@ -22,6 +22,7 @@ impl Registry {
             return Err(Errno::EEXIST);
         }
         t.add_zone(zone);
+        crate::sdt::zone_boot(zone.id.0, zone.uniqid);
         Ok(())
     }
 
@@ -44,7 +45,8 @@ impl Registry {
         if z.count != 0 {
             return Err(Errno::ENOTEMPTY);
         }
-        t.zones.remove(&zone.id);
+        t.remove_zone(zone.id);
+        crate::sdt::zone_destroy(zone.id.0, zone.uniqid);
         Ok(())
     }
 

@@ -112,11 +112,17 @@ impl<T> LockWord<T> {
     }
 }
 
-/// A mutual-exclusion lock (`kmutex_t`, `MUTEX_DRIVER`).
+/// A mutual-exclusion lock (`kmutex_t`, `MUTEX_DRIVER`). C layout: the
+/// lock word's cell, then the data at offset 8 (for any data aligned to
+/// 8 or less), so a crash dump's reader finds it (`docs/debugging.md`).
+#[repr(C)]
 pub struct Mutex<T> {
     raw: LockWord<ffi::kmutex_t>,
     data: UnsafeCell<T>,
 }
+
+// The data's offset that docs/debugging.md gives.
+const _: () = assert!(core::mem::offset_of!(Mutex<u64>, data) == 8);
 
 // SAFETY: the mutex owns its data and hands out access to one thread at a
 // time, so sending or sharing it only needs the data to be sendable.

@@ -195,6 +195,41 @@ struct kstat_named {
 	} value;
 };
 
+/* ---- sys/socket_impl.h, netinet/in.h, inet/iptun.h --------------------- */
+
+/* illumos' sockaddr_storage (not the host's, which is 128 bytes). */
+struct ss_illumos {
+	unsigned short	ss_family;	/* sa_family_t */
+	char		_ss_pad1[6];
+	double		_ss_align;
+	char		_ss_pad2[240];
+};
+
+struct ipsec_req {
+	uint_t		ipsr_ah_req;
+	uint_t		ipsr_esp_req;
+	uint_t		ipsr_self_encap_req;
+	uchar_t		ipsr_auth_alg;
+	uchar_t		ipsr_esp_alg;
+	uchar_t		ipsr_esp_auth_alg;
+};
+
+struct iptun_kparams {
+	datalink_id_t		iptun_kparam_linkid;
+	uint32_t_		iptun_kparam_flags;
+	struct ss_illumos	iptun_kparam_laddr;
+	struct ss_illumos	iptun_kparam_raddr;
+	struct ipsec_req	iptun_kparam_secinfo;
+	int			iptun_kparam_type;	/* iptun_type_t */
+	uint32_t_		_iptun_kparam_padding;
+};
+
+/* Its alignment: where it lands after a char. */
+struct iptun_kparams_align {
+	char			c;
+	struct iptun_kparams	k;
+};
+
 #define	SZ(name, t)	printf("%s %zu\n", name, sizeof (t))
 #define	OFF(name, t, f)	printf("%s.%s %zu\n", name, #f, offsetof(t, f))
 
@@ -307,5 +342,18 @@ main(void)
 	OFF("kstat_named_t", struct kstat_named, name);
 	OFF("kstat_named_t", struct kstat_named, data_type);
 	OFF("kstat_named_t", struct kstat_named, value);
+
+	SZ("sockaddr_storage", struct ss_illumos);
+	SZ("ipsec_req_t", struct ipsec_req);
+	SZ("iptun_kparams_t", struct iptun_kparams);
+	printf("iptun_kparams_t.align %zu\n",
+	    offsetof(struct iptun_kparams_align, k));
+	OFF("iptun_kparams_t", struct iptun_kparams, iptun_kparam_linkid);
+	OFF("iptun_kparams_t", struct iptun_kparams, iptun_kparam_flags);
+	OFF("iptun_kparams_t", struct iptun_kparams, iptun_kparam_laddr);
+	OFF("iptun_kparams_t", struct iptun_kparams, iptun_kparam_raddr);
+	OFF("iptun_kparams_t", struct iptun_kparams, iptun_kparam_secinfo);
+	OFF("iptun_kparams_t", struct iptun_kparams, iptun_kparam_type);
+	OFF("iptun_kparams_t", struct iptun_kparams, _iptun_kparam_padding);
 	return (0);
 }

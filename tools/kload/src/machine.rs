@@ -223,6 +223,12 @@ impl Module<'_> {
                 h.thread
             ));
         }
+        for k in emu::kstat::undeleted() {
+            problems.push(format!("kstat {k} was never deleted: kstat(8) would read freed text"));
+        }
+        for c in kmem::undestroyed_caches() {
+            problems.push(format!("kmem cache '{c}' was never destroyed"));
+        }
         // Checked while the object's symbols still name its stacks.
         problems.extend(leak_check());
         drop(self.obj);

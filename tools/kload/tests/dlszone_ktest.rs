@@ -8,6 +8,13 @@
 //!   return, and from a failing `mod_install`;
 //! - while `mod_remove` refuses, `_fini` leaves the module working, tests
 //!   included;
+//! - its observability is wired as illumos expects: every SDT probe of
+//!   `dlszone::sdt::PROBES` has call sites krtld patches, and the tests
+//!   fire them all; `_init` creates the `dlszone:0:dlszone` named kstat
+//!   (its update callback and lock set) and `dlszone_link_cache`, the
+//!   tests' link records come from that cache, and `_fini` deletes and
+//!   destroys both, every record given back; the console messages of a
+//!   stuck halt and a forced recovery are logged;
 //! - the deliberately failing build (`--cfg dlszone_ktest_selffail`,
 //!   `build/amd64/selffail/dlszone_ktest`) fails with the lines of its
 //!   assertions.
@@ -20,7 +27,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use kload::emu::{kmem, ktest};
+use kload::emu::{console, kmem, kstat, ktest};
+use kload::runner::{self, RunOptions};
 use kload::{LoadOptions, Machine};
 
 fn object(var: &str, default: &str) -> PathBuf {
@@ -166,4 +174,70 @@ fn the_selffail_build_fails_with_the_lines_of_its_assertions() {
     // The rest of that build still passes.
     let (code, out, err) = kload(&[obj.to_str().unwrap(), "-H", "dlszone:registry"]);
     assert_eq!(code, Some(0), "{out}{err}");
+}
+
+#[test]
+fn every_probe_has_sites_and_fires() {
+    let obj = ktest_object();
+    let want: BTreeSet<&str> =
+        dlszone::sdt::PROBES.iter().map(|p| &p.symbol["__dtrace_probe_".len()..]).collect();
+    {
+        let m = Machine::boot().unwrap();
+        let module = m.load(&obj, &LoadOptions::default()).unwrap();
+        let sites: BTreeSet<&str> =
+            module.object().probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(sites, want, "probe sites in the object");
+        assert_eq!(module.unload(), Vec::<String>::new());
+    }
+    let (code, out, err) = kload(&[obj.to_str().unwrap(), "--fire-probes", "-H"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let line = err.lines().find(|l| l.contains("SDT probes fired: ")).expect(&err);
+    for p in &want {
+        assert!(line.contains(&format!("{p} x")), "{p} never fired: {line}");
+    }
+}
+
+#[test]
+fn init_sets_up_the_kstat_and_the_link_cache_and_fini_removes_them() {
+    let obj = ktest_object();
+    let m = Machine::boot().unwrap();
+    let mut module = m.load(&obj, &LoadOptions::default()).unwrap();
+    assert_eq!(module.init().unwrap().rc, 0);
+    let k = kstat::kstats();
+    assert_eq!(k.len(), 1, "{k:?}");
+    let k = &k[0];
+    assert_eq!(
+        (k.module.as_str(), k.instance, k.name.as_str(), k.class.as_str()),
+        ("dlszone", 0, "dlszone", "misc")
+    );
+    assert!(k.installed && k.has_update && k.has_lock, "{k:?}");
+    let names: Vec<&str> = k.entries.iter().map(|e| e.name.as_str()).collect();
+    let want: Vec<&str> =
+        dlszone::registry::Stats::NAMES.iter().map(|n| n.to_str().unwrap()).collect();
+    assert_eq!(names, want);
+    assert!(k.entries.iter().all(|e| e.data_type == 4 && e.value == 0), "{k:?}");
+    let c = kmem::cache_stats();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!((c[0].name.as_str(), c[0].allocs), ("dlszone_link_cache", 0));
+
+    let triple = dlszone_ktest::host::Triple::parse("dlszone:obs").unwrap();
+    let opts = RunOptions { triples: vec![triple], ..RunOptions::default() };
+    let summary = runner::run(&opts, &mut std::io::sink()).unwrap();
+    assert_eq!(summary.runs.len(), 4);
+    assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+    assert!(summary.counts.success(), "{summary:?}");
+    let c = &kmem::cache_stats()[0];
+    // 3 + 1 + 0 + 2 links made by the four bodies.
+    assert!(c.allocs == 6 && c.live == 0, "records from the cache: {c:?}");
+    let logged: Vec<String> = console::messages().into_iter().map(|m| m.text).collect();
+    let has = |s: &str| logged.iter().any(|t| t.contains(s));
+    assert!(has("dlszone: halt of zone 1 (uniqid 101) left 1 link(s)"), "{logged:?}");
+    assert!(has("dlszone: forced recovery of zone 1 (uniqid 101) reclaimed 1 link(s)"));
+
+    assert_eq!(module.fini().unwrap().rc, 0);
+    let k = &kstat::kstats()[0];
+    assert!(k.deleted && !k.installed);
+    let c = &kmem::cache_stats()[0];
+    assert!(c.destroyed && c.live == 0 && c.frees == c.allocs, "{c:?}");
+    assert_eq!(module.unload(), Vec::<String>::new());
 }

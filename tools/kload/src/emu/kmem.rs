@@ -1,6 +1,17 @@
-//! `kmem_alloc(9F)`, `kmem_zalloc`, `kmem_free`, with the checks of
-//! illumos' kmem debugging (`kmem_flags` audit, deadbeef, redzone) always
-//! on, and a fault injector for `KM_NOSLEEP`.
+//! `kmem_alloc(9F)`, `kmem_zalloc`, `kmem_free`, and object caches
+//! (`kmem_cache_create(9F)`, `kmem_cache_alloc`, `kmem_cache_free`,
+//! `kmem_cache_destroy`), with the checks of illumos' kmem debugging
+//! (`kmem_flags` audit, deadbeef, redzone) always on, and a fault
+//! injector for `KM_NOSLEEP`.
+//!
+//! A cache's buffers are kmem buffers of the cache's size (so every check
+//! below applies to them too), tracked per cache: freeing one to another
+//! cache, or one the cache never gave out, panics; destroying a cache
+//! with buffers outstanding warns on the console as illumos does
+//! ("kmem_cache_destroy: 'name' (addr) not empty") and leaves them to the
+//! leak report; a cache never destroyed is reported at unload
+//! ([`undestroyed_caches`]). Constructors, destructors, reclaim callbacks
+//! and alignments above 8 are not emulated (refused with a panic).
 //!
 //! | check | on failure |
 //! |---|---|
@@ -341,12 +352,174 @@ extern "C" fn kmem_free(buf: *mut c_void, size: usize) {
     free(buf.cast(), size);
 }
 
-/// `kmem_alloc`, `kmem_zalloc`, `kmem_free`.
+// --- Object caches --------------------------------------------------------
+
+/// One cache's life, kept after its destroy for tests to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// The name given to `kmem_cache_create`.
+    pub name: String,
+    /// Buffer size.
+    pub size: usize,
+    /// Buffers handed out.
+    pub allocs: u64,
+    /// Buffers given back.
+    pub frees: u64,
+    /// Buffers outstanding now.
+    pub live: usize,
+    /// Whether `kmem_cache_destroy` ran.
+    pub destroyed: bool,
+}
+
+struct Cache {
+    stats: CacheStats,
+    live: std::collections::HashSet<usize>,
+}
+
+/// Caches by handle (the address of a host allocation standing for the
+/// `kmem_cache_t`), and every cache ever created, in order.
+#[derive(Default)]
+struct Caches {
+    live: HashMap<usize, Cache>,
+    history: Vec<usize>,
+    destroyed: Vec<CacheStats>,
+}
+
+static CACHES: Mutex<Option<Caches>> = Mutex::new(None);
+
+fn caches<R>(f: impl FnOnce(&mut Caches) -> R) -> R {
+    let mut g = CACHES.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(Caches::default))
+}
+
+/// Forgets every cache (a fresh boot). Their buffers are kmem buffers,
+/// freed by [`reset`].
+pub fn reset_caches() {
+    let old = CACHES.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(c) = old {
+        for h in c.live.keys() {
+            // SAFETY: each handle is a Box<u64> leaked by kmem_cache_create.
+            drop(unsafe { Box::from_raw(*h as *mut u64) });
+        }
+    }
+}
+
+/// Every cache created since boot: live ones, then destroyed ones.
+pub fn cache_stats() -> Vec<CacheStats> {
+    caches(|c| {
+        let mut v: Vec<CacheStats> = c
+            .history
+            .iter()
+            .filter_map(|h| c.live.get(h))
+            .map(|k| CacheStats { live: k.live.len(), ..k.stats.clone() })
+            .collect();
+        v.extend(c.destroyed.iter().cloned());
+        v
+    })
+}
+
+/// Names of caches created and never destroyed.
+pub fn undestroyed_caches() -> Vec<String> {
+    caches(|c| c.live.values().map(|k| k.stats.name.clone()).collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+extern "C" fn kmem_cache_create(
+    name: *const libc::c_char,
+    size: usize,
+    align: usize,
+    ctor: usize,
+    dtor: usize,
+    reclaim: usize,
+    _private: *mut c_void,
+    vmp: *mut c_void,
+    _cflags: i32,
+) -> *mut c_void {
+    // SAFETY: the module passes a NUL-terminated name (KMEM_CACHE_NAMELEN).
+    let name =
+        unsafe { super::c_str(name, 32) }.unwrap_or_else(|| fatal("kmem_cache_create: NULL name"));
+    if size == 0 {
+        fatal(&format!("kmem_cache_create('{name}'): size 0"));
+    }
+    if align != 0 && (!align.is_power_of_two() || align > 8) {
+        fatal(&format!(
+            "kmem_cache_create('{name}'): alignment {align} (kload emulates 0 or up to 8)"
+        ));
+    }
+    if ctor != 0 || dtor != 0 || reclaim != 0 || !vmp.is_null() {
+        fatal(&format!(
+            "kmem_cache_create('{name}'): constructors, destructors, reclaim callbacks and \
+             arenas are not emulated"
+        ));
+    }
+    let handle = Box::into_raw(Box::new(0u64)) as usize;
+    caches(|c| {
+        c.history.push(handle);
+        let stats = CacheStats { name, size, ..CacheStats::default() };
+        c.live.insert(handle, Cache { stats, live: Default::default() });
+    });
+    handle as *mut c_void
+}
+
+extern "C" fn kmem_cache_alloc(cp: *mut c_void, flags: i32) -> *mut c_void {
+    let size = caches(|c| c.live.get(&(cp as usize)).map(|k| k.stats.size))
+        .unwrap_or_else(|| fatal(&format!("kmem_cache_alloc({cp:p}): not a cache")));
+    let buf = alloc(size, flags, false);
+    if !buf.is_null() {
+        caches(|c| {
+            if let Some(k) = c.live.get_mut(&(cp as usize)) {
+                k.live.insert(buf as usize);
+                k.stats.allocs += 1;
+            }
+        });
+    }
+    buf.cast()
+}
+
+extern "C" fn kmem_cache_free(cp: *mut c_void, buf: *mut c_void) {
+    let size = caches(|c| {
+        let k = c
+            .live
+            .get_mut(&(cp as usize))
+            .unwrap_or_else(|| fatal(&format!("kmem_cache_free({cp:p}, {buf:p}): not a cache")));
+        if !k.live.remove(&(buf as usize)) {
+            fatal(&format!(
+                "kmem_cache_free({cp:p}, {buf:p}): buffer not allocated from cache '{}'",
+                k.stats.name
+            ));
+        }
+        k.stats.frees += 1;
+        k.stats.size
+    });
+    free(buf.cast(), size);
+}
+
+extern "C" fn kmem_cache_destroy(cp: *mut c_void) {
+    let k = caches(|c| c.live.remove(&(cp as usize)))
+        .unwrap_or_else(|| fatal(&format!("kmem_cache_destroy({cp:p}): not a cache")));
+    if !k.live.is_empty() {
+        super::console::log(
+            super::console::CE_WARN,
+            None,
+            &format!("kmem_cache_destroy: '{}' ({cp:p}) not empty", k.stats.name),
+        );
+    }
+    let stats = CacheStats { live: k.live.len(), destroyed: true, ..k.stats };
+    caches(|c| c.destroyed.push(stats));
+    // SAFETY: the handle is the Box<u64> kmem_cache_create leaked.
+    drop(unsafe { Box::from_raw(cp.cast::<u64>()) });
+}
+
+/// `kmem_alloc`, `kmem_zalloc`, `kmem_free` and the object cache calls.
 pub fn symbols() -> Vec<KernelSymbol> {
     vec![
         KernelSymbol::core_fn("kmem_alloc", kmem_alloc as *const () as usize),
         KernelSymbol::core_fn("kmem_zalloc", kmem_zalloc as *const () as usize),
         KernelSymbol::core_fn("kmem_free", kmem_free as *const () as usize),
+        KernelSymbol::core_fn("kmem_cache_create", kmem_cache_create as *const () as usize),
+        KernelSymbol::core_fn("kmem_cache_alloc", kmem_cache_alloc as *const () as usize),
+        KernelSymbol::core_fn("kmem_cache_free", kmem_cache_free as *const () as usize),
+        KernelSymbol::core_fn("kmem_cache_destroy", kmem_cache_destroy as *const () as usize),
     ]
 }
 
@@ -424,6 +597,41 @@ mod tests {
         assert_eq!(try_free(a, 8), Ok(()));
         assert_eq!(leaks_since(m).len(), 1);
         assert_eq!(stats().bytes, 9);
+        reset();
+    }
+
+    #[test]
+    fn caches_hand_out_their_buffers_and_check_frees() {
+        let _g = booted();
+        reset_caches();
+        let cp = kmem_cache_create(
+            c"test_cache".as_ptr(),
+            40,
+            8,
+            0,
+            0,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+        let a = kmem_cache_alloc(cp, KM_SLEEP);
+        let b = kmem_cache_alloc(cp, KM_SLEEP);
+        assert_eq!(a as usize % 8, 0);
+        assert_eq!(leaks().len(), 2);
+        kmem_cache_free(cp, a);
+        let s = cache_stats();
+        assert_eq!(
+            (s[0].name.as_str(), s[0].size, s[0].allocs, s[0].frees, s[0].live),
+            ("test_cache", 40, 2, 1, 1)
+        );
+        assert_eq!(undestroyed_caches(), ["test_cache"]);
+        kmem_cache_free(cp, b);
+        kmem_cache_destroy(cp);
+        assert!(undestroyed_caches().is_empty());
+        assert!(cache_stats()[0].destroyed);
+        assert!(leaks().is_empty());
+        reset_caches();
         reset();
     }
 

@@ -47,6 +47,7 @@ use crate::lowmem::{LowMap, PAGE, Prot, round_up};
 
 pub mod console;
 pub mod kmem;
+pub mod kstat;
 pub mod ktest;
 pub mod modctl;
 pub mod sdt;
@@ -113,6 +114,7 @@ pub fn table() -> Vec<KernelSymbol> {
     let mut t = Vec::new();
     t.extend(console::symbols());
     t.extend(kmem::symbols());
+    t.extend(kstat::symbols());
     t.extend(sync::symbols());
     t.extend(string::symbols());
     t.extend(modctl::symbols());
@@ -124,7 +126,9 @@ pub fn table() -> Vec<KernelSymbol> {
 /// Resets every subsystem's state (a fresh boot).
 pub fn reset() {
     console::reset();
+    kmem::reset_caches();
     kmem::reset();
+    kstat::reset();
     sync::reset();
     modctl::reset();
     ktest::reset();
