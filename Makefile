@@ -130,7 +130,7 @@ dls_mgmt.o_STACK := 4096
 dls_mgmt.o_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
 dls_mgmt.o_NOPANIC := yes
 # A ratchet on those trap sites: lower it as checks are proven away.
-dls_mgmt.o_MAX_ABORTS := 95
+dls_mgmt.o_MAX_ABORTS := 47
 # Functions illumos calls through pointers: the netstack callbacks, the
 # "link" kstats' and the dlszone kstat's updates, the task-queue entry
 # point.

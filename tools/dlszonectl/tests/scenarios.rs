@@ -174,6 +174,10 @@ fn stuck_down_zone_recovered() {
     t.run(GZ, "recover -f -t 2000 z5");
     t.run(GZ, "show-link -o link,zone,owner,state,holds");
     t.run(GZ, "recover z5");
+    // The forced recovery queued notices and asked for a replay on a
+    // task-queue thread: let it finish (it fails, dlmgmtd is dead), or
+    // the replay below may find it still running (EALREADY).
+    k.settle();
     t.run(GZ, "replay");
     assert_eq!(k.restart_dlmgmtd(), 0);
     t.note("dlmgmtd restarts and registers its door, which replays the queued notices");
