@@ -12,7 +12,8 @@
 #   make lint     rustfmt check, clippy -D warnings (host and kernel cfgs),
 #                 mandoc -Tlint of docs/man/dlszone.7
 #   make clean    remove build/ and target/
-#   make install | load | unload     (illumos only)
+#   make install  drivers into /usr/kernel (illumos; or DESTDIR=staging root)
+#   make load | unload     (illumos only)
 #
 # Variables (defaults chosen by the host; override on the command line):
 #   KERNEL_TOOLCHAIN  debian: /usr/bin/{rustc,cargo} from rustc-web/cargo-web
@@ -87,7 +88,7 @@ ALLOWLIST := tools/kernel-symbols.allow
 #   <name>_MAX_ABORTS  the most ud2 trap sites the object may have
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
-KOBJS := dlszone_ktest dls_mgmt.o
+KOBJS := dlszone_ktest dlszone dls_mgmt.o
 
 dlszone_ktest_CRATE := dlszone-ktest
 dlszone_ktest_KIND := module
@@ -98,6 +99,24 @@ dlszone_ktest_STACK := 4096
 # the dlszone kstat's ks_update callback (kernel/kmod/kstat.rs), which
 # the kstat framework calls.
 dlszone_ktest_ROOTS := 13dlszone_ktest6SUITES.*5entry 4kmod5kstat6kernel12kstat_update
+
+# drv/dlszone, the pseudo driver whose ioctls reach the IPD 3 entry points
+# of misc/dls (kernel/drv, include/sys/dlszone_ioctl.h). Its undefined
+# symbols, the IPD 3 functions included, are all on its own allowlist.
+dlszone_CRATE := dlszone-drv
+dlszone_KIND := module
+dlszone_EXPORTS := tools/dlszone.exports
+dlszone_DEPENDS := misc/dls
+dlszone_ALLOW := tools/dlszone-symbols.allow
+dlszone_STACK := 4096
+# No Rust panic machinery, as dls_mgmt.o (docs/build.md, "Panics").
+dlszone_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
+dlszone_NOPANIC := yes
+dlszone_MAX_ABORTS := 1
+# The cb_ops and dev_ops entry points, which the framework calls through
+# the vectors.
+dlszone_ROOTS := 7illumos7dz_open 7illumos8dz_close 7illumos8dz_ioctl 7illumos10dz_getinfo \
+	7illumos9dz_attach 7illumos9dz_detach
 
 # The replacement of dls_mgmt.c's object in misc/dls (docs/integration.md).
 dls_mgmt.o_CRATE := dlszone-dls
@@ -111,7 +130,7 @@ dls_mgmt.o_STACK := 4096
 dls_mgmt.o_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
 dls_mgmt.o_NOPANIC := yes
 # A ratchet on those trap sites: lower it as checks are proven away.
-dls_mgmt.o_MAX_ABORTS := 102
+dls_mgmt.o_MAX_ABORTS := 47
 # Functions illumos calls through pointers: the netstack callbacks, the
 # "link" kstats' and the dlszone kstat's updates, the task-queue entry
 # point.
@@ -239,6 +258,7 @@ gates: $(KOBJS:%=gates-%) gates-core gates-nopanic-bites
 # deliberately broken lock-protocol variants caught by loom and shuttle).
 test: test-toolchain
 	cargo test --workspace --exclude kload
+	tools/check-illumos
 	$(MAKE) --no-print-directory c-test
 	$(MAKE) --no-print-directory ktest-selffail
 	$(MAKE) --no-print-directory kload-test
@@ -407,23 +427,51 @@ ktest-selffail: test-toolchain
 
 # The kernel objects themselves, loaded on the host by tools/kload
 # (docs/testing.md): its own tests (fixtures that must be refused or must
-# fail, the real module's life cycle and error paths, the self-fail
-# build), then a plain run of build/amd64/dlszone_ktest printing the
-# ktest table and each test's kernel stack use. Builds both objects
-# first (a no-op when current). The C ABI object, once the build makes
-# it, is loaded and relocated against the emulated kernel too (it is
-# linked into misc/dls, so it declares no dependencies of its own): a
-# symbol the emulation lacks fails here, by name.
+# fail, the real modules' life cycles and error paths, the self-fail
+# build, dls_mgmt.o's door contract and TQ_NOSLEEP failures), then a
+# plain run of build/amd64/dlszone_ktest printing the ktest table and
+# each test's kernel stack use. Builds both objects first (a no-op when
+# current). Then the C ABI object: loaded and relocated against the
+# emulated kernel (it is linked into misc/dls, so it declares no
+# dependencies of its own; DLS_MGMT_DEPENDS names misc/dls's), and the C
+# tests of its interface (tests/c/abi/t_*.c, as in c-test) linked with
+# kload's static library instead of the host build, so every dls_* call
+# runs in the loaded object's bytes on the emulated kernel. Each program
+# must pass and say it ran against the object; last, one of them run with
+# a stack budget it cannot meet must fail naming the budget, or the
+# stack check proves nothing.
 SELFFAIL_MODULE := $(BUILD_DIR)/selffail/dlszone_ktest
 DLS_MGMT_OBJECT := $(BUILD_DIR)/dls_mgmt.o
-DLS_MGMT_DEPENDS ?=
+DLS_MGMT_DEPENDS ?= misc/mac misc/dls
+KLOAD_CTEST_DIR := build/kloadtest
+KLOAD_LIB := target/debug/libkload.a
+KLOAD_CTEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 KLOAD_DLS_MGMT=$(DLS_MGMT_OBJECT)
 kload-test: kmod kmod-selffail
 	KLOAD_KTEST=$(CURDIR)/$(KTEST_MODULE) KLOAD_KTEST_SELFFAIL=$(CURDIR)/$(SELFFAIL_MODULE) \
-		cargo test -p kload
+		KLOAD_DLS_MGMT=$(CURDIR)/$(DLS_MGMT_OBJECT) cargo test -p kload
 	cargo run -q -p kload -- $(KTEST_MODULE)
-	if [ -f $(DLS_MGMT_OBJECT) ]; then \
-		cargo run -q -p kload -- --load-only --depends "$(DLS_MGMT_DEPENDS)" $(DLS_MGMT_OBJECT); \
-	else echo "kload: no $(DLS_MGMT_OBJECT) yet: nothing more to load"; fi
+	cargo run -q -p kload -- --load-only --depends "$(DLS_MGMT_DEPENDS)" $(DLS_MGMT_OBJECT)
+	cargo build -q -p kload --lib
+	mkdir -p $(KLOAD_CTEST_DIR)
+	for src in $(CTEST_SRC); do \
+		name=$$(basename $$src .c); bin=$(KLOAD_CTEST_DIR)/$$name; \
+		$(CTEST_BUILD) -DDT_KLOAD $$src $(KLOAD_LIB) $(CTEST_LIBS) -o $$bin || exit 1; \
+		rc=0; $(KLOAD_CTEST_ENV) $$bin 2>$$bin.err || rc=$$?; \
+		grep -v '^kload: syslog' $$bin.err >&2 || true; \
+		if [ "$$rc" -ne 0 ] || \
+		   ! grep -q "^kload: $$name ran against $(DLS_MGMT_OBJECT) loaded" $$bin.err; then \
+			echo "kload-test: $$name failed against $(DLS_MGMT_OBJECT) (exit $$rc)" >&2; \
+			exit 1; \
+		fi; \
+	done
+	rc=0; $(KLOAD_CTEST_ENV) KLOAD_BUDGET=512 $(KLOAD_CTEST_DIR)/t_scenarios \
+		>/dev/null 2>$(KLOAD_CTEST_DIR)/budget.err || rc=$$?; \
+	if [ "$$rc" -ne 1 ] || ! grep -q "bytes OVER the budget" $(KLOAD_CTEST_DIR)/budget.err; then \
+		cat $(KLOAD_CTEST_DIR)/budget.err; \
+		echo "kload-test: a blown stack budget did not fail the run (exit $$rc)" >&2; exit 1; \
+	fi; \
+	echo "kload-test: the C tests ran against $(DLS_MGMT_OBJECT); a 512-byte budget fails them" \
+		"(exit 1), as it must"
 
 # The kernel build with the deliberately failing ktests, in a cargo
 # target directory of its own so neither build invalidates the other.
@@ -448,8 +496,12 @@ fmt-check:
 
 clippy: clippy-host clippy-kernel
 
+# The host cfg of every workspace crate, and dlszonectl (and the ioctl
+# crate) as built for illumos when that target's library can be had
+# (tools/check-illumos).
 clippy-host:
 	cargo clippy --workspace --all-targets -- -D warnings
+	tools/check-illumos --clippy
 
 # The kernel cfg (cfg(kmod)) only exists when building for the kernel
 # target, so clippy runs through the same build-std invocation.
@@ -463,10 +515,29 @@ illumos-only:
 	@if [ "$(UNAME_S)" != SunOS ]; then \
 		echo "make $(MAKECMDGOALS): only on an illumos host" >&2; exit 1; fi
 
-install: illumos-only
+# drv/dlszone and its configuration file (docs/dlszonectl.md: add_drv).
+DRV_MODULE := $(BUILD_DIR)/dlszone
+DRV_CONF := kernel/drv/dlszone.conf
+DRV_DIR := /usr/kernel/drv
+# dlszonectl, when built for illumos (cargo build --release -p dlszonectl).
+DLSZONECTL := target/release/dlszonectl
+
+# On illumos, or anywhere into a staging root (DESTDIR).
+install:
+	@if [ -z "$(DESTDIR)" ] && [ "$(UNAME_S)" != SunOS ]; then \
+		echo "make install: only on an illumos host, or with DESTDIR=staging root" >&2; \
+		exit 1; fi
 	@test -f $(KTEST_MODULE) || { echo "run make first" >&2; exit 1; }
+	@test -f $(DRV_MODULE) || { echo "run make first" >&2; exit 1; }
 	install -d $(DESTDIR)$(KTEST_DIR)
 	install -m 0755 $(KTEST_MODULE) $(DESTDIR)$(KTEST_DIR)/dlszone_ktest
+	install -d $(DESTDIR)$(DRV_DIR)/amd64
+	install -m 0755 $(DRV_MODULE) $(DESTDIR)$(DRV_DIR)/amd64/dlszone
+	install -m 0644 $(DRV_CONF) $(DESTDIR)$(DRV_DIR)/dlszone.conf
+	@if [ "$(UNAME_S)" = SunOS ] && [ -f $(DLSZONECTL) ]; then \
+		install -d $(DESTDIR)/usr/sbin && \
+		install -m 0555 $(DLSZONECTL) $(DESTDIR)/usr/sbin/dlszonectl; fi
+	@echo "installed; then, as root: add_drv -m '* 0666 root sys' dlszone (docs/dlszonectl.md)"
 
 load: illumos-only
 	modload $(KTEST_DIR)/dlszone_ktest

@@ -67,6 +67,11 @@ const FUNCTIONS: &[&str] = &[
     "dls_stat_(create|update)",
     "softmac_(hold_device|rele_device|recreate)",
     "iptun_(create|delete)",
+    // drv/dlszone (kernel/drv): tools/dlszone-symbols.allow.
+    "ddi_(create_minor_node|remove_minor_node|get_instance|copyin|copyout)",
+    "ddi_(prop_op|quiesce_not_needed)",
+    "nochpoll|nodev|nulldev",
+    "secpolicy_dl_config",
 ];
 
 /// Types the crate names directly (their dependencies come along).
@@ -123,6 +128,12 @@ const TYPES: &[&str] = &[
     "dev_info_t",
     "kmem_cache_t",
     "vmem_t",
+    "cb_ops",
+    "dev_ops",
+    "modldrv",
+    "ddi_(info|attach|detach|reset)_cmd_t",
+    "ddi_prop_op_t",
+    "intptr_t",
 ];
 
 /// Structures the crate only points at, or embeds without touching their
@@ -149,6 +160,13 @@ const OPAQUE: &[&str] = &[
     "__door_handle",
     "__mac_handle",
     "__mac_perim_handle",
+    "buf",
+    "uio",
+    "as",
+    "pollhead",
+    "aio_req",
+    "streamtab",
+    "bus_ops",
 ];
 
 /// Data and `#define` constants the crate uses.
@@ -181,6 +199,14 @@ const VARS: &[&str] = &[
     "i_dls_link_hash",
     "ZONE_KEY_UNINITIALIZED",
     "IPTUN_KPARAM_(TYPE|IMPLICIT)",
+    // drv/dlszone.
+    "mod_driverops",
+    "DEVO_REV",
+    "CB_REV",
+    "D_(NEW|MP)",
+    "DDI_(SUCCESS|FAILURE|PSEUDO)",
+    "S_IFCHR",
+    "OTYP_CHR",
 ];
 
 /// Types that are kernel lock state: never `Copy`, so Rust code cannot

@@ -232,6 +232,47 @@ same_class!(
     DATALINK_CLASS_MISC = MISC,
 );
 
+// ---- drv/dlszone ----------------------------------------------------------
+//
+// The driver's vectors as modctl and specfs read them (sys/devops.h,
+// sys/modctl.h), and the constants it passes.
+const_assert_eq!(size_of::<cb_ops>(), 136);
+const_assert_eq!(offset_of!(cb_ops, cb_open), 0);
+const_assert_eq!(offset_of!(cb_ops, cb_close), 8);
+const_assert_eq!(offset_of!(cb_ops, cb_ioctl), 56);
+const_assert_eq!(offset_of!(cb_ops, cb_chpoll), 88);
+const_assert_eq!(offset_of!(cb_ops, cb_prop_op), 96);
+const_assert_eq!(offset_of!(cb_ops, cb_str), 104);
+const_assert_eq!(offset_of!(cb_ops, cb_flag), 112);
+const_assert_eq!(offset_of!(cb_ops, cb_rev), 116);
+const_assert_eq!(offset_of!(cb_ops, cb_aread), 120);
+const_assert_eq!(offset_of!(cb_ops, cb_awrite), 128);
+const_assert_eq!(size_of::<dev_ops>(), 88);
+const_assert_eq!(offset_of!(dev_ops, devo_refcnt), 4);
+const_assert_eq!(offset_of!(dev_ops, devo_getinfo), 8);
+const_assert_eq!(offset_of!(dev_ops, devo_attach), 32);
+const_assert_eq!(offset_of!(dev_ops, devo_detach), 40);
+const_assert_eq!(offset_of!(dev_ops, devo_cb_ops), 56);
+const_assert_eq!(offset_of!(dev_ops, devo_bus_ops), 64);
+const_assert_eq!(offset_of!(dev_ops, devo_quiesce), 80);
+const_assert_eq!(size_of::<modldrv>(), 24);
+const_assert_eq!(offset_of!(modldrv, drv_linkinfo), 8);
+const_assert_eq!(offset_of!(modldrv, drv_dev_ops), 16);
+const_assert_eq!(size_of::<ddi_info_cmd_t>(), 4);
+const_assert_eq!(ddi_info_cmd_t::DDI_INFO_DEVT2DEVINFO.0, 0);
+const_assert_eq!(ddi_info_cmd_t::DDI_INFO_DEVT2INSTANCE.0, 1);
+const_assert_eq!(ddi_attach_cmd_t::DDI_ATTACH.0, 0);
+const_assert_eq!(ddi_detach_cmd_t::DDI_DETACH.0, 0);
+const_assert_eq!(DEVO_REV, 4);
+const_assert_eq!(CB_REV, 1);
+const_assert_eq!(D_NEW, 0);
+const_assert_eq!(D_MP, 0x20);
+const_assert_eq!(DDI_SUCCESS, 0);
+const_assert_eq!(DDI_FAILURE, -1);
+const_assert_eq!(S_IFCHR, 0x2000);
+const_assert_eq!(OTYP_CHR, 2);
+const _: &[u8; 11] = DDI_PSEUDO;
+
 // errno: kernel/errno.rs is the crate's source of truth; the header's
 // values must be the same. ERRNO_TABLE lists every pair, and a unit test
 // checks that it covers all of Errno::ALL.

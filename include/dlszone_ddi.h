@@ -35,6 +35,7 @@ typedef int			id_t;
 typedef id_t			zoneid_t;
 typedef uint32_t		datalink_id_t;
 typedef unsigned long		uintptr_t;	/* int_types.h, LP64 */
+typedef long			intptr_t;	/* int_types.h, LP64 */
 typedef int			int32_t;
 typedef long long		longlong_t;
 typedef longlong_t		hrtime_t;	/* sys/time.h */
@@ -608,6 +609,144 @@ extern int	mod_install(struct modlinkage *);
 extern int	mod_remove(struct modlinkage *);
 /* Non-zero on success. */
 extern int	mod_info(struct modlinkage *, struct modinfo *);
+
+/* ---- Character device drivers (sys/devops.h, sys/conf.h, sys/modctl.h) - */
+/*
+ * What drv/dlszone (kernel/drv) needs to be a pseudo driver: the dev_ops
+ * and cb_ops vectors, its modldrv, attach/detach/getinfo commands, minor
+ * nodes, user copies and the datalink privilege.
+ */
+
+typedef char			*caddr_t;	/* sys/types.h */
+typedef long			off_t;		/* LP64 */
+typedef long long		offset_t;
+typedef long			daddr_t;
+typedef void			*devmap_cookie_t; /* sys/ddidevmap.h */
+
+/* Only pointed at. */
+struct buf;
+struct uio;
+struct as;
+struct pollhead;
+struct aio_req;
+struct streamtab;
+struct bus_ops;
+
+/* sys/ddipropdefs.h */
+typedef enum {
+	PROP_LEN = 0,
+	PROP_LEN_AND_VAL_BUF = 1,
+	PROP_LEN_AND_VAL_ALLOC = 2,
+	PROP_EXISTS = 3
+} ddi_prop_op_t;
+
+/* sys/devops.h */
+typedef enum {
+	DDI_INFO_DEVT2DEVINFO = 0,
+	DDI_INFO_DEVT2INSTANCE = 1
+} ddi_info_cmd_t;
+
+typedef enum {
+	DDI_ATTACH = 0,
+	DDI_RESUME = 1,
+	DDI_PM_RESUME = 2
+} ddi_attach_cmd_t;
+
+typedef enum {
+	DDI_DETACH = 0,
+	DDI_SUSPEND = 1,
+	DDI_PM_SUSPEND = 2,
+	DDI_HOTPLUG_DETACH = 3
+} ddi_detach_cmd_t;
+
+typedef enum {
+	DDI_RESET_FORCE = 0
+} ddi_reset_cmd_t;
+
+struct cb_ops {
+	int	(*cb_open)(dev_t *, int, int, cred_t *);
+	int	(*cb_close)(dev_t, int, int, cred_t *);
+	int	(*cb_strategy)(struct buf *);
+	int	(*cb_print)(dev_t, char *);
+	int	(*cb_dump)(dev_t, caddr_t, daddr_t, int);
+	int	(*cb_read)(dev_t, struct uio *, cred_t *);
+	int	(*cb_write)(dev_t, struct uio *, cred_t *);
+	int	(*cb_ioctl)(dev_t, int, intptr_t, int, cred_t *, int *);
+	int	(*cb_devmap)(dev_t, devmap_cookie_t, offset_t, size_t,
+		    size_t *, uint_t);
+	int	(*cb_mmap)(dev_t, off_t, int);
+	int	(*cb_segmap)(dev_t, off_t, struct as *, caddr_t *, off_t,
+		    unsigned int, unsigned int, unsigned int, cred_t *);
+	int	(*cb_chpoll)(dev_t, short, int, short *, struct pollhead **);
+	int	(*cb_prop_op)(dev_t, dev_info_t *, ddi_prop_op_t, int, char *,
+		    caddr_t, int *);
+	struct streamtab *cb_str;
+	int	cb_flag;
+	int	cb_rev;
+	int	(*cb_aread)(dev_t, struct aio_req *, cred_t *);
+	int	(*cb_awrite)(dev_t, struct aio_req *, cred_t *);
+};
+
+struct dev_ops {
+	int	devo_rev;
+	int	devo_refcnt;
+	int	(*devo_getinfo)(dev_info_t *, ddi_info_cmd_t, void *, void **);
+	int	(*devo_identify)(dev_info_t *);
+	int	(*devo_probe)(dev_info_t *);
+	int	(*devo_attach)(dev_info_t *, ddi_attach_cmd_t);
+	int	(*devo_detach)(dev_info_t *, ddi_detach_cmd_t);
+	int	(*devo_reset)(dev_info_t *, ddi_reset_cmd_t);
+	struct cb_ops	*devo_cb_ops;
+	struct bus_ops	*devo_bus_ops;
+	int	(*devo_power)(dev_info_t *, int, int);
+	int	(*devo_quiesce)(dev_info_t *);
+};
+
+#define	DEVO_REV	4
+#define	CB_REV		1
+
+/* cb_flag (sys/conf.h) */
+#define	D_NEW		0x00
+#define	D_MP		0x20
+
+/* sys/modctl.h: a driver's linkage, over mod_driverops (modconf.c). */
+struct modldrv {
+	struct mod_ops	*drv_modops;
+	char		*drv_linkinfo;
+	struct dev_ops	*drv_dev_ops;
+};
+
+extern struct mod_ops mod_driverops;
+
+/* sys/sunddi.h */
+#define	DDI_SUCCESS	0
+#define	DDI_FAILURE	(-1)
+#define	DDI_PSEUDO	"ddi_pseudo"
+
+/* sys/stat.h, sys/open.h */
+#define	S_IFCHR		0x2000
+#define	OTYP_CHR	2
+
+extern int	ddi_create_minor_node(dev_info_t *, char *, int, minor_t,
+		    char *, int);
+extern void	ddi_remove_minor_node(dev_info_t *, char *);
+extern int	ddi_get_instance(dev_info_t *);
+/* 0, or -1 when an address faults; FKIOCTL in the flags: kernel memory. */
+extern int	ddi_copyin(const void *, void *, size_t, int);
+extern int	ddi_copyout(const void *, void *, size_t, int);
+extern int	ddi_prop_op(dev_t, dev_info_t *, ddi_prop_op_t, int, char *,
+		    caddr_t, int *);
+extern int	ddi_quiesce_not_needed(dev_info_t *);
+extern int	nochpoll(dev_t, short, int, short *, struct pollhead **);
+/*
+ * usr/src/uts/common/os/subr.c defines these unprototyped (int nodev()),
+ * to fill any entry of cb_ops and dev_ops.
+ */
+extern int	nodev(void);
+extern int	nulldev(void);
+
+/* sys/policy.h: the privilege dld's configuration ioctls require. */
+extern int	secpolicy_dl_config(const cred_t *);
 
 /* ---- ktest (usr/src/uts/common/sys/ktest.h, kernel section) ------------ */
 

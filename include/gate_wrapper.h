@@ -36,5 +36,13 @@
 #include <inet/iptun.h>
 #include <inet/iptun/iptun_impl.h>
 
+/* drv/dlszone (kernel/drv). */
+#include <sys/stat.h>
+#include <sys/open.h>
+#include <sys/file.h>
+#include <sys/conf.h>
+#include <sys/devops.h>
+#include <sys/policy.h>
+
 /* No header declares it; dls_mgmt.c declares it itself (uadmin.c). */
 extern int sys_shutdown;

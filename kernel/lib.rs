@@ -22,6 +22,7 @@ extern crate std;
 
 #[cfg(test)]
 mod c_layout;
+pub mod dlszone_h;
 pub mod door;
 pub mod errno;
 #[path = "../ffi/mod.rs"]

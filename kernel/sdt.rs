@@ -29,9 +29,9 @@
 //! string argument is a `char *` to a NUL-terminated copy on the firing
 //! thread's stack, valid for the probe's action only (`stringof(args[n])`
 //! in D); the host log keeps its text. The `link` argument of the link
-//! probes is the address of the link's state (`LinkInner`) inside its
-//! record, the same value in every probe about that record, which
-//! `::whatis` in mdb maps to its `dlszone_link_cache` buffer
+//! probes is the address of the link record (`Link`, inside its
+//! `dlszone_link_cache` buffer in the kernel), the same value in every
+//! probe about that record, which `::whatis` in mdb maps to its buffer
 //! (`docs/debugging.md`).
 
 use core::ffi::CStr;
@@ -86,7 +86,21 @@ impl ProbeArg for &CStr {
 
 /// A NUL-terminated copy of a short name (a link name), for a string
 /// argument: 32 bytes on the firing thread's stack, nothing allocated.
+/// Its last byte is always NUL, so the probe is handed its address as a
+/// C string with no scan for the NUL (a disabled probe costs no more
+/// than the copy); the host log finds the text only when it records.
 pub struct NameArg([u8; 32]);
+
+impl ProbeArg for &NameArg {
+    #[inline(always)]
+    fn raw(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+    #[cfg(not(kmod))]
+    fn logged(&self) -> Value {
+        Value::Str(self.as_cstr().to_string_lossy().into_owned())
+    }
+}
 
 impl NameArg {
     /// Copies `bytes` (cut at 31) and terminates it.
@@ -100,6 +114,19 @@ impl NameArg {
 
     /// The empty string (a link with no name yet).
     pub const EMPTY: NameArg = NameArg([0; 32]);
+
+    /// A name kept as four little-endian words of its bytes, zero padded
+    /// (how a link record keeps its name): the words' bytes are the C
+    /// string already. The last byte is forced to NUL.
+    #[inline(always)]
+    pub fn from_words(words: [u64; 4]) -> NameArg {
+        let mut b = [0u8; 32];
+        for (chunk, w) in b.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        b[31] = 0;
+        NameArg(b)
+    }
 
     /// The C string.
     pub fn as_cstr(&self) -> &CStr {
@@ -192,13 +219,13 @@ probes! {
     /// A link record was created: `linkid` 0 and `name` empty for a
     /// physical link waiting for its id (`create_pending`).
     fn link_create => __dtrace_probe_dlszone__link__create = "dlszone-link-create"
-        (linkid: u32, zone: i32, transient: bool, persistent: bool, name: &CStr, link: usize);
+        (linkid: u32, zone: i32, transient: bool, persistent: bool, name: &NameArg, link: usize);
     /// A pending link got its id and name.
     fn link_activate => __dtrace_probe_dlszone__link__activate = "dlszone-link-activate"
-        (linkid: u32, name: &CStr, link: usize);
+        (linkid: u32, name: &NameArg, link: usize);
     /// A link was renamed inside `zone`.
     fn link_rename => __dtrace_probe_dlszone__link__rename = "dlszone-link-rename"
-        (linkid: u32, zone: i32, oldname: &CStr, newname: &CStr, link: usize);
+        (linkid: u32, zone: i32, oldname: &NameArg, newname: &NameArg, link: usize);
     /// The global zone lent a link to `zone` (dlmgmtd agreed).
     fn link_lend => __dtrace_probe_dlszone__link__lend = "dlszone-link-lend"
         (linkid: u32, zone: i32, transient: bool, link: usize);
@@ -271,6 +298,23 @@ pub enum Value {
 #[cfg(not(kmod))]
 pub use log::{Fired, Recording};
 
+/// Whether a probe fired now can have an observer, so that a caller may
+/// skip building arguments nobody reads. In the kernel, always: a probe
+/// site is DTrace's to enable at any time, and costs its argument set-up
+/// and NOPs. On the host, only while the calling thread records (the
+/// check every probe makes first anyway).
+#[inline(always)]
+pub fn enabled() -> bool {
+    #[cfg(kmod)]
+    {
+        true
+    }
+    #[cfg(not(kmod))]
+    {
+        log::on()
+    }
+}
+
 /// The host's per-thread probe log.
 #[cfg(not(kmod))]
 mod log {
@@ -317,10 +361,27 @@ mod log {
     /// Records `probe`, if this thread is recording. The log's own
     /// allocations are test instrumentation, not the registry's: they are
     /// kept out of the no-allocation check (`registry::noalloc`).
+    ///
+    /// Only the check is inline: a probe fired while nothing records costs
+    /// one thread-local load, as a disabled probe in the kernel costs its
+    /// NOPs.
+    #[inline(always)]
     pub(super) fn fire(probe: &'static str, args: impl FnOnce() -> Vec<Value>) {
-        if !ON.try_with(Cell::get).unwrap_or(false) {
-            return;
+        if on() {
+            record(probe, args);
         }
+    }
+
+    /// Whether this thread records.
+    #[inline(always)]
+    pub(super) fn on() -> bool {
+        ON.try_with(Cell::get).unwrap_or(false)
+    }
+
+    /// [`fire`] while this thread records.
+    #[cold]
+    #[inline(never)]
+    fn record(probe: &'static str, args: impl FnOnce() -> Vec<Value>) {
         crate::registry::noalloc::exempt(|| {
             let _ = LOG.try_with(|l| {
                 if let Ok(mut l) = l.try_borrow_mut() {
@@ -390,7 +451,7 @@ mod tests {
         let rec = Recording::start();
         zone_boot(5, 9);
         let name = NameArg::new(b"net0");
-        link_rename(7, 5, name.as_cstr(), NameArg::EMPTY.as_cstr(), 0x10);
+        link_rename(7, 5, &name, &NameArg::EMPTY, 0x10);
         let fired = rec.take();
         assert_eq!(fired.len(), 2);
         assert_eq!(fired[0].probe, "dlszone-zone-boot");
@@ -409,5 +470,10 @@ mod tests {
         let n = NameArg::new(&long);
         assert_eq!(n.as_cstr().to_bytes().len(), 31);
         assert_eq!(String::from_utf8_lossy(NameArg::new(b"x1").as_cstr().to_bytes()), "x1");
+        for name in [&b"net12"[..], b"x123456789012345678901234567890"] {
+            let words = crate::registry::LinkName::new(name).unwrap().to_words();
+            assert_eq!(NameArg::from_words(words).as_cstr().to_bytes(), name);
+        }
+        assert_eq!(NameArg::from_words([0; 4]).as_cstr().to_bytes(), b"");
     }
 }

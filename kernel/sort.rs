@@ -10,9 +10,10 @@
 //!
 //! They implement heapsort: in place, no allocation, no recursion,
 //! `O(n log n)` comparisons in the worst case, one frame of a few dozen
-//! bytes. Like `sort_unstable`, they do not keep the order of equal
-//! elements. The lists the registry sorts hold a few dozen entries at
-//! most, where heapsort's constant factor does not matter.
+//! bytes; a slice of up to [`SHORT`] elements (the links of a zone being
+//! halted, most often) is sorted by insertion instead, which is cheaper
+//! there. Like `sort_unstable`, they do not promise to keep the order of
+//! equal elements.
 //!
 //! A comparison that is not a total order leaves the slice in some
 //! permutation of its elements; it never panics and never loops forever.
@@ -24,12 +25,26 @@ pub fn sort_unstable<T: Ord>(v: &mut [T]) {
     sort_unstable_by(v, T::cmp);
 }
 
+/// Slices up to this long are sorted by insertion.
+pub const SHORT: usize = 16;
+
 /// Sorts `v` by `compare`, equal elements in no particular order.
 pub fn sort_unstable_by<T, F>(v: &mut [T], mut compare: F)
 where
     F: FnMut(&T, &T) -> Ordering,
 {
     let len = v.len();
+    if len <= SHORT {
+        // Each element moves left past the larger ones before it.
+        for i in 1..len {
+            let mut j = i;
+            while j > 0 && compare(&v[j - 1], &v[j]) == Ordering::Greater {
+                v.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        return;
+    }
     // Turn the slice into a max-heap: every parent at least its children.
     for root in (0..len / 2).rev() {
         sift_down(v, root, &mut compare);

@@ -5,6 +5,7 @@ use dlszone::registry::{
     Action, DrainWait, HoldKind, LinkId, Registry, TeardownReport, ZoneId, ZoneKey,
 };
 use dlszone_ktest::fake::FakeDlmgmt;
+use std::sync::Arc;
 
 use crate::{HALT_LENT, HALT_ZONE, Subject, Target, ZONES, halt_lent, halt_own};
 
@@ -24,6 +25,7 @@ pub(crate) struct Key {
 /// The registry, with the dlmgmtd stand-in its moves talk to (its door).
 pub(crate) struct Dlszone {
     reg: Registry,
+    door: Arc<FakeDlmgmt>,
     halt_zone: ZoneKey,
     uniqid: u64,
     report: Option<TeardownReport>,
@@ -44,8 +46,9 @@ impl Subject for Dlszone {
             reg.create(ZoneId::GLOBAL, t.mac.as_bytes(), LinkId(t.id), t.name.as_bytes(), true)
                 .unwrap();
         }
-        reg.set_door(FakeDlmgmt::shared());
-        Dlszone { reg, halt_zone, uniqid: 1_000_000, report: None }
+        let door = FakeDlmgmt::shared();
+        reg.set_door(door.clone());
+        Dlszone { reg, door, halt_zone, uniqid: 1_000_000, report: None }
     }
 
     fn populate(&self, t: &Target) {
@@ -87,8 +90,8 @@ impl Subject for Dlszone {
 
     /// Four links of the zone's own and four lent by the global zone.
     fn halt_prepare(&mut self) {
-        // A fresh daemon keeps its log short.
-        self.reg.set_door(FakeDlmgmt::shared());
+        // The daemon's log is kept short, as the model's daemon's is.
+        self.door.clear_log();
         let zone = self.halt_zone.id;
         for j in 0..4 {
             let t = halt_own(j);

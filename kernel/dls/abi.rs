@@ -19,13 +19,13 @@ use dlszone::door::upcall::{self, UpdateError};
 use dlszone::errno::Errno;
 use dlszone::registry::{LinkId, ZoneId, ZoneKey};
 
-use crate::ctypes::{
-    DLS_HOLD_LONG, DLS_HOLD_TMP, DLS_HOLDERS_DETACHED, DLS_RECOVER_FORCE, DlsCounters, DlsHolder,
-    DlsLinkInfo, DlsRecoverResult,
-};
 use crate::dls::{CResult, Dls};
 use crate::handles::Handle;
 use crate::seam::{Cred, Dev, DlsLinkPtr, Kernel, MacHandle, getmajor, getminor};
+use dlszone::dlszone_h::{
+    DLS_HOLD_LONG, DLS_HOLD_TMP, DLS_HOLDERS_DETACHED, DLS_RECOVER_FORCE, DlsCounters, DlsHolder,
+    DlsLinkInfo, DlsRecoverResult,
+};
 
 /// The kernel this build runs on.
 #[cfg(kmod)]
@@ -179,6 +179,7 @@ unsafe extern "C" fn dls_link_kstat_update(ksp: *mut c_void, rw: c_int) -> c_int
 
 /// `dls_mgmt_init()`: called once by `misc/dls`'s `_init`. Sleeps.
 #[unsafe(no_mangle)]
+#[allow(clippy::clone_on_copy, reason = "the kernel's Sys is Copy, the host's is not")]
 pub extern "C" fn dls_mgmt_init() {
     if !DLS.load(Ordering::Acquire).is_null() {
         return;
@@ -205,6 +206,7 @@ pub extern "C" fn dls_mgmt_init() {
 /// `dls_mgmt_fini()`: called by `misc/dls`'s `_fini` after
 /// `dls_link_fini()` succeeded. Sleeps.
 #[unsafe(no_mangle)]
+#[allow(clippy::clone_on_copy, reason = "the kernel's Sys is Copy, the host's is not")]
 pub extern "C" fn dls_mgmt_fini() {
     let Some(d) = dls() else { return };
     let k = Sys::default();
@@ -537,6 +539,20 @@ unsafe fn out_handle(ddhp: *mut DlHandle, r: CResult<Handle>) -> c_int {
     }
 }
 
+/// Takes a hold with `f` and writes its handle to `ddhp`.
+///
+/// # Safety
+///
+/// `ddhp` is NULL or writable.
+unsafe fn hold_into(ddhp: *mut DlHandle, f: impl FnOnce(&Dls<Sys>) -> CResult<Handle>) -> c_int {
+    let Some(d) = dls() else { return NOT_READY };
+    if ddhp.is_null() {
+        return Errno::EFAULT.to_raw();
+    }
+    // SAFETY: checked non-NULL; writable by the contract.
+    unsafe { out_handle(ddhp, f(d)) }
+}
+
 /// `dls_devnet_hold()`: a long hold by id.
 ///
 /// # Safety
@@ -544,12 +560,8 @@ unsafe fn out_handle(ddhp: *mut DlHandle, r: CResult<Handle>) -> c_int {
 /// `ddhp` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dls_devnet_hold(linkid: u32, ddhp: *mut DlHandle) -> c_int {
-    let Some(d) = dls() else { return NOT_READY };
-    if ddhp.is_null() {
-        return Errno::EFAULT.to_raw();
-    }
-    // SAFETY: checked non-NULL.
-    unsafe { out_handle(ddhp, d.hold(LinkId(linkid))) }
+    // SAFETY: `ddhp` is NULL or writable by the contract.
+    unsafe { hold_into(ddhp, |d| d.hold(LinkId(linkid))) }
 }
 
 /// `dls_devnet_hold_tmp()`.
@@ -559,12 +571,8 @@ pub unsafe extern "C" fn dls_devnet_hold(linkid: u32, ddhp: *mut DlHandle) -> c_
 /// `ddhp` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dls_devnet_hold_tmp(linkid: u32, ddhp: *mut DlHandle) -> c_int {
-    let Some(d) = dls() else { return NOT_READY };
-    if ddhp.is_null() {
-        return Errno::EFAULT.to_raw();
-    }
-    // SAFETY: checked non-NULL.
-    unsafe { out_handle(ddhp, d.hold_tmp(LinkId(linkid))) }
+    // SAFETY: `ddhp` is NULL or writable by the contract.
+    unsafe { hold_into(ddhp, |d| d.hold_tmp(LinkId(linkid))) }
 }
 
 /// `dls_devnet_rele_tmp()`. A handle that holds nothing is counted and
@@ -651,12 +659,8 @@ pub extern "C" fn dls_devnet_rele_link(ddh: DlHandle, dlp: *mut c_void) {
 /// `ddhp` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dls_devnet_hold_by_dev(dev: Dev, ddhp: *mut DlHandle) -> c_int {
-    let Some(d) = dls() else { return NOT_READY };
-    if ddhp.is_null() {
-        return Errno::EFAULT.to_raw();
-    }
-    // SAFETY: checked non-NULL.
-    unsafe { out_handle(ddhp, d.hold_by_dev(dev)) }
+    // SAFETY: `ddhp` is NULL or writable by the contract.
+    unsafe { hold_into(ddhp, |d| d.hold_by_dev(dev)) }
 }
 
 /// `dls_devnet_rele()`. One release too many is counted and ignored

@@ -6,6 +6,7 @@
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use core::ffi::c_void;
 
 use dlszone::door::upcall;
@@ -16,6 +17,7 @@ use dlszone::registry::{
 use dlszone::sync::atomic::{AtomicU64, Ordering};
 use dlszone::sync::{Condvar, Mutex};
 
+use crate::devnet::fill;
 use crate::handles::Handles;
 use crate::seam::{Kernel, Kstat, KstatUpdate, zone_status};
 
@@ -51,9 +53,51 @@ pub(crate) struct Tombstone {
 /// Tombstones kept (the newest win).
 const TOMBSTONES: usize = 16;
 
+/// The extras by link id: a vector kept sorted, searched by bisection. A
+/// map with no rebalancing code (each trap site of a tree is one more in
+/// the object, docs/build.md "Panics"); it changes only at create and
+/// destroy.
+#[derive(Default)]
+pub(crate) struct LinkMap(Vec<(LinkId, Extra)>);
+
+impl LinkMap {
+    fn find(&self, id: LinkId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(k, _)| *k)
+    }
+
+    /// Inserts or replaces; the old value, if any. Allocates.
+    pub(crate) fn insert(&mut self, id: LinkId, e: Extra) -> Option<Extra> {
+        match self.find(id) {
+            Ok(i) => self.0.get_mut(i).map(|slot| core::mem::replace(&mut slot.1, e)),
+            Err(i) => {
+                self.0.insert(i, (id, e));
+                None
+            }
+        }
+    }
+
+    /// Removes and returns the entry of `id`.
+    pub(crate) fn remove(&mut self, id: &LinkId) -> Option<Extra> {
+        let i = self.find(*id).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// The entry of `id`.
+    pub(crate) fn get(&self, id: &LinkId) -> Option<&Extra> {
+        let i = self.find(*id).ok()?;
+        self.0.get(i).map(|(_, e)| e)
+    }
+
+    /// The entry of `id`, to change.
+    pub(crate) fn get_mut(&mut self, id: &LinkId) -> Option<&mut Extra> {
+        let i = self.find(*id).ok()?;
+        self.0.get_mut(i).map(|(_, e)| e)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Side {
-    pub(crate) links: BTreeMap<LinkId, Extra>,
+    pub(crate) links: LinkMap,
     pub(crate) tombstones: VecDeque<Tombstone>,
     /// MACs whose `dls_devnet_create()`s hold their `dls_link_t` (until
     /// their `dls_devnet_destroy()`s), whether or not their link is still
@@ -304,7 +348,7 @@ impl<K: Kernel> Dls<K> {
 
     /// Forgets an incarnation the kernel no longer has: halts it if it
     /// was never halted, reclaims what it kept, and drops it.
-    fn retire_zone(&self, old: ZoneKey) -> CResult<()> {
+    pub(crate) fn retire_zone(&self, old: ZoneKey) -> CResult<()> {
         self.k.note(c"dls: retiring an earlier incarnation of a reused zone id");
         if let Ok(report) = self.reg.zone_halt(old) {
             self.after_teardown(&report);
@@ -372,7 +416,7 @@ impl<K: Kernel> Dls<K> {
             if let Some((zid, n)) = w {
                 let mut cname = [0u8; 32];
                 if let Some(dst) = cname.get_mut(..n.as_bytes().len()) {
-                    dst.copy_from_slice(n.as_bytes());
+                    fill(dst, n.as_bytes());
                 }
                 *slot = self.k.kstat_create(&cname, zid, linkid, update).map(|k| (k, zid));
             }

@@ -30,6 +30,7 @@ use dlszone::registry::{Hold, LinkRef, TmpHold};
 use dlszone::sync::atomic::{AtomicU64, Ordering};
 use dlszone::sync::{Mutex, RwLock};
 
+use crate::devnet::fill;
 use crate::seam::DlsLinkPtr;
 
 /// Slots per chunk.
@@ -134,7 +135,7 @@ fn copy_name(dst: &mut [u8; 32], link: &LinkRef) {
     if let Some(n) = link.name() {
         let b = n.as_bytes();
         if let Some(d) = dst.get_mut(..b.len()) {
-            d.copy_from_slice(b);
+            fill(d, b);
         }
     }
 }

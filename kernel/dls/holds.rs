@@ -14,7 +14,7 @@ use dlszone::errno::Errno;
 use dlszone::registry::{Hold, HoldKind, LinkId, ZoneId};
 use dlszone::sync::atomic::Ordering;
 
-use crate::devnet::{MacBuf, MacStr};
+use crate::devnet::{MacBuf, MacStr, fill};
 use crate::dls::{CResult, Dls};
 use crate::handles::{Handle, Stale, Token};
 use crate::seam::{Dev, DlsLinkPtr, Kernel, getmajor, getminor, makedevice};
@@ -83,7 +83,7 @@ pub(crate) fn dev_macname<K: Kernel>(k: &K, dev: Dev) -> CResult<MacBuf> {
     let tail = digits.get(i..).unwrap_or(&[]);
     let total = n + tail.len();
     let dst = buf.get_mut(n..total).ok_or(Errno::ENAMETOOLONG)?;
-    dst.copy_from_slice(tail);
+    fill(dst, tail);
     MacBuf::from_bytes(buf.get(..total).unwrap_or(&[]))
 }
 
@@ -322,7 +322,7 @@ impl<K: Kernel> Dls<K> {
             return Ok(hold);
         }
         let mut cdrv = [0u8; 32];
-        cdrv.get_mut(..drv.len()).ok_or(Errno::ENOENT)?.copy_from_slice(drv);
+        fill(cdrv.get_mut(..drv.len()).ok_or(Errno::ENOENT)?, drv);
         let major = self.k.name_to_major(&cdrv).ok_or(Errno::ENOENT)?;
         let dev = makedevice(major, ppa.wrapping_add(1));
         let dh = self.k.softmac_hold_device(dev).map_err(|_| Errno::ENOENT)?;

@@ -1,16 +1,20 @@
-//! The host seam: a fake illumos kernel around `dls_mgmt.o`, and a fake
-//! dlmgmtd behind its door that decodes the kernel's requests and encodes
-//! its replies with the same door structures the kernel uses, so the
-//! host tests exercise the wire protocol end to end.
+//! The host seam: a fake illumos kernel around `dls_mgmt.o`, and behind
+//! its door the fake dlmgmtd of `dlmgmtd.rs`, which decodes the kernel's
+//! requests and encodes its replies with the same door structures the
+//! kernel uses, so the host tests exercise the wire protocol end to end.
 //!
 //! Everything here is `std`, host-only, and scriptable: zones boot, halt
-//! and go; MACs register; `dls_link_t`s are reference-counted records
-//! whose first bytes are their MAC name (as `dl_name` is); perimeters
-//! count enters and exits; the task queue runs tasks on threads and can
-//! refuse `TQ_NOSLEEP`; any kernel call or dlmgmtd command can be made to
-//! fail once with a chosen errno. The C tests drive it through the
-//! `dlszone_host_*` functions at the end (declared in
-//! `tests/c/dlszone_host.h`).
+//! and go (a booting zone's netstack is created while the zone is not yet
+//! visible, as in illumos); MACs register; `dls_link_t`s are
+//! reference-counted records whose first bytes are their MAC name (as
+//! `dl_name` is), with gate's extra reference while a data path is in a
+//! non-global zone; perimeters count enters and exits; the task queue
+//! runs tasks on threads and can refuse `TQ_NOSLEEP`; any kernel call or
+//! dlmgmtd command can be made to fail once with a chosen errno. The C
+//! tests drive it through the `dlszone_host_*` functions at the end
+//! (declared in `tests/c/abi/dlszone_host.h`). kload's emulated illumos
+//! kernel offers the same functions over the real object
+//! (`tools/kload/src/dls/`).
 
 use std::boxed::Box;
 use std::cell::Cell;
@@ -21,16 +25,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::vec::Vec;
 
 use dlszone::door::RawErrno;
-use dlszone::door::proto::{
-    Cmd, DatalinkClass, DatalinkMedia, DlmgmtDoorGetlinkid, DlmgmtDoorGetname, DlmgmtDoorGetnext,
-    DlmgmtDoorLinkpropInit, DlmgmtDoorSetzoneid, DlmgmtGetattrRetval, DlmgmtGetnameRetval,
-    DlmgmtLinkidRetval, DlmgmtRetval, DlmgmtUpcallArgCreate, DlmgmtUpcallArgDestroy,
-    DlmgmtUpcallArgGetattr, DlmgmtUpcallArgUpdate, FPHYINST, FPHYMAJ, LinkFlags, Wire, datatype,
-};
 use dlszone::door::upcall::{Delivered, DoorPort};
 use dlszone::errno::Errno;
 use dlszone::registry::{LinkId, ZoneId};
 
+use crate::dlmgmtd::{Daemon, command};
 use crate::door_faults::FaultPlan;
 use crate::seam::{
     Cred, Dev, DevHold, DlsLinkPtr, KernResult, Kernel, Kstat, KstatUpdate, MacHandle, NsCreate,
@@ -61,241 +60,6 @@ struct FakeLink {
     refs: u32,
     zone: i32,
     dev: Dev,
-}
-
-/// One link as the fake dlmgmtd records it.
-#[derive(Clone, Debug)]
-pub struct DaemonLink {
-    /// Name in its zone.
-    pub name: Vec<u8>,
-    /// `datalink_class_t`.
-    pub class: u32,
-    /// Media.
-    pub media: u32,
-    /// `DLMGMT_*` flags.
-    pub flags: u32,
-    /// The zone it is in.
-    pub zone: i32,
-    /// Physical device major and instance.
-    pub phys: Option<(u64, u64)>,
-}
-
-/// The fake dlmgmtd.
-#[derive(Default)]
-pub struct Daemon {
-    /// Running and serving its door.
-    pub alive: bool,
-    /// Its links by id.
-    pub links: BTreeMap<u32, DaemonLink>,
-    next_id: u32,
-    /// Commands served, in order: (command, link id, zone).
-    pub log: Vec<(i32, u32, i32)>,
-    /// Errors to answer the next commands of a kind with (0: any).
-    fail: VecDeque<(i32, u32)>,
-}
-
-impl Daemon {
-    fn visible(&self, l: &DaemonLink, caller: i32) -> bool {
-        caller == 0 || l.zone == caller
-    }
-
-    fn take_failure(&mut self, cmd: i32) -> Option<u32> {
-        let i = self.fail.iter().position(|(c, _)| *c == cmd || *c == 0)?;
-        self.fail.remove(i).map(|(_, e)| e)
-    }
-
-    /// Adds a link record (what `dladm create-*` asks dlmgmtd for first).
-    pub fn add(
-        &mut self,
-        name: &[u8],
-        class: u32,
-        flags: u32,
-        zone: i32,
-        phys: Option<(u64, u64)>,
-    ) -> u32 {
-        self.next_id = self.next_id.max(1000) + 1;
-        let id = self.next_id;
-        self.links
-            .insert(id, DaemonLink { name: name.to_vec(), class, media: 4, flags, zone, phys });
-        id
-    }
-
-    /// Serves one door call; the reply's size in bytes.
-    fn serve(&mut self, req: &[u8], reply: &mut [u8], zones: &BTreeSet<i32>) -> usize {
-        let caller = current_zone();
-        let cmd = req.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-        let put = |reply: &mut [u8], bytes: &[u8]| {
-            let n = bytes.len().min(reply.len());
-            reply[..n].copy_from_slice(&bytes[..n]);
-            bytes.len()
-        };
-        let err = |reply: &mut [u8], size: usize, e: u32| {
-            let mut b = std::vec![0u8; size];
-            b[..4].copy_from_slice(&e.to_ne_bytes());
-            put(reply, &b)
-        };
-        let failure = self.take_failure(cmd);
-        macro_rules! fail_or {
-            ($size:expr) => {
-                if let Some(e) = failure {
-                    self.log.push((cmd, 0, caller));
-                    return err(reply, $size, e);
-                }
-            };
-        }
-        let linkid_reply = |reply: &mut [u8], e: u32, id: u32, l: Option<&DaemonLink>| {
-            let r = DlmgmtLinkidRetval {
-                lr_err: e,
-                lr_linkid: id,
-                lr_flags: l.map_or(0, |l| l.flags),
-                lr_class: l.map_or(0, |l| l.class),
-                lr_media: l.map_or(0, |l| l.media),
-                lr_padding: 0,
-            };
-            put(reply, &r.to_bytes().unwrap_or([0; 24]))
-        };
-        match Cmd(cmd) {
-            Cmd::DLS_CREATE => {
-                fail_or!(24);
-                let Ok(a) = DlmgmtUpcallArgCreate::decode(req) else { return err(reply, 24, 22) };
-                self.log.push((cmd, 0, caller));
-                if self.links.values().any(|l| l.name == a.devname() && l.zone == caller) {
-                    return linkid_reply(reply, 17, 0, None);
-                }
-                let flags =
-                    LinkFlags::ACTIVE.0 | if a.ld_persist != 0 { LinkFlags::PERSIST.0 } else { 0 };
-                let phys =
-                    (a.ld_class == DatalinkClass::PHYS.0).then_some((a.ld_phymaj, a.ld_phyinst));
-                let id = self.add(a.devname(), a.ld_class, flags, caller, phys);
-                if let Some(l) = self.links.get_mut(&id) {
-                    l.media = a.ld_media;
-                }
-                linkid_reply(reply, 0, id, None)
-            }
-            Cmd::DLS_UPDATE => {
-                fail_or!(24);
-                let Ok(a) = DlmgmtUpcallArgUpdate::decode(req) else { return err(reply, 24, 22) };
-                self.log.push((cmd, 0, caller));
-                let found = self
-                    .links
-                    .iter()
-                    .find(|(_, l)| l.name == a.devname())
-                    .map(|(i, l)| (*i, l.clone()));
-                match found {
-                    Some((id, l)) if l.media == a.ld_media => linkid_reply(reply, 0, id, Some(&l)),
-                    Some((id, l)) => linkid_reply(reply, 17, id, Some(&l)),
-                    None => linkid_reply(reply, 2, 0, None),
-                }
-            }
-            Cmd::DLS_DESTROY => {
-                fail_or!(4);
-                let Ok(a) = DlmgmtUpcallArgDestroy::decode(req) else { return err(reply, 4, 22) };
-                self.log.push((cmd, a.ld_linkid, caller));
-                let ok = self.links.get(&a.ld_linkid).is_some_and(|l| self.visible(l, caller));
-                if ok {
-                    self.links.remove(&a.ld_linkid);
-                }
-                err(reply, 4, if ok { 0 } else { 2 })
-            }
-            Cmd::DLS_GETATTR => {
-                fail_or!(1040);
-                let Ok(a) = DlmgmtUpcallArgGetattr::decode(req) else {
-                    return err(reply, 1040, 22);
-                };
-                self.log.push((cmd, a.ld_linkid, caller));
-                let l = self.links.get(&a.ld_linkid).filter(|l| self.visible(l, caller));
-                let v = match (l.and_then(|l| l.phys), a.attr()) {
-                    (Some((maj, _)), x) if x == FPHYMAJ => Some(maj),
-                    (Some((_, inst)), x) if x == FPHYINST => Some(inst),
-                    _ => None,
-                };
-                let Some(v) = v else { return err(reply, 1040, 2) };
-                let mut r = DlmgmtGetattrRetval {
-                    lr_err: 0,
-                    lr_type: datatype::UINT64,
-                    lr_attrsz: 8,
-                    lr_padding: 0,
-                    lr_attrval: [0; 1024],
-                };
-                r.lr_attrval[..8].copy_from_slice(&v.to_ne_bytes());
-                put(reply, &r.to_bytes().unwrap_or([0; 1040]))
-            }
-            Cmd::GETNAME => {
-                fail_or!(48);
-                let Ok(a) = DlmgmtDoorGetname::decode(req) else { return err(reply, 48, 22) };
-                self.log.push((cmd, a.ld_linkid, caller));
-                let Some(l) = self.links.get(&a.ld_linkid).filter(|l| self.visible(l, caller))
-                else {
-                    return err(reply, 48, 2);
-                };
-                let mut name = [0u8; 32];
-                name[..l.name.len().min(31)].copy_from_slice(&l.name[..l.name.len().min(31)]);
-                let r = DlmgmtGetnameRetval {
-                    lr_err: 0,
-                    lr_link: name,
-                    lr_class: l.class,
-                    lr_media: l.media,
-                    lr_flags: l.flags,
-                };
-                put(reply, &r.to_bytes().unwrap_or([0; 48]))
-            }
-            Cmd::GETLINKID => {
-                fail_or!(24);
-                let Ok(a) = DlmgmtDoorGetlinkid::decode(req) else { return err(reply, 24, 22) };
-                self.log.push((cmd, 0, caller));
-                let zone = if caller == 0 && a.ld_zoneid != -1 { a.ld_zoneid } else { caller };
-                let hit = self.links.iter().find(|(_, l)| l.name == a.link() && l.zone == zone);
-                match hit {
-                    Some((id, l)) => linkid_reply(reply, 0, *id, Some(l)),
-                    None => linkid_reply(reply, 2, 0, None),
-                }
-            }
-            Cmd::GETNEXT => {
-                fail_or!(24);
-                let Ok(a) = DlmgmtDoorGetnext::decode(req) else { return err(reply, 24, 22) };
-                self.log.push((cmd, a.ld_linkid, caller));
-                let media = DatalinkMedia(a.ld_dmedia);
-                let hit = self.links.range(a.ld_linkid + 1..).find(|(_, l)| {
-                    self.visible(l, caller)
-                        && l.class & a.ld_class != 0
-                        && media.accepts(l.media)
-                        && l.flags & a.ld_flags != 0
-                });
-                match hit {
-                    Some((id, l)) => linkid_reply(reply, 0, *id, Some(l)),
-                    None => linkid_reply(reply, 2, 0, None),
-                }
-            }
-            Cmd::LINKPROP_INIT => {
-                fail_or!(4);
-                let Ok(a) = DlmgmtDoorLinkpropInit::decode(req) else { return err(reply, 4, 22) };
-                self.log.push((cmd, a.ld_linkid, caller));
-                err(reply, 4, if self.links.contains_key(&a.ld_linkid) { 0 } else { 2 })
-            }
-            Cmd::SETZONEID => {
-                fail_or!(4);
-                let Ok(a) = DlmgmtDoorSetzoneid::decode(req) else { return err(reply, 4, 22) };
-                self.log.push((cmd, a.ld_linkid, a.ld_zoneid));
-                if caller != 0 {
-                    return err(reply, 4, 13);
-                }
-                if a.ld_zoneid != 0 && !zones.contains(&a.ld_zoneid) {
-                    return err(reply, 4, 6);
-                }
-                match self.links.get_mut(&a.ld_linkid) {
-                    Some(l) => {
-                        l.zone = a.ld_zoneid;
-                        err(reply, 4, 0)
-                    }
-                    None => err(reply, 4, 2),
-                }
-            }
-            _ => {
-                let _ = DlmgmtRetval { lr_err: 0 };
-                err(reply, 4, 22)
-            }
-        }
-    }
 }
 
 /// The fake kernel's state.
@@ -364,7 +128,7 @@ impl Env {
         w.zones.insert(0, (0, zone_status::RUNNING));
         Arc::new_cyclic(|me| Env {
             world: Mutex::new(w),
-            daemon: Mutex::new(Daemon { alive: true, ..Daemon::default() }),
+            daemon: Mutex::new(Daemon::running()),
             tasks: Mutex::new(0),
             tasks_cv: Condvar::new(),
             stall: Mutex::new(Stall::default()),
@@ -415,6 +179,12 @@ impl Env {
         RawErrno::new(i64::from(e))
     }
 
+    /// A caller drops a `dls_link_t` reference it holds (`dls_link_rele()`).
+    #[unsafe(no_mangle)]
+    pub extern "C" fn dlszone_host_link_rele(dlp: *mut c_void) {
+        Host::default().link_rele(DlsLinkPtr(dlp as usize));
+    }
+
     /// Makes the next call of kernel function `op` fail with `errno`.
     pub fn fail_next(&self, op: &str, errno: i32) {
         let op: &'static str = match op {
@@ -444,11 +214,14 @@ impl Env {
     }
 
     /// Boots zone `zid` as incarnation `uniqid` and runs the netstack
-    /// create callback for it.
+    /// create callback for it, as illumos does: while the zone is
+    /// `ZONE_IS_INITIALIZED` (zsched runs the ZSD constructors, the
+    /// netstack framework's among them), which `zone_find_by_id()` does
+    /// not return; then the zone is running.
     pub fn zone_boot(&self, zid: i32, uniqid: u64) {
         let cb = {
             let mut w = self.world();
-            w.zones.insert(zid, (uniqid, zone_status::RUNNING));
+            w.zones.insert(zid, (uniqid, zone_status::INITIALIZED));
             w.ns
         };
         if let Some((create, _, _)) = cb {
@@ -456,6 +229,9 @@ impl Env {
             // netstack_register; it takes any stack id and netstack.
             let arg = unsafe { create(zid, std::ptr::null_mut()) };
             self.world().ns_args.insert(zid, arg as usize);
+        }
+        if let Some(z) = self.world().zones.get_mut(&zid) {
+            z.1 = zone_status::RUNNING;
         }
     }
 
@@ -474,7 +250,7 @@ impl Env {
             unsafe { shutdown(zid, std::ptr::without_provenance_mut(arg)) };
         }
         if let Some(z) = self.world().zones.get_mut(&zid) {
-            z.1 = 7;
+            z.1 = zone_status::DOWN;
         }
     }
 
@@ -588,7 +364,6 @@ impl DoorPort for HostDoor {
 
     fn call(&self, _door: &(), req: &[u8], reply: &mut [u8]) -> Result<Delivered, RawErrno> {
         let Some(env) = self.env.upgrade() else { return Err(raw(Errno::EBADF)) };
-        let cmd = req.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
         let fault = env.faults().on_call(req);
         if let Some(e) = fault.refusal() {
             if fault.kills_daemon() {
@@ -597,18 +372,24 @@ impl DoorPort for HostDoor {
             return Err(e);
         }
         fault.stall();
-        env.maybe_hang(cmd);
+        env.maybe_hang(command(req));
         let zones: BTreeSet<i32> = env.world().zones.keys().copied().collect();
         let mut d = env.daemon();
         if !d.alive {
             return Err(raw(Errno::EBADF));
         }
-        let n = d.serve(req, reply, &zones);
+        let answer = d.serve(current_zone(), req, &zones);
         if fault.kills_daemon() {
             d.alive = false;
         }
         drop(d);
-        let delivered = if n > reply.len() { Delivered::Relocated } else { Delivered::InPlace(n) };
+        let delivered = match reply.get_mut(..answer.len()) {
+            Some(r) => {
+                r.copy_from_slice(&answer);
+                Delivered::InPlace(answer.len())
+            }
+            None => Delivered::Relocated,
+        };
         fault.finish(reply, delivered)
     }
 
@@ -646,8 +427,14 @@ impl Kernel for Host {
         cred_decode(cr.0)
     }
 
+    /// As `zone_find_by_id()`: only zones `ZONE_IS_READY` to
+    /// `ZONE_IS_DOWN` exist.
     fn zone_info(&self, zid: ZoneId) -> Option<ZoneInfo> {
-        self.env.world().zones.get(&zid.0).map(|&(uniqid, status)| ZoneInfo { uniqid, status })
+        let w = self.env.world();
+        let &(uniqid, status) = w.zones.get(&zid.0)?;
+        (zone_status::READY..=zone_status::DOWN)
+            .contains(&status)
+            .then_some(ZoneInfo { uniqid, status })
     }
 
     fn mac_name(&self, mh: MacHandle, buf: &mut [u8]) -> Option<usize> {
@@ -777,9 +564,21 @@ impl Kernel for Host {
         if let Some(e) = self.env.failure("link_setzid") {
             return Err(e);
         }
+        // As gate's dls_link_setzid(): the dls_link_t keeps one more
+        // reference while its data path is in a non-global zone.
+        let name = Self::name_of(mac).to_vec();
         let mut w = self.env.world();
-        let l = w.links.get_mut(Self::name_of(mac)).ok_or(raw(Errno::ENOENT))?;
+        let l = w.links.get_mut(&name).ok_or(raw(Errno::ENOENT))?;
+        let old = l.zone;
         l.zone = zid.0;
+        if old == 0 && zid.0 != 0 {
+            l.refs += 1;
+        } else if old != 0 && zid.0 == 0 {
+            l.refs -= 1;
+            if l.refs == 0 {
+                w.links.remove(&name);
+            }
+        }
         Ok(())
     }
 
@@ -842,10 +641,7 @@ impl Kernel for Host {
         // and, if dlmgmtd has a physical link of this device, the link is
         // created (through the global object's C entry point, as the
         // tunnels are).
-        let phys = Some((u64::from(maj), u64::from(inst)));
-        let id = self.env.daemon().links.iter().find_map(|(id, l)| {
-            (l.class == DatalinkClass::PHYS.0 && l.phys == phys).then_some(*id)
-        });
+        let id = self.env.daemon().phys_link(u64::from(maj), u64::from(inst));
         if let (Some(name), Some(id)) = (name, id) {
             let mh = self.env.mac_register(&name);
             let r = crate::abi::dls_devnet_create(std::ptr::without_provenance_mut(mh), id, 0);
@@ -1050,10 +846,19 @@ pub extern "C" fn dlszone_host_cred(zid: c_int) -> *const c_void {
     std::ptr::without_provenance(cred_of(zid))
 }
 
-/// Boots zone `zid` as incarnation `uniqid`.
+/// Boots zone `zid` as incarnation `uniqid`; that incarnation (the host
+/// kernel's datalink code knows a zone by its `zone_uniqid`).
 #[unsafe(no_mangle)]
-pub extern "C" fn dlszone_host_zone_boot(zid: c_int, uniqid: u64) {
+pub extern "C" fn dlszone_host_zone_boot(zid: c_int, uniqid: u64) -> u64 {
     env().zone_boot(zid, uniqid);
+    uniqid
+}
+
+/// The incarnation the host kernel's datalink code knows zone `zid` by:
+/// its `zone_uniqid` (0 for no such zone).
+#[unsafe(no_mangle)]
+pub extern "C" fn dlszone_host_zone_incarnation(zid: c_int) -> u64 {
+    env().world().zones.get(&zid).map_or(0, |z| z.0)
 }
 
 /// Sets zone `zid`'s status without callbacks (e.g. 2, ready).
@@ -1062,6 +867,13 @@ pub extern "C" fn dlszone_host_zone_status(zid: c_int, status: c_int) {
     if let Some(z) = env().world().zones.get_mut(&zid) {
         z.1 = status;
     }
+}
+
+/// Zone `zid`'s `zone_status_t`, or -1 when the kernel has no zone of that
+/// id (what `zone_find_by_id()` would not find).
+#[unsafe(no_mangle)]
+pub extern "C" fn dlszone_host_zone_state(zid: c_int) -> c_int {
+    env().world().zones.get(&zid).map_or(-1, |z| z.1)
 }
 
 /// Halts zone `zid` (its netstack shutdown).
@@ -1126,6 +938,44 @@ pub unsafe extern "C" fn dlszone_host_fail_next(op: *const c_char, errno: c_int)
 #[unsafe(no_mangle)]
 pub extern "C" fn dlszone_host_perims_held() -> c_int {
     env().perims_held() as c_int
+}
+
+/// The calling thread enters the perimeter of MAC `mac` (as dld does
+/// around `dls_devnet_hold_link()`); 0, or `ENOENT` for no such MAC.
+///
+/// # Safety
+///
+/// `mac` is a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dlszone_host_perim_enter(mac: *const c_char) -> c_int {
+    // SAFETY: by the contract.
+    let n = unsafe { bytes(mac) };
+    let h = Host::default();
+    match h.perim_enter_by_macname(n) {
+        Ok(_) => 0,
+        Err(e) => e.get(),
+    }
+}
+
+/// Leaves a perimeter [`dlszone_host_perim_enter`] entered; 0, or
+/// `ENOENT` if none is entered for `mac`.
+///
+/// # Safety
+///
+/// `mac` is a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dlszone_host_perim_exit(mac: *const c_char) -> c_int {
+    // SAFETY: by the contract.
+    let n = unsafe { bytes(mac) };
+    let e = env();
+    let mut w = e.world();
+    match w.perims.get_mut(n) {
+        Some(c) if *c > 0 => {
+            *c -= 1;
+            0
+        }
+        _ => Errno::ENOENT.to_raw(),
+    }
 }
 
 /// Waits for every queued task.
@@ -1205,10 +1055,15 @@ pub extern "C" fn dlszone_host_dlmgmtd_start() {
     env().daemon().alive = true;
 }
 
-/// Kills dlmgmtd: its door is revoked; upcalls fail with `EBADF`.
+/// Kills dlmgmtd: its door is revoked; upcalls fail with `EBADF` until a
+/// restarted dlmgmtd registers again (`dls_mgmt_door_set()`).
 #[unsafe(no_mangle)]
 pub extern "C" fn dlszone_host_dlmgmtd_kill() {
-    env().daemon().alive = false;
+    let e = env();
+    e.daemon().alive = false;
+    // Its door is revoked: the kernel's registration is dead until the
+    // restarted dlmgmtd registers its new door.
+    e.world().door_open = false;
 }
 
 /// Adds a link record to dlmgmtd (as `dladm create-*` does before the
@@ -1248,28 +1103,7 @@ pub extern "C" fn dlszone_host_dlmgmtd_calls(cmd: c_int) -> c_int {
 /// zone, device) and whether it runs: equal digests, equal records.
 #[unsafe(no_mangle)]
 pub extern "C" fn dlszone_host_dlmgmtd_digest() -> u64 {
-    let d = env();
-    let d = d.daemon();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    eat(&[u8::from(d.alive)]);
-    for (id, l) in &d.links {
-        eat(&id.to_ne_bytes());
-        eat(&l.name);
-        eat(&[0]);
-        eat(&l.class.to_ne_bytes());
-        eat(&l.media.to_ne_bytes());
-        eat(&l.flags.to_ne_bytes());
-        eat(&l.zone.to_ne_bytes());
-        let (maj, inst) = l.phys.unwrap_or((0, 0));
-        eat(&maj.to_ne_bytes());
-        eat(&inst.to_ne_bytes());
-    }
-    h
+    env().daemon().digest()
 }
 
 /// Renames link `linkid` in dlmgmtd (what libdladm has dlmgmtd do before
@@ -1294,7 +1128,7 @@ pub unsafe extern "C" fn dlszone_host_dlmgmtd_rename(linkid: u32, name: *const c
 /// Makes dlmgmtd answer its next command `cmd` (0: any) with `errno`.
 #[unsafe(no_mangle)]
 pub extern "C" fn dlszone_host_dlmgmtd_fail_next(cmd: c_int, errno: u32) {
-    env().daemon().fail.push_back((cmd, errno));
+    env().daemon().fail_next(cmd, errno);
 }
 
 /// Makes dlmgmtd's next door call of command `cmd` (0: any) hang until

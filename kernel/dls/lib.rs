@@ -19,7 +19,6 @@ extern crate alloc;
 extern crate std;
 
 pub mod abi;
-pub mod ctypes;
 mod devnet;
 mod dls;
 pub mod handles;
@@ -28,6 +27,8 @@ mod queries;
 pub mod seam;
 mod zones;
 
+#[cfg(not(kmod))]
+pub mod dlmgmtd;
 #[cfg(not(kmod))]
 pub mod door_faults;
 #[cfg(not(kmod))]

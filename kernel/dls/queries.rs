@@ -9,12 +9,12 @@ use dlszone::errno::Errno;
 use dlszone::registry::{HoldKind, Holder, LinkId, LinkSnapshot, LinkState, ZoneId};
 use dlszone::sync::atomic::Ordering;
 
-use crate::ctypes::{DlsCounters, DlsHolder, DlsLinkInfo, holder, linkf, state};
-use crate::devnet::c_name;
+use crate::devnet::{c_name, fill};
 use crate::dls::{CResult, Dls};
 use crate::handles::Handle;
 use crate::holds::dev_macname;
 use crate::seam::{Dev, Kernel, makedevice};
+use dlszone::dlszone_h::{DlsCounters, DlsHolder, DlsLinkInfo, holder, linkf, state};
 
 fn state_code(s: LinkState) -> u32 {
     match s {
@@ -123,7 +123,7 @@ fn same_record(a: &LinkSnapshot, b: &LinkSnapshot) -> bool {
 fn copy_field(dst: &mut [u8], src: &[u8]) {
     let n = src.len().min(dst.len().saturating_sub(1));
     if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
-        d.copy_from_slice(s);
+        fill(d, s);
     }
 }
 

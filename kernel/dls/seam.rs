@@ -69,10 +69,16 @@ pub const fn getminor(dev: Dev) -> u32 {
 
 /// `zone_status_t` values (`sys/zone.h`), in life-cycle order.
 pub mod zone_status {
+    /// `ZONE_IS_INITIALIZED`: the ZSD constructors run.
+    pub const INITIALIZED: i32 = 1;
+    /// `ZONE_IS_READY`: the first state `zone_find_by_id()` returns.
+    pub const READY: i32 = 2;
     /// `ZONE_IS_RUNNING`.
     pub const RUNNING: i32 = 4;
     /// `ZONE_IS_SHUTTING_DOWN`.
     pub const SHUTTING_DOWN: i32 = 5;
+    /// `ZONE_IS_DOWN`: the last state `zone_find_by_id()` returns.
+    pub const DOWN: i32 = 7;
 }
 
 /// What the kernel says about a zone id.

@@ -5,15 +5,36 @@
 use dlszone::errno::Errno;
 use dlszone::registry::{Action, MacName, TeardownReport, ZoneId, ZoneKey};
 
-use crate::ctypes::DlsRecoverResult;
 use crate::devnet::MacStr;
 use crate::dls::{CResult, Dls};
 use crate::seam::Kernel;
+use dlszone::dlszone_h::DlsRecoverResult;
 
 impl<K: Kernel> Dls<K> {
-    /// A netstack came up in zone `zid`: the registry learns the zone.
+    /// A netstack came up in zone `zid`: a new zone with that id is being
+    /// made (illumos VERIFYs that no exclusive stack of the id exists
+    /// then), so an incarnation of the id the registry still has is an
+    /// earlier one whose destroy was missed, and is retired now.
+    ///
+    /// The new zone is recorded here when the kernel already shows it.
+    /// illumos does not: the netstack framework's ZSD constructor, which
+    /// makes this call, runs while the zone is `ZONE_IS_INITIALIZED`,
+    /// which `zone_find_by_id()` does not return, and before this
+    /// module's own ZSD constructor has numbered the zone. It is then
+    /// recorded at its first use (`ensure_zone()`), which is no error.
     pub fn zone_created(&self, zid: ZoneId) {
-        if !zid.is_global() && self.ensure_zone(zid).is_err() {
+        if zid.is_global() {
+            return;
+        }
+        if self.k.zone_info(zid).is_none() {
+            if let Some(old) = self.zone_key(zid) {
+                if self.retire_zone(old).is_err() {
+                    self.k.note(c"dls: an earlier incarnation of a reused zone id keeps datalinks");
+                }
+            }
+            return;
+        }
+        if self.ensure_zone(zid).is_err() {
             self.k.note(c"dls: a new zone could not be recorded");
         }
     }

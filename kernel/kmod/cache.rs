@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(CACHE.destroy(), Ok(()));
     }
 
-    /// The offsets `docs/debugging.md` gives for a link's state (the
+    /// The offsets `docs/debugging.md` gives for a link record (the
     /// `link` argument of the probes), read from a live record.
     #[test]
     fn a_records_fields_are_where_the_docs_say() {
@@ -293,36 +293,52 @@ mod tests {
         r.zone_boot(ZoneKey::new(5, 77)).unwrap();
         let rec = crate::sdt::Recording::start();
         r.create(ZoneId(5), b"vnic7", LinkId(7), b"net12", false).unwrap();
-        let state = rec.take()[0].arg(5) as usize;
+        let link = rec.take()[0].arg(5) as usize;
         let _h1 = r.hold(ZoneId(5), LinkId(7), HoldKind::Named).unwrap();
         let _h2 = r.hold(ZoneId::GLOBAL, LinkId(7), HoldKind::Stream).unwrap();
         let _t = r.hold_tmp(ZoneId::GLOBAL, LinkId(7)).unwrap();
-        // SAFETY: `state` is the address of the record's LinkInner, kept
-        // alive by the registry; the reads are of plain integers inside it
-        // (the link's mutex is not held by anyone meanwhile).
-        let (u8_at, u32_at, u64_at) = unsafe {
+        // SAFETY: `link` is the address of the record, kept alive by the
+        // registry; the reads are of plain integers inside it, which no
+        // other thread changes meanwhile.
+        let (u8_at, u16_at, u32_at, u64_at) = unsafe {
             (
-                |o: usize| *((state + o) as *const u8),
-                |o: usize| *((state + o) as *const u32),
-                |o: usize| *((state + o) as *const u64),
+                |o: usize| *((link + o) as *const u8),
+                |o: usize| *((link + o) as *const u16),
+                |o: usize| *((link + o) as *const u32),
+                |o: usize| *((link + o) as *const u64),
             )
         };
-        assert_eq!(u32_at(at::LINKID), 7);
-        assert_eq!((u8_at(at::NAME), u8_at(at::NAME + 1)), (1, 5));
-        let name: std::vec::Vec<u8> = (0..5).map(|i| u8_at(at::NAME + 2 + i)).collect();
-        assert_eq!(name, b"net12");
-        assert_eq!((u32_at(at::ZONE), u64_at(at::ZONE + 8)), (5, 77));
-        assert_eq!((u32_at(at::OWNER), u64_at(at::OWNER + 8)), (5, 77));
-        assert_eq!(u8_at(at::TRANSIENT), 1);
-        assert_eq!(u8_at(at::STATE), 1);
-        assert_eq!((u8_at(at::EXISTENCE), u8_at(at::LOAN)), (1, 0));
-        assert_eq!((u32_at(at::GZ_HOLDS), u32_at(at::GZ_HOLDS + 8)), (1, 0));
-        assert_eq!(u32_at(at::ZONE_HOLDS + 8), 1);
-        assert_eq!(u8_at(at::ZONE_HOLDER), 1);
-        assert_eq!((u32_at(at::ZONE_HOLDER + 8), u64_at(at::ZONE_HOLDER + 16)), (5, 77));
-        assert_eq!(u32_at(at::TMP), 1);
+        // The MAC name, inline: tag 0, length, bytes and NUL.
+        assert_eq!((u8_at(at::MAC), u8_at(at::MAC + 1)), (0, 5));
+        let mac: std::vec::Vec<u8> = (0..6).map(|i| u8_at(at::MAC + 2 + i)).collect();
+        assert_eq!(mac, b"vnic7\0");
         assert_ne!(u64_at(at::SERIAL), 0);
+        assert_eq!(u32_at(at::LINKID), 7);
+        let word = u32_at(at::WORD);
+        assert_eq!(word & at::STATE_MASK, 1, "active");
+        for (flag, on) in [
+            (at::TRANSIENT, true),
+            (at::PERSISTENT, false),
+            (at::EXISTENCE, true),
+            (at::LOAN, false),
+            (at::BUSY, false),
+            (at::DOWN, false),
+            (at::OWNED, true),
+        ] {
+            assert_eq!(word & flag != 0, on, "flag {flag:#x}");
+        }
+        assert_eq!((u16_at(at::ZONE_ID), u64_at(at::UNIQID)), (5, 77));
+        let name: std::vec::Vec<u8> = (0..6).map(|i| u8_at(at::NAME + i)).collect();
+        assert_eq!(name, b"net12\0");
+        assert_eq!((u32_at(at::NEXT), u32_at(at::PREV)), (0, 0), "alone in its zone");
+        // Global-zone holds: stream 1; from inside the zone: named 1,
+        // under the zone's mark (the low 16 bits of its zone_uniqid).
+        let lanes = |o: usize| [0, 2, 4, 6].map(|i| u16_at(o + i));
+        assert_eq!(lanes(at::GZ_HOLDS), [1, 0, 0, 0]);
+        assert_eq!(lanes(at::ZONE_HOLDS), [0, 0, 1, 77]);
+        assert_eq!((u32_at(at::TMP), u32_at(at::TMP + 4)), (1, 0));
         r.rele_tmp(_t).unwrap();
+        assert_eq!(u32_at(at::TMP), 0);
     }
 
     #[test]

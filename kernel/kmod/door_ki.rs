@@ -21,9 +21,12 @@
 //! that is shutting down (`sys_shutdown`), as gate's upcall does before
 //! calling; `call` is one `door_ki_upcall_limited(dh, &arg, zone_kcred(),
 //! SIZE_MAX, 0)`, so dlmgmtd sees the calling thread's zone, and no
-//! descriptors can come back. A reply too large for the caller's buffer is
-//! put by the door layer in a buffer of its own, which `call` frees
-//! (`kmem_free(rbuf, rsize)`) before reporting it.
+//! descriptors can come back. The reply's size is `data_size` on return:
+//! the door layer leaves `rsize` at the caller's buffer size when the
+//! reply fits (`door_results()`), so `rsize` cannot tell a reply cut
+//! short. A reply too large for the caller's buffer is put by the door
+//! layer in a buffer of its own (`rbuf` and `rsize` then describe it),
+//! which `call` frees (`kmem_free(rbuf, rsize)`) before reporting it.
 //!
 //! The module's fini does not release the registered door, as gate's
 //! `dls_mgmt_fini()` does not: the door's life is dlmgmtd's register and
@@ -43,10 +46,11 @@ use crate::kmod::log::{self, Dest, Level};
 use crate::kmod::logbuf::LogBuf;
 
 /// Where a successful door call left its reply: in the buffer the caller
-/// passed (`sent_rbuf`) if the door layer kept it, with `got_rsize` bytes;
-/// elsewhere (a buffer the door layer allocated) if `got_rbuf` differs.
-pub fn delivered(sent_rbuf: usize, got_rbuf: usize, got_rsize: usize) -> Delivered {
-    if got_rbuf == sent_rbuf { Delivered::InPlace(got_rsize) } else { Delivered::Relocated }
+/// passed (`sent_rbuf`) if the door layer kept it, with `got_size` bytes
+/// (`data_size` on return); elsewhere (a buffer the door layer
+/// allocated) if `got_rbuf` differs.
+pub fn delivered(sent_rbuf: usize, got_rbuf: usize, got_size: usize) -> Delivered {
+    if got_rbuf == sent_rbuf { Delivered::InPlace(got_size) } else { Delivered::Relocated }
 }
 
 /// The `cmn_err()` level of an upcall event, as gate reports it.
@@ -215,8 +219,8 @@ mod kernel {
             };
             cabi::check(err)?;
             let got = arg.rbuf;
-            let size = arg.rsize;
-            let d = delivered(sent.addr(), got.addr(), size);
+            // The reply's size: `rsize` stays the buffer's when it fits.
+            let d = delivered(sent.addr(), got.addr(), arg.data_size);
             if d == Delivered::Relocated && !got.is_null() {
                 // SAFETY: the door layer allocated `got` with kmem_alloc()
                 // for `size` bytes because the reply did not fit in `reply`;

@@ -62,6 +62,8 @@ struct FakeState {
     /// Every upcall takes this long (a door round trip). Host only.
     #[cfg(not(kmod))]
     latency_us: u64,
+    hook: Option<Arc<Hook>>,
+    model: Option<Arc<Model>>,
 }
 
 /// A hook run at the start of each upcall.
@@ -75,8 +77,6 @@ pub struct FakeDlmgmt {
     state: Mutex<FakeState>,
     /// Signalled when the wedge opens (and when an upcall enters it).
     wedge_cv: Condvar,
-    hook: Mutex<Option<Arc<Hook>>>,
-    model: Mutex<Option<Arc<Model>>>,
 }
 
 impl FakeDlmgmt {
@@ -95,10 +95,10 @@ impl FakeDlmgmt {
                 dice: None,
                 #[cfg(not(kmod))]
                 latency_us: 0,
+                hook: None,
+                model: None,
             }),
             wedge_cv: Condvar::new(),
-            hook: Mutex::new(None),
-            model: Mutex::new(None),
         }
     }
 
@@ -168,14 +168,17 @@ impl FakeDlmgmt {
     /// should hold the registry by a weak reference, the registry holding
     /// the fake). `None` removes it.
     pub fn on_deliver(&self, hook: Option<Hook>) {
-        *self.hook.lock() = hook.map(Arc::new);
+        let old = core::mem::replace(&mut self.state.lock().hook, hook.map(Arc::new));
+        // An old hook's last reference may go here, with no lock held.
+        drop(old);
     }
 
     /// Passes every notice the fake takes to `model` (after the script
     /// decided to take it); an error from the model is the upcall's
     /// answer, and the notice is then not logged. `None` removes it.
     pub fn set_model(&self, model: Option<Model>) {
-        *self.model.lock() = model.map(Arc::new);
+        let old = core::mem::replace(&mut self.state.lock().model, model.map(Arc::new));
+        drop(old);
     }
 
     /// Fails `fail_pct` percent of upcalls (with `EBADF` or `EINTR`) and
@@ -192,6 +195,12 @@ impl FakeDlmgmt {
     #[cfg(not(kmod))]
     pub fn set_latency_us(&self, us: u64) {
         self.state.lock().latency_us = us;
+    }
+
+    /// Forgets the notices taken so far (not the zones they told), keeping
+    /// the log's memory: a long benchmark run keeps its daemon's log short.
+    pub fn clear_log(&self) {
+        self.state.lock().log.clear();
     }
 
     /// Every notice taken, in order.
@@ -225,18 +234,28 @@ impl FakeDlmgmt {
 
 impl Dlmgmt for FakeDlmgmt {
     fn deliver(&self, notice: &Notice) -> KResult<()> {
-        let hook = self.hook.lock().clone();
-        if let Some(h) = hook {
-            h(notice);
-        }
-        #[cfg(not(kmod))]
-        {
-            let us = self.state.lock().latency_us;
-            if us > 0 {
-                std::thread::sleep(core::time::Duration::from_micros(us));
-            }
-        }
+        // One lock round for the plain daemon; a hook and a door round
+        // trip's latency run first, with no lock of the fake held.
         let mut s = self.state.lock();
+        let hook = s.hook.clone();
+        #[cfg(not(kmod))]
+        let latency_us = s.latency_us;
+        #[cfg(kmod)]
+        let latency_us = 0;
+        if hook.is_some() || latency_us > 0 {
+            drop(s);
+            if let Some(h) = hook {
+                h(notice);
+            }
+            #[cfg(not(kmod))]
+            {
+                let us = self.state.lock().latency_us;
+                if us > 0 {
+                    std::thread::sleep(core::time::Duration::from_micros(us));
+                }
+            }
+            s = self.state.lock();
+        }
         s.calls += 1;
         let blocks = |w: Wedge| w == Wedge::All || w == Wedge::Link(notice.link());
         if blocks(s.wedge) {
@@ -291,12 +310,12 @@ impl Dlmgmt for FakeDlmgmt {
         };
         // The notice is taken: the model (if any) sees it with no lock of
         // the fake held.
-        drop(s);
-        let model = self.model.lock().clone();
-        if let Some(m) = model {
+        if let Some(m) = s.model.clone() {
+            drop(s);
             m(notice)?;
+            s = self.state.lock();
         }
-        Self::apply(&mut self.state.lock(), notice);
+        Self::apply(&mut s, notice);
         answer
     }
 }

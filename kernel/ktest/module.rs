@@ -118,7 +118,7 @@ pub struct State {
     /// The record cache and the kstat; set up before the tests register.
     _obs: Obs,
     /// How many times `_info` was asked about the module; a real kernel
-    /// lock and heap cell, exercised on every `modinfo`.
+    /// lock, exercised on every `modinfo`.
     info_calls: Mutex<u64>,
 }
 

@@ -13,7 +13,11 @@
 //! registering thread must never wait for an upcall.
 //!
 //! The door's own lock (level 5, a leaf) is held only to copy the handle;
-//! no upcall is made under any registry lock.
+//! no upcall is made under any registry lock. A call that makes several
+//! upcalls (a halt returning links, a replay) copies the handle once: it
+//! keeps it in its [`Unlocked`] proof, with the door's generation, and
+//! uses it again while the generation is the same (a door set or withdrawn
+//! since is picked up by the next upcall, as before).
 
 use alloc::boxed::Box;
 // The door's reference count is no synchronisation the model checkers
@@ -27,6 +31,10 @@ use super::types::ZoneId;
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
 use crate::sync::Mutex;
+use core::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// The door to dlmgmtd. In the kernel this is the door upcall with gate's
 /// retry rules (`EBADF` when the door was revoked); on the host a test
@@ -59,15 +67,34 @@ pub trait Defer: Send + Sync {
 pub(crate) struct DoorSlot {
     door: Mutex<Option<Arc<dyn Dlmgmt>>>,
     defer: Mutex<Option<Box<dyn Defer>>>,
+    /// Counts the changes of `door` (made with its lock held).
+    generation: AtomicU64,
 }
+
+/// The door an upcall goes through, as a call keeps it: its handle and
+/// the generation it was copied at.
+pub(crate) type CachedDoor = Option<(u64, Arc<dyn Dlmgmt>)>;
 
 impl DoorSlot {
     pub(crate) fn new() -> DoorSlot {
-        DoorSlot { door: Mutex::new(None), defer: Mutex::new(None) }
+        DoorSlot { door: Mutex::new(None), defer: Mutex::new(None), generation: AtomicU64::new(0) }
     }
 
-    fn current(&self) -> Option<Arc<dyn Dlmgmt>> {
-        self.door.lock().clone()
+    /// Replaces the door; returns the old one, to drop with no lock held.
+    fn replace(&self, door: Option<Arc<dyn Dlmgmt>>) -> Option<Arc<dyn Dlmgmt>> {
+        let mut g = self.door.lock();
+        self.generation.fetch_add(1, Release);
+        core::mem::replace(&mut *g, door)
+    }
+
+    /// The current door, copied into `cache` unless it holds it already.
+    fn current<'c>(&self, cache: &'c mut CachedDoor) -> Option<&'c Arc<dyn Dlmgmt>> {
+        let now = self.generation.load(Acquire);
+        if cache.as_ref().is_none_or(|(g, _)| *g != now) {
+            let g = self.door.lock();
+            *cache = g.as_ref().map(|d| (self.generation.load(Relaxed), d.clone()));
+        }
+        cache.as_ref().map(|(_, d)| d)
     }
 }
 
@@ -76,7 +103,7 @@ impl Registry {
     /// any earlier one, and asks the [`Defer`] hook for a replay of the
     /// outbox. Never waits for dlmgmtd.
     pub fn set_door(&self, door: Arc<dyn Dlmgmt>) {
-        let old = self.door.door.lock().replace(door);
+        let old = self.door.replace(Some(door));
         // An old door's last reference may go here, with no lock held.
         drop(old);
         self.kick();
@@ -86,7 +113,7 @@ impl Registry {
     /// with `EBADF` until a door is set again. An upcall already under
     /// way finishes on the door it started with.
     pub fn unset_door(&self) {
-        let old = self.door.door.lock().take();
+        let old = self.door.replace(None);
         drop(old);
     }
 
@@ -115,9 +142,9 @@ impl Registry {
     /// Tells dlmgmtd about `notice` through the door. The only place the
     /// registry calls the daemon; it may block for as long as the daemon
     /// likes, so it needs the proof that no registry lock is held.
-    pub(crate) fn upcall(&self, _cx: &mut Unlocked, notice: &Notice) -> KResult<()> {
+    pub(crate) fn upcall(&self, cx: &mut Unlocked, notice: &Notice) -> KResult<()> {
         super::link::held::assert_none();
-        let res = match self.door.current() {
+        let res = match self.door.current(&mut cx.door) {
             Some(d) => d.deliver(notice),
             None => Err(Errno::EBADF),
         };
@@ -184,27 +211,52 @@ impl Registry {
         zone: ZoneId,
         horizon: u64,
     ) -> KResult<()> {
-        while let Some(e) = self.outbox.claim_about(cx, zone, horizon) {
-            self.deliver_entry(cx, &e)?;
+        let mut next = self.outbox.claim_about(cx, zone, horizon);
+        while let Some(e) = next {
+            next = match e.notice {
+                // Counted in no link: dropped, and the next one claimed,
+                // in one outbox section.
+                Notice::LinkGone { .. } => {
+                    self.upcall_entry(cx, &e)?;
+                    self.outbox.drop_then_claim(cx, e.seq, zone, horizon)
+                }
+                Notice::SetZone { .. } => {
+                    self.deliver_entry(cx, &e)?;
+                    self.outbox.claim_about(cx, zone, horizon)
+                }
+            };
         }
         Ok(())
     }
 
+    /// Upcalls one claimed notice; if dlmgmtd does not take it, gives it
+    /// back to the queue (for a later replay) and returns the error.
+    fn upcall_entry(&self, cx: &mut Unlocked, e: &Entry) -> KResult<()> {
+        let res = self.upcall(cx, &e.notice);
+        if res.is_err() {
+            self.outbox.settle(e.seq, false);
+        }
+        res
+    }
+
     /// Upcalls one claimed notice; if dlmgmtd took it, drops it and clears
     /// the link's pending count in one table section (so no reader sees
-    /// one without the other), otherwise leaves it queued.
+    /// one without the other), otherwise leaves it queued. A `LinkGone`
+    /// counts in no link (its link is detached, and a later link with its
+    /// id has another serial), so it is dropped with no table section.
     #[inline(never)]
     fn deliver_entry(&self, cx: &mut Unlocked, e: &Entry) -> KResult<()> {
-        if let Err(err) = self.upcall(cx, &e.notice) {
-            self.outbox.settle(e.seq, false);
-            return Err(err);
+        self.upcall_entry(cx, e)?;
+        if matches!(e.notice, Notice::LinkGone { .. }) {
+            self.outbox.settle(e.seq, true);
+            return Ok(());
         }
         let t = self.table.write(cx);
         self.outbox.settle(e.seq, true);
-        if let Some(id) = t.by_id.get(&e.notice.link()) {
-            let mut l = id.link.lock();
-            if l.serial == e.serial {
-                l.pending_notices = l.pending_notices.saturating_sub(1);
+        if let Some(link) = t.by_id.get(&e.notice.link()) {
+            if link.serial() == e.serial {
+                let mut l = link.lock();
+                l.slow.pending_notices = l.slow.pending_notices.saturating_sub(1);
             }
         }
         Ok(())

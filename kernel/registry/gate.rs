@@ -11,8 +11,9 @@
 //! waited for with the table or a link lock held (`docs/locking.md`).
 //!
 //! The gate's mutex is a section that must not allocate: the busy list
-//! grows (doubling) with no lock held, and each entrant brings its own
-//! condition variable, allocated before it locks.
+//! grows (doubling) with no lock held, and the condition variable a busy
+//! zone's waiters sleep on is allocated, with no lock held, by the first
+//! of them (an uncontended gate costs no allocation).
 
 use alloc::vec::Vec;
 
@@ -23,11 +24,11 @@ use crate::errno::{Errno, KResult};
 use crate::sync::{Arc, Condvar, Deadline, Mutex, MutexGuard, Wake};
 
 /// Lock level 1 (`docs/locking.md`): the zones with a zone-wide operation
-/// under way, each with the condition variable its waiters sleep on. One
-/// per zone, so a zone's waiters wake only when that zone's gate comes
-/// free, and other zones' traffic never wakes them.
+/// under way, each with the condition variable its waiters sleep on, once
+/// one waits. One per zone, so a zone's waiters wake only when that
+/// zone's gate comes free, and other zones' traffic never wakes them.
 pub(crate) struct ZoneGate {
-    busy: Mutex<Vec<(ZoneId, Arc<Condvar>)>>,
+    busy: Mutex<Vec<(ZoneId, Option<Arc<Condvar>>)>>,
 }
 
 /// The right to run a zone-wide operation on one zone; released on drop.
@@ -41,13 +42,34 @@ pub(crate) struct GateGuard<'a> {
 
 /// The gate's mutex held: a section that must not allocate.
 struct Busy<'a> {
-    g: MutexGuard<'a, Vec<(ZoneId, Arc<Condvar>)>>,
+    g: MutexGuard<'a, Vec<(ZoneId, Option<Arc<Condvar>>)>>,
     _no_alloc: NoAlloc,
 }
 
+/// Whether a zone's gate is taken, and what its waiters sleep on.
+enum Taken {
+    Free,
+    /// Taken; waiters sleep on this.
+    Wait(Arc<Condvar>),
+    /// Taken, and no one waits yet: the caller brings the condition
+    /// variable (allocated with no lock held).
+    NeedCv,
+}
+
 impl Busy<'_> {
-    fn waiters_of(&self, zone: ZoneId) -> Option<Arc<Condvar>> {
-        self.g.iter().find(|(z, _)| *z == zone).map(|(_, cv)| cv.clone())
+    /// Whether `zone`'s gate is taken; installs `spare` as its condition
+    /// variable if it has none yet.
+    fn taken(&mut self, zone: ZoneId, spare: &mut Option<Arc<Condvar>>) -> Taken {
+        let Some((_, cv)) = self.g.iter_mut().find(|(z, _)| *z == zone) else {
+            return Taken::Free;
+        };
+        if cv.is_none() {
+            *cv = spare.take();
+        }
+        match cv {
+            Some(cv) => Taken::Wait(cv.clone()),
+            None => Taken::NeedCv,
+        }
     }
 }
 
@@ -94,23 +116,34 @@ impl ZoneGate {
         zone: ZoneId,
         how: Wait<'_>,
     ) -> KResult<GateGuard<'_>> {
-        // Allocated before locking: the gate's mutex never waits for memory.
-        let mine = Arc::new(Condvar::new());
+        // A condition variable for a wait, allocated with no lock held:
+        // the gate's mutex never waits for memory.
+        let mut spare = None;
         loop {
             let mut busy = self.lock();
-            while let Some(cv) = busy.waiters_of(zone) {
+            loop {
+                let cv = match busy.taken(zone, &mut spare) {
+                    Taken::Free => break,
+                    Taken::Wait(cv) => cv,
+                    Taken::NeedCv => {
+                        drop(busy);
+                        spare = Some(Arc::new(Condvar::new()));
+                        busy = self.lock();
+                        continue;
+                    }
+                };
                 let Busy { g, _no_alloc } = busy;
                 let (g, wake) = match how {
                     Wait::Forever => (cv.wait(g), Wake::Signalled),
                     Wait::Until(d) => cv.wait_until(g, d),
                 };
                 busy = Busy { g, _no_alloc };
-                if wake == Wake::TimedOut && busy.waiters_of(zone).is_some() {
+                if wake == Wake::TimedOut && busy.g.iter().any(|(z, _)| *z == zone) {
                     return Err(Errno::ETIMEDOUT);
                 }
             }
             if busy.g.len() < busy.g.capacity() {
-                busy.g.push((zone, mine));
+                busy.g.push((zone, None));
                 return Ok(GateGuard { gate: self, zone });
             }
             // Full: grow with no lock held, then look again (the gate may
@@ -135,7 +168,7 @@ impl Drop for GateGuard<'_> {
         let mut busy = self.gate.lock();
         let cv = busy.g.iter().position(|(z, _)| *z == self.zone).map(|i| busy.g.swap_remove(i).1);
         drop(busy);
-        if let Some(cv) = cv {
+        if let Some(cv) = cv.flatten() {
             cv.notify_all();
         }
     }

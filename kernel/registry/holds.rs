@@ -8,19 +8,19 @@
 //! hold: the release needs nothing from its caller, and a double release
 //! cannot be written in Rust. C gets an opaque handle for the token.
 //!
-//! Holds never allocate, and take only the table lock as reader and the
-//! link's own lock: the stream-open and ioctl paths never wait behind an
+//! Holds never allocate, and take only the table lock as reader and one
+//! compare-and-swap on the link's counts; releases take no lock at all
+//! (`link.rs`). The stream-open and ioctl paths never wait behind an
 //! upcall or a writer's allocation.
 
 use core::ops::Deref;
 
 use alloc::vec::Vec;
 
-use super::hashtab::mac_hash;
-use super::link::{Link, Unmatched};
+use super::link::{Link, UNIQID48, Unmatched};
 use super::observe::{addr, kind_code};
-use super::table::{NameSlot, Table};
-use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey};
+use super::table::NameKey;
+use super::types::{HoldKind, Holder, LinkId, LinkState, MacName, ZoneId, ZoneKey};
 use super::unlocked::Unlocked;
 use super::{LinkRef, Registry, visible};
 use crate::errno::{Errno, KResult};
@@ -33,30 +33,83 @@ const NO_HOLDER: ZoneKey = ZoneKey::new(-1, 0);
 
 /// A long hold (`dd_ref`): keeps the link from being destroyed and its
 /// memory alive. Give it back with [`Registry::rele`].
+///
+/// Two words, so it travels in registers: the record, and the kind and
+/// holder packed in one `u64` (`KIND_BITS` bits of kind, `ZONE_BITS` of
+/// zone id, the low 48 bits of the holder's `zone_uniqid`).
 #[must_use = "a hold is given back with Registry::rele"]
-#[derive(Debug)]
 pub struct Hold {
     link: Arc<Link>,
-    kind: HoldKind,
-    holder: ZoneKey,
+    key: u64,
 }
 
+const KIND_BITS: u32 = 2;
+const ZONE_BITS: u32 = 14;
+const UNIQID_SHIFT: u32 = KIND_BITS + ZONE_BITS;
+// Zone ids are at most `MAX_ZONEID`.
+const _: () = assert!(super::types::MAX_ZONEID < 1 << ZONE_BITS);
+
 impl Hold {
+    fn new(link: Arc<Link>, slot: usize, holder: ZoneKey) -> Hold {
+        let key = slot as u64
+            | (holder.id.0 as u64) << KIND_BITS
+            | (holder.uniqid & UNIQID48) << UNIQID_SHIFT;
+        Hold { link, key }
+    }
+
+    /// The kind's slot in a hold row.
+    fn slot(&self) -> usize {
+        (self.key & ((1 << KIND_BITS) - 1)) as usize
+    }
+
+    /// The holder's zone id.
+    fn zone(&self) -> ZoneId {
+        ZoneId(((self.key >> KIND_BITS) & ((1 << ZONE_BITS) - 1)) as i32)
+    }
+
+    /// The low 48 bits of the holder's `zone_uniqid`.
+    fn uniqid48(&self) -> u64 {
+        self.key >> UNIQID_SHIFT
+    }
+
     /// Why the hold was taken.
     pub fn kind(&self) -> HoldKind {
-        self.kind
+        HoldKind::of_slot(self.slot())
     }
 
     /// The zone incarnation of the holder (`ZoneKey::GLOBAL` for the
-    /// global zone).
+    /// global zone). Exact, but for a hold forced recovery reclaimed from
+    /// a zone whose `zone_uniqid` passed 2^48 after its link has left
+    /// that zone: then only the low 48 bits are (illumos would need
+    /// centuries of zone boots to get there).
     pub fn holder(&self) -> ZoneKey {
-        self.holder
+        let zone = self.zone();
+        if zone.is_global() {
+            return ZoneKey::GLOBAL;
+        }
+        let now = self.link.zone();
+        if now.id == zone && now.uniqid & UNIQID48 == self.uniqid48() {
+            now
+        } else {
+            ZoneKey { id: zone, uniqid: self.uniqid48() }
+        }
     }
 
     /// Another reference to the link's memory, to look at it after the
     /// hold is given back (it is no hold itself).
     pub fn link_ref(&self) -> LinkRef {
         self.link.clone()
+    }
+}
+
+impl core::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Hold")
+            .field("link", &self.link)
+            .field("kind", &self.kind())
+            .field("zone", &self.zone())
+            .field("uniqid48", &self.uniqid48())
+            .finish()
     }
 }
 
@@ -92,7 +145,7 @@ impl Deref for TmpHold {
 
 impl Registry {
     /// Takes a temporary hold (`dls_devnet_hold_tmp`). Takes only the
-    /// table lock as reader and the link's mutex; never allocates.
+    /// table lock as reader; never allocates.
     ///
     /// Errors: `ENOENT` unknown, invisible, initializing or condemned;
     /// `EINVAL` bad caller zone; `EOVERFLOW` counter saturated.
@@ -106,50 +159,54 @@ impl Registry {
 
     /// The temporary hold itself, given the table guard (`t`, a reader,
     /// held until the count is taken) and the link found under it.
+    #[inline]
     pub(super) fn hold_tmp_locked<G>(t: G, caller: ZoneId, link: Arc<Link>) -> KResult<TmpHold> {
-        let mut l = link.lock();
-        if l.state != LinkState::Active || !visible(caller, l.zone) {
+        let w = link.word();
+        if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
         }
         // The deliberately broken variant checks, unlocks, then counts: a
         // destroy can condemn and free the link in between.
         #[cfg(dlszone_broken = "early_unlock")]
-        let mut l = {
-            drop(l);
-            drop(t);
-            link.lock()
-        };
-        l.tmp = l.tmp.checked_add(1).ok_or(Errno::EOVERFLOW)?;
-        drop(l);
+        drop(t);
+        link.take_tmp()?;
         #[cfg(not(dlszone_broken = "early_unlock"))]
         drop(t);
         Ok(TmpHold { link })
     }
 
     /// Gives a temporary hold back. Safe on a condemned or detached link;
-    /// the last release of a detached link frees it.
+    /// the last release of a detached link frees it. Takes no lock unless
+    /// it wakes a draining destroy or frees the link.
     ///
     /// Errors: `ENOENT` the link has no temporary hold left (possible only
     /// through a handle forged in C; counted in
     /// [`bad_releases`](Self::bad_releases), nothing changes).
     pub fn rele_tmp(&self, hold: TmpHold) -> KResult<()> {
-        let mut cx = Unlocked::new();
         let TmpHold { link } = hold;
-        let mut l = link.lock();
-        if l.tmp == 0 {
-            return Err(self.unmatched_release(&l, None, NO_HOLDER, false));
+        if !link.put_tmp() {
+            return Err(self.unmatched_release(&link, None, NO_HOLDER, false));
         }
-        l.tmp -= 1;
-        if l.tmp == 0 {
-            link.notify_drained(&l);
-        }
-        let free = l.settle();
-        let serial = l.serial;
-        drop(l);
-        if free {
-            self.table.write(&mut cx).unpark(serial);
-        }
+        self.settle(&link);
         Ok(())
+    }
+
+    /// After a release: frees the link if it is detached and that was its
+    /// last hold (`link.rs` says why one of the racing parties sees it).
+    #[inline]
+    fn settle(&self, link: &Arc<Link>) {
+        if link.detached() {
+            self.free_detached(link);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_detached(&self, link: &Arc<Link>) {
+        let mut cx = Unlocked::new();
+        if link.settle() {
+            self.table.write(&mut cx).unpark(link.serial());
+        }
     }
 
     /// Takes a long hold of `kind` on behalf of a holder in `caller`'s
@@ -162,9 +219,9 @@ impl Registry {
     pub fn hold(&self, caller: ZoneId, linkid: LinkId, kind: HoldKind) -> KResult<Hold> {
         let mut cx = Unlocked::new();
         caller.validate()?;
-        kind.slot().ok_or(Errno::EINVAL)?;
+        let slot = kind.slot().ok_or(Errno::EINVAL)?;
         let t = self.table.read(&mut cx);
-        Self::hold_locked(&t, caller, t.link(linkid)?, kind)
+        Self::hold_locked(caller, t.link(linkid)?, slot)
     }
 
     /// Takes a long hold by MAC name (`dls_devnet_hold_by_dev`): the
@@ -176,11 +233,10 @@ impl Registry {
     pub fn hold_by_mac(&self, caller: ZoneId, mac: &[u8], kind: HoldKind) -> KResult<Hold> {
         let mut cx = Unlocked::new();
         caller.validate()?;
-        kind.slot().ok_or(Errno::EINVAL)?;
+        let slot = kind.slot().ok_or(Errno::EINVAL)?;
         MacName::check(mac)?;
         let t = self.table.read(&mut cx);
-        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
-        Self::hold_locked(&t, caller, link.ok_or(Errno::ENOENT)?, kind)
+        Self::hold_locked(caller, t.find_mac(mac).ok_or(Errno::ENOENT)?, slot)
     }
 
     /// Takes a long hold by name in `zone` (`dladm -z`), in one table
@@ -201,39 +257,50 @@ impl Registry {
         let mut cx = Unlocked::new();
         caller.validate()?;
         zone.validate()?;
-        kind.slot().ok_or(Errno::EINVAL)?;
-        let name = LinkName::new(name)?;
+        let slot = kind.slot().ok_or(Errno::EINVAL)?;
+        let key = NameKey::of_bytes(zone, name)?;
         if !caller.is_global() && caller != zone {
             return Err(Errno::ENOENT);
         }
         let t = self.table.read(&mut cx);
-        let Some(NameSlot::Link(id)) = t.by_name.get(&(zone, name)) else {
-            return Err(Errno::ENOENT);
-        };
-        Self::hold_locked(&t, caller, t.link(*id)?, kind)
+        let link = t.find_name(&key).ok_or(Errno::ENOENT)?;
+        Self::hold_locked(caller, link, slot)
     }
 
-    /// The hold itself: table (reader) held, link not yet locked.
-    fn hold_locked(t: &Table, caller: ZoneId, link: &Arc<Link>, kind: HoldKind) -> KResult<Hold> {
-        let mut l = link.lock();
-        if l.state != LinkState::Active || !visible(caller, l.zone) {
+    /// The hold itself: table (reader) held. The holder is the global
+    /// zone, or the link's zone (the caller's, which visibility ensures),
+    /// which must still be running.
+    #[inline]
+    fn hold_locked(caller: ZoneId, link: &Arc<Link>, slot: usize) -> KResult<Hold> {
+        let w = link.word();
+        if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
         }
-        let holder = if caller.is_global() { ZoneKey::GLOBAL } else { t.running(caller)? };
-        if l.busy && holder != ZoneKey::GLOBAL {
-            // The link is on its way out of the caller's zone, dlmgmtd
-            // being asked: a hold taken now would be lost by the commit.
-            return Err(Errno::EBUSY);
+        let holder = if caller.is_global() {
+            ZoneKey::GLOBAL
+        } else {
+            if w.down() {
+                return Err(Errno::ENXIO);
+            }
+            if w.busy() {
+                // The link is on its way out of the caller's zone, dlmgmtd
+                // being asked: a hold taken now would be lost by the commit.
+                return Err(Errno::EBUSY);
+            }
+            link.zone_locked()
+        };
+        link.take_hold(slot, holder != ZoneKey::GLOBAL)?;
+        if crate::sdt::enabled() {
+            let code = kind_code(HoldKind::of_slot(slot));
+            crate::sdt::link_hold(link.linkid().0, code, holder.id.0, addr(link));
         }
-        l.take(kind, holder)?;
-        crate::sdt::link_hold(l.linkid.0, kind_code(kind), holder.id.0, addr(&l));
-        drop(l);
-        Ok(Hold { link: link.clone(), kind, holder })
+        Ok(Hold::new(link.clone(), slot, holder))
     }
 
     /// Gives a long hold back, whichever thread or zone does it: the
     /// token knows its holder. Safe on a condemned or detached link; the
-    /// last release frees it.
+    /// last release frees it. Takes no lock unless it frees the link or
+    /// its hold matches none counted now.
     ///
     /// Errors, each changing nothing: `ESTALE` forced recovery already
     /// discarded this hold (its zone died holding it; counted in
@@ -241,23 +308,18 @@ impl Registry {
     /// matches no hold at all (possible only through a handle forged in
     /// C; counted in [`bad_releases`](Self::bad_releases)).
     pub fn rele(&self, hold: Hold) -> KResult<()> {
-        let mut cx = Unlocked::new();
-        let Hold { link, kind, holder } = hold;
-        let mut l = link.lock();
-        match l.drop_hold(kind, holder) {
-            Ok(()) => {}
-            Err(why) => {
-                let late = why == Unmatched::Late;
-                return Err(self.unmatched_release(&l, Some(kind), holder, late));
-            }
+        let (slot, zone, uniqid48) = (hold.slot(), hold.zone(), hold.uniqid48());
+        let kind = hold.kind();
+        let Hold { link, .. } = hold;
+        if !link.put_hold(slot, zone, uniqid48) {
+            let late = link.lock().unmatched(zone) == Unmatched::Late;
+            let holder = ZoneKey { id: zone, uniqid: uniqid48 };
+            return Err(self.unmatched_release(&link, Some(kind), holder, late));
         }
-        crate::sdt::link_rele(l.linkid.0, kind_code(kind), holder.id.0, addr(&l));
-        let free = l.settle();
-        let serial = l.serial;
-        drop(l);
-        if free {
-            self.table.write(&mut cx).unpark(serial);
+        if crate::sdt::enabled() {
+            crate::sdt::link_rele(link.linkid().0, kind_code(kind), zone.0, addr(&link));
         }
+        self.settle(&link);
         Ok(())
     }
 
@@ -272,7 +334,7 @@ impl Registry {
         let list = {
             let t = self.table.read(&mut cx);
             let l = t.link(linkid)?.lock();
-            l.holders()
+            l.holds_locked()
         };
         Ok(list.to_vec())
     }

@@ -3,25 +3,36 @@
 
 use alloc::vec::Vec;
 
-use super::hashtab::mac_hash;
-use super::link::{Drain, Link, LinkInner};
+use super::link::{Drain, Drained, Link, LinkGuard};
 use super::observe::addr;
 use super::outbox::Notice;
-use super::table::{NameSlot, Room, Table};
-use super::types::{DrainWait, LinkId, LinkName, LinkState, MacName, ZoneId, ZoneKey, ZoneState};
+use super::table::{NameKey, Room, Table};
+use super::types::{DrainWait, LinkId, LinkName, LinkState, MacName, ZoneId};
 use super::unlocked::Unlocked;
 use super::{Registry, visible};
 use crate::errno::{Errno, KResult};
 use crate::sdt::{self, NameArg};
-use crate::sync::{Arc, Wake};
+use crate::sync::Arc;
 
 /// A link's current name as a probe's string argument.
-fn name_arg(l: &LinkInner) -> NameArg {
-    l.name.map_or(NameArg::EMPTY, |n| NameArg::new(n.as_bytes()))
+#[inline(always)]
+fn name_arg(l: &Link) -> NameArg {
+    NameArg::from_words(l.name_words())
 }
 
 /// What one more condemned link needs: a limbo entry and a notice.
-pub(super) const CONDEMN: Room = Room { ids: 0, macs: 0, names: 0, zones: 0, limbo: 1, notices: 1 };
+pub(super) const CONDEMN: Room = Room { limbo: 1, notices: 1, ..Room::NONE };
+
+/// The probes of a destroy that condemned, detached and freed a link in
+/// one section (nothing held it). Out of line: the destroy's frame does
+/// not grow by their argument set-up.
+#[inline(never)]
+fn destroyed_at_once(link: &Link, zone: ZoneId) {
+    let (id, at) = (link.linkid().0, addr(link));
+    sdt::link_condemn(id, zone.0, at);
+    sdt::link_detach(id, zone.0, at);
+    sdt::link_free(id, zone.0, at);
+}
 
 impl Registry {
     /// Creates a link in `zone`, the zone creating it (which becomes its
@@ -42,51 +53,50 @@ impl Registry {
         let mut cx = Unlocked::new();
         zone.validate()?;
         linkid.validate()?;
-        let name = LinkName::new(name)?;
+        let name = NameKey::of_bytes(zone, name)?;
         let mac = MacName::new(mac)?;
         if persistent && !zone.is_global() {
             return Err(Errno::ENOTSUP);
         }
-        // The record is built before any lock is taken; its zones are set
-        // once the zone's incarnation is known. Dropped (after the lock)
-        // if the create is refused.
-        let inner = LinkInner::new(linkid, Some(name), ZoneKey::GLOBAL, persistent, self.serial());
-        let link = crate::kmod::cache::link_record(Link::new(mac, inner));
+        // The record is built before any lock is taken (one allocation);
+        // its zone is set once the zone's incarnation is known. Dropped
+        // (after the lock) if the create is refused.
+        let link = crate::kmod::cache::link_record(Link::new(
+            mac,
+            linkid,
+            name.words(),
+            persistent,
+            self.serial(),
+        ));
         let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
             ids: 1,
             macs: 1,
             names: 1,
-            ..Room::default()
+            ..Room::NONE
         });
         let owner = t.running(zone)?;
         // The deliberately broken variant allocates under the writer, so
         // that the host tests' allocation check can show it bites.
         #[cfg(dlszone_broken = "alloc_under_writer")]
         let _grown: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(64);
-        if t.by_id.contains_key(&linkid) || t.by_mac.contains_key(link.mac()) {
+        if t.by_id.contains_key(&linkid) || t.find_mac(link.mac().as_bytes()).is_some() {
             return Err(Errno::EEXIST);
         }
-        if !t.name_free(zone, name) {
+        if !t.name_free(&name) {
             return Err(Errno::EEXIST);
         }
         // dlmgmtd handed out this id again, so it has retired the old link
         // of that id: notices still queued about that one are moot, and
         // must not reach dlmgmtd as news about this one.
         self.outbox.purge(linkid);
-        let mut l = link.lock();
-        l.owner = owner;
-        l.zone = owner;
-        // Links born outside the global zone never reach it.
-        l.transient = owner != ZoneKey::GLOBAL;
-        t.insert_link(&link, &l);
-        sdt::link_create(
-            linkid.0,
-            zone.0,
-            l.transient,
-            persistent,
-            name_arg(&l).as_cstr(),
-            addr(&l),
-        );
+        debug_assert_eq!(Arc::strong_count(&link), 1, "a new record is unpublished");
+        link.place_new(owner);
+        t.insert_link(&link);
+        if sdt::enabled() {
+            let arg = NameArg::from_words(name.words());
+            let transient = link.word().transient();
+            sdt::link_create(linkid.0, zone.0, transient, persistent, &arg, addr(&link));
+        }
         Ok(())
     }
 
@@ -98,16 +108,20 @@ impl Registry {
     pub fn create_pending(&self, mac: &[u8]) -> KResult<()> {
         let mut cx = Unlocked::new();
         let mac = MacName::new(mac)?;
-        let inner = LinkInner::new(LinkId::INVALID, None, ZoneKey::GLOBAL, true, self.serial());
-        let link = crate::kmod::cache::link_record(Link::new(mac, inner));
+        let link = crate::kmod::cache::link_record(Link::new(
+            mac,
+            LinkId::INVALID,
+            [0; 4],
+            true,
+            self.serial(),
+        ));
         let mut t =
-            self.table.write_room(&mut cx, &self.outbox, |_| Room { macs: 1, ..Room::default() });
-        if t.by_mac.contains_key(link.mac()) {
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { pending: 1, ..Room::NONE });
+        if t.find_mac(link.mac().as_bytes()).is_some() {
             return Err(Errno::EEXIST);
         }
         t.insert_pending(&link);
-        let l = link.lock();
-        sdt::link_create(0, 0, false, true, NameArg::EMPTY.as_cstr(), addr(&l));
+        sdt::link_create(0, 0, false, true, &NameArg::EMPTY, addr(&link));
         Ok(())
     }
 
@@ -120,19 +134,14 @@ impl Registry {
         let mut cx = Unlocked::new();
         MacName::check(mac)?;
         let mut t = self.table.write(&mut cx);
-        let link = t
-            .by_mac
-            .get_where(mac_hash(mac), |k| k.as_bytes() == mac)
-            .ok_or(Errno::ENOENT)?
-            .clone();
+        let link = t.find_mac(mac).ok_or(Errno::ENOENT)?.clone();
         let mut l = link.lock();
-        if l.state != LinkState::Initializing {
+        if l.word().state() != LinkState::Initializing {
             return Err(Errno::EBUSY);
         }
-        t.remove_pending(link.mac());
-        l.existence = false;
-        l.state = LinkState::Detached;
-        sdt::link_detach(0, 0, addr(&l));
+        t.unhash(&link);
+        l.update(|w| w.with_existence(false).with_state(LinkState::Detached));
+        sdt::link_detach(0, 0, addr(&link));
         let _ = l.settle();
         Ok(())
     }
@@ -148,27 +157,24 @@ impl Registry {
         MacName::check(mac)?;
         let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
             ids: 1,
+            macs: 1,
             names: 1,
-            ..Room::default()
+            ..Room::NONE
         });
-        let link = t
-            .by_mac
-            .get_where(mac_hash(mac), |k| k.as_bytes() == mac)
-            .ok_or(Errno::ENOENT)?
-            .clone();
-        let mut l = link.lock();
-        if l.state != LinkState::Initializing {
+        let link = t.find_mac(mac).ok_or(Errno::ENOENT)?.clone();
+        if link.word().state() != LinkState::Initializing {
             return Err(Errno::EINVAL);
         }
-        if t.by_id.contains_key(&linkid) || !t.name_free(ZoneId::GLOBAL, name) {
+        if t.by_id.contains_key(&linkid) || !t.name_free(&NameKey::new(ZoneId::GLOBAL, &name)) {
             return Err(Errno::EEXIST);
         }
         self.outbox.purge(linkid);
-        l.linkid = linkid;
-        l.name = Some(name);
-        l.state = LinkState::Active;
-        t.insert_id(&link, &l);
-        sdt::link_activate(linkid.0, name_arg(&l).as_cstr(), addr(&l));
+        let mut l = link.lock();
+        l.set_linkid(linkid);
+        l.set_name(Some(name));
+        l.set_state(LinkState::Active);
+        t.activate(&link);
+        sdt::link_activate(linkid.0, &name_arg(&link), addr(&link));
         Ok(())
     }
 
@@ -193,82 +199,97 @@ impl Registry {
             let mut t = self.table.write_room(&mut cx, &self.outbox, |_| CONDEMN);
             let link = t.link(linkid)?.clone();
             let mut l = link.lock();
-            if l.state != LinkState::Active || !visible(caller, l.zone) {
+            let w = l.word();
+            if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
                 return Err(Errno::ENOENT);
             }
-            if !caller.is_global() && l.owner.id != caller {
+            if !caller.is_global() && l.owner_locked().id != caller {
                 return Err(Errno::EPERM);
             }
-            if l.busy {
+            if w.busy() {
                 return Err(Errno::EBUSY);
             }
-            let zone_state = t.zones.get(&l.zone.id).map(|z| z.state);
-            if l.transient && zone_state != Some(ZoneState::Running) {
-                self.condemn_locked(&mut t, &link, &mut l);
-                if l.settle() {
-                    t.unpark(l.serial);
-                }
+            if w.transient() && w.down() {
+                self.condemn_locked(&mut t, &link);
                 drop(l);
                 drop(t);
                 self.kick();
                 return Ok(());
             }
-            if l.loan || l.holder_holds() > 0 {
+            if w.loan() || l.holder_holds() > 0 {
                 return Err(Errno::EBUSY);
             }
-            if wait == DrainWait::NoWait && l.tmp > 0 {
+            if l.tmp_holds() == 0 {
+                // No temporary hold to wait for, and none can come (they
+                // need the table lock); no long hold either (above): gone
+                // in this one section, and freed. It passes through every
+                // state at once, and says so.
+                t.unhash(&link);
+                l.update(|w| w.with_existence(false).with_state(LinkState::Freed));
+                if sdt::enabled() {
+                    destroyed_at_once(&link, w.zone_id());
+                }
+                return Ok(());
+            }
+            if wait == DrainWait::NoWait {
                 return Err(Errno::EBUSY);
             }
-            l.state = LinkState::Condemned;
-            sdt::link_condemn(l.linkid.0, l.zone.id.0, addr(&l));
+            l.set_state(LinkState::Condemned);
+            sdt::link_condemn(linkid.0, w.zone_id().0, addr(&link));
             drop(l);
             link
         };
 
         // Drain temporary holds with only the link's own mutex held: the
-        // guard comes from the proof, so no table lock can be held here.
+        // wait needs the proof, so no table lock can be held here.
         let how = if wait == DrainWait::WaitSig { Drain::WaitSig } else { Drain::Wait };
-        let mut l = link.lock_alone(&mut cx);
-        while l.tmp > 0 {
-            let (g, wake) = link.wait_drained(l, how);
-            l = g;
-            if wake == Wake::Interrupted && l.tmp > 0 {
-                l.state = LinkState::Active;
-                return Err(Errno::EINTR);
-            }
-        }
-        drop(l);
-
+        let drained = link.drain(&mut cx, how);
         let mut t =
-            self.table.write_room(&mut cx, &self.outbox, |_| Room { limbo: 1, ..Room::default() });
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { limbo: 1, ..Room::NONE });
         let mut l = link.lock();
-        t.unhash(&link, &l);
-        l.state = LinkState::Detached;
-        l.existence = false;
-        sdt::link_detach(l.linkid.0, l.zone.id.0, addr(&l));
+        if drained == Drained::Interrupted {
+            // Left exactly as it was.
+            l.set_state(LinkState::Active);
+            return Err(Errno::EINTR);
+        }
+        Self::unhash_locked(&mut t, &link, &mut l);
+        Ok(())
+    }
+
+    /// The end of a destroy: the link leaves every index and drops its
+    /// existence hold. Table (writer) and link locked; needs room for one
+    /// limbo entry.
+    fn unhash_locked(t: &mut Table, link: &Arc<Link>, l: &mut LinkGuard<'_>) {
+        t.unhash(link);
+        l.update(|w| w.with_existence(false).with_state(LinkState::Detached));
+        sdt::link_detach(l.linkid().0, l.word().zone_id().0, addr(link));
         if !l.settle() {
             // A holder took no new hold (condemned), but a release could
             // not have raced the unhash: anything left is a long hold that
             // the EBUSY check above excluded. Park it to be safe.
-            t.park(l.serial, &link);
+            t.park(link.serial(), link);
         }
-        Ok(())
     }
 
     /// Condemns and detaches a transient link at once (teardown): no new
     /// hold, unreachable by name or id, the registry's own holds dropped,
     /// memory kept (in limbo) until the last holder lets go, and dlmgmtd's
-    /// notice queued. Table and link locked; needs [`CONDEMN`] room.
-    pub(super) fn condemn_locked(&self, t: &mut Table, link: &Arc<Link>, l: &mut LinkInner) {
-        t.unhash(link, l);
-        let zone = l.zone.id;
-        super::observe::link_condemned(l);
-        l.state = LinkState::Detached;
-        l.existence = false;
-        l.loan = false;
-        l.reserved = None;
-        t.park(l.serial, link);
-        self.outbox.push(Notice::LinkGone { link: l.linkid, zone }, l.serial, zone);
+    /// notice queued. Table locked as writer; needs [`CONDEMN`] room.
+    /// Returns whether the link is freed already (nobody held it).
+    pub(super) fn condemn_locked(&self, t: &mut Table, link: &Arc<Link>) -> bool {
+        t.unhash(link);
+        let zone = link.word().zone_id();
+        super::observe::link_condemned(link);
+        link.update(|w| w.with_existence(false).with_loan(false).with_state(LinkState::Detached));
+        // The notice is queued before the link can be freed, so the
+        // probes tell it in that order: the record outlives its notice's
+        // queueing, not the other way round.
+        self.outbox.push(Notice::LinkGone { link: link.linkid(), zone }, link.serial(), zone);
+        let freed = link.settle();
+        if !freed {
+            t.park(link.serial(), link);
+        }
+        freed
     }
 
     /// Renames a link inside its current zone. A lent link may be renamed
@@ -281,28 +302,28 @@ impl Registry {
         let mut cx = Unlocked::new();
         caller.validate()?;
         linkid.validate()?;
-        let name = LinkName::new(name)?;
+        let name = LinkName::words_of(name)?;
         let mut t =
-            self.table.write_room(&mut cx, &self.outbox, |_| Room { names: 1, ..Room::default() });
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { names: 1, ..Room::NONE });
         let link = t.link(linkid)?.clone();
-        let mut l = link.lock();
-        if l.state != LinkState::Active || !visible(caller, l.zone) {
+        let w = link.word();
+        if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
         }
-        if l.busy || l.holder_holds() > 0 {
+        if w.busy() || link.holder_holds() > 0 {
             return Err(Errno::EBUSY);
         }
-        let zone = l.zone.id;
-        if l.name == Some(name) {
+        if link.name_is(&name) {
             return Ok(());
         }
-        if !t.name_free(zone, name) {
+        let key = NameKey::of_words(w.zone_id(), name);
+        if !t.name_free(&key) {
             return Err(Errno::EEXIST);
         }
-        t.rename(zone, linkid, l.name, name);
-        let old = name_arg(&l);
-        l.name = Some(name);
-        sdt::link_rename(linkid.0, zone.0, old.as_cstr(), name_arg(&l).as_cstr(), addr(&l));
+        let old = name_arg(&link);
+        t.rename(&link, &mut link.lock(), &key);
+        let new = NameArg::from_words(name);
+        sdt::link_rename(linkid.0, w.zone_id().0, &old, &new, addr(&link));
         Ok(())
     }
 
@@ -320,11 +341,8 @@ impl Registry {
             return Err(Errno::ENOENT);
         }
         let t = self.table.read(&mut cx);
-        match t.by_name.get(&(zone, name)) {
-            Some(NameSlot::Link(id)) => {
-                let l = t.link(*id)?.lock();
-                if l.state == LinkState::Active { Ok(*id) } else { Err(Errno::ENOENT) }
-            }
+        match t.find_name(&NameKey::new(zone, &name)) {
+            Some(l) if l.state() == LinkState::Active => Ok(l.linkid()),
             _ => Err(Errno::ENOENT),
         }
     }
@@ -336,12 +354,12 @@ impl Registry {
         caller.validate()?;
         MacName::check(mac)?;
         let t = self.table.read(&mut cx);
-        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
-        let l = link.ok_or(Errno::ENOENT)?.lock();
-        if l.state != LinkState::Active || !visible(caller, l.zone) {
+        let link = t.find_mac(mac).ok_or(Errno::ENOENT)?;
+        let w = link.word();
+        if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {
             return Err(Errno::ENOENT);
         }
-        Ok(l.linkid)
+        Ok(link.linkid())
     }
 
     /// The links a caller may enumerate: those in `zone` (a non-global
@@ -358,7 +376,7 @@ impl Registry {
             (false, Some(z)) if z == caller => Some(z),
             (false, Some(_)) => return Err(Errno::ENOENT),
         };
-        let active = |l: &Arc<Link>| l.lock().state == LinkState::Active;
+        let active = |l: &Arc<Link>| l.state() == LinkState::Active;
         let mut ids = self.collect(
             &mut cx,
             |t| match zone {
@@ -367,9 +385,7 @@ impl Registry {
             },
             |t, out| match zone {
                 Some(z) => out.extend(t.zone_links(z).filter(|(_, l)| active(l)).map(|(id, _)| id)),
-                None => {
-                    out.extend(t.by_id.iter().filter(|(_, e)| active(&e.link)).map(|(id, _)| *id))
-                }
+                None => out.extend(t.by_id.iter().filter(|(_, l)| active(l)).map(|(id, _)| id)),
             },
         );
         crate::sort::sort_unstable(&mut ids);

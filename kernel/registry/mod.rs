@@ -103,9 +103,9 @@ impl Default for Registry {
     }
 }
 
-/// True if a caller in `caller` may see a link in `zone`.
-fn visible(caller: ZoneId, zone: ZoneKey) -> bool {
-    caller.is_global() || caller == zone.id
+/// True if a caller in `caller` may see a link in zone `zone`.
+fn visible(caller: ZoneId, zone: ZoneId) -> bool {
+    caller.is_global() || caller == zone
 }
 
 impl Registry {

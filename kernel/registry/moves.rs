@@ -6,10 +6,10 @@
 //! commit or roll back (`docs/locking.md`).
 
 use super::Registry;
-use super::link::{Link, LinkInner};
+use super::link::{Link, LinkGuard};
 use super::outbox::Notice;
-use super::table::{NameSlot, Room, Table};
-use super::types::{LinkId, LinkState, ZoneId, ZoneKey};
+use super::table::{NameKey, Room, Table};
+use super::types::{LinkId, LinkState, ZoneId};
 use super::unlocked::Unlocked;
 use crate::errno::{Errno, KResult};
 use crate::sync::Arc;
@@ -56,53 +56,51 @@ impl Registry {
             return Err(Errno::EINVAL);
         }
         let _gate = self.gate.enter(&mut cx, to);
-        let (link, name, to_key) = {
-            let mut t = self
-                .table
-                .write_room(&mut cx, &self.outbox, |_| Room { names: 1, ..Room::default() });
+        let (link, to_key) = {
+            let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
+                names: 1,
+                lends: 1,
+                ..Room::NONE
+            });
             let link = t.link(linkid)?.clone();
             let mut l = link.lock();
-            if l.state != LinkState::Active {
+            let w = l.word();
+            if w.state() != LinkState::Active {
                 return Err(Errno::ENOENT);
             }
-            if l.owner != ZoneKey::GLOBAL {
+            if w.owned() {
                 return Err(Errno::EPERM);
             }
-            if l.busy || l.is_lent() {
+            if w.busy() || w.lent() {
                 return Err(Errno::EBUSY);
             }
-            if l.pending_notices > 0 {
+            if l.slow.pending_notices > 0 {
                 return Err(Errno::EAGAIN);
             }
-            if transient && l.persistent {
+            if transient && w.persistent() {
                 return Err(Errno::EINVAL);
             }
             let to_key = t.running(to)?;
-            let name = l.name.ok_or(Errno::ENOENT)?;
-            if !t.name_free(to, name) {
+            let name = l.name_locked().ok_or(Errno::ENOENT)?;
+            if !t.name_free(&NameKey::new(to, &name)) {
                 return Err(Errno::EEXIST);
             }
-            t.by_name.insert((to, name), NameSlot::Incoming(linkid));
-            l.busy = true;
+            t.lend_start(&link, name, to);
+            l.update(|w| w.with_busy(true));
             drop(l);
-            (link, name, to_key)
+            (link, to_key)
         };
         let notice = Notice::SetZone { link: linkid, zone: to };
-        self.ask_then_commit(&mut cx, &link, to, &notice, |t, l, res| {
+        self.ask_then_commit(&mut cx, &link, to, &notice, |t, link, l, res| {
             if let Err(e) = res {
-                t.by_name.remove(&(to, name));
+                t.lend_undo(link);
                 return Err(e);
             }
-            // Both keys exist already (the incoming name, the link's own
-            // name at home): replacing their values needs no room.
-            t.by_name.insert((to, name), NameSlot::Link(linkid));
-            t.by_name.insert((ZoneId::GLOBAL, name), NameSlot::Reserved(linkid));
-            t.rezone(linkid, ZoneId::GLOBAL, to);
-            l.zone = to_key;
-            l.loan = true;
-            l.reserved = Some(name);
-            l.transient = transient;
-            crate::sdt::link_lend(linkid.0, to.0, transient, super::observe::addr(l));
+            // Every slot exists already (the incoming name, the link's own
+            // name at home): the commit changes their kinds, no room needed.
+            t.lend_commit(link, l, to_key);
+            l.update(|w| w.with_loan(true).with_transient(transient));
+            crate::sdt::link_lend(linkid.0, to.0, transient, super::observe::addr(link));
             Ok(())
         })
     }
@@ -123,38 +121,39 @@ impl Registry {
         }
         let zone = {
             let t = self.table.read(&mut cx);
-            let l = t.link(linkid)?.lock();
-            if l.state != LinkState::Active {
+            let w = t.link(linkid)?.word();
+            if w.state() != LinkState::Active {
                 return Err(Errno::ENOENT);
             }
-            if !l.is_lent() {
+            if !w.lent() {
                 return Ok(());
             }
-            l.zone.id
+            w.zone_id()
         };
         let _gate = self.gate.enter(&mut cx, zone);
         let link = {
             let t = self.table.write(&mut cx);
             let link = t.link(linkid)?.clone();
             let mut l = link.lock();
-            if l.state != LinkState::Active {
+            let w = l.word();
+            if w.state() != LinkState::Active {
                 return Err(Errno::ENOENT);
             }
-            if !l.is_lent() {
+            if !w.lent() {
                 // Returned by a halt or recovery while we waited.
                 return Ok(());
             }
-            if l.zone.id != zone || l.busy || l.zone_side_holds() > 0 {
+            if w.zone_id() != zone || w.busy() || l.zone_side_holds() > 0 {
                 return Err(Errno::EBUSY);
             }
-            l.busy = true;
+            l.update(|w| w.with_busy(true));
             drop(l);
             link
         };
         let notice = Notice::SetZone { link: linkid, zone: ZoneId::GLOBAL };
-        self.ask_then_commit(&mut cx, &link, zone, &notice, |t, l, res| {
+        self.ask_then_commit(&mut cx, &link, zone, &notice, |t, link, l, res| {
             res?;
-            Self::return_locked(t, l);
+            Self::return_locked(t, link, l);
             Ok(())
         })
     }
@@ -177,8 +176,20 @@ impl Registry {
         link: &Arc<Link>,
         zone: ZoneId,
         notice: &Notice,
-        commit: impl FnOnce(&mut Table, &mut LinkInner, KResult<()>) -> R,
+        commit: impl FnOnce(&mut Table, &Arc<Link>, &mut LinkGuard<'_>, KResult<()>) -> R,
     ) -> R {
+        let res = self.ask(cx, zone, notice);
+        let mut t = self.table.write(cx);
+        let mut l = link.lock();
+        l.update(|w| w.with_busy(false));
+        commit(&mut t, link, &mut l, res)
+    }
+
+    /// Phase 2 of a move into or out of non-global `zone`, with no lock
+    /// held: delivers the older notices about `zone` still queued, then
+    /// asks dlmgmtd about `notice`. A queued notice that could not be
+    /// delivered refuses the move with its error.
+    pub(super) fn ask(&self, cx: &mut Unlocked, zone: ZoneId, notice: &Notice) -> KResult<()> {
         #[cfg(dlszone_broken = "global_channel")]
         let res = self.broken_deliver_queue_first(cx, notice);
         #[cfg(not(dlszone_broken = "global_channel"))]
@@ -188,10 +199,7 @@ impl Registry {
         };
         #[cfg(dlszone_broken = "global_channel")]
         let _ = zone;
-        let mut t = self.table.write(cx);
-        let mut l = link.lock();
-        l.busy = false;
-        commit(&mut t, &mut l, res)
+        res
     }
 
     /// The deliberately broken variant of a move's upcall (test-only
@@ -210,24 +218,11 @@ impl Registry {
 
     /// Commits a return: the link is back in its owner zone under the
     /// reserved name and the loan hold is gone. Table and link locked;
-    /// replaces values under existing keys only (no room needed).
-    pub(super) fn return_locked(t: &mut Table, l: &mut LinkInner) {
-        let id = l.linkid;
-        let from = l.zone.id;
-        super::observe::link_returning(l);
-        if let Some(name) = l.name {
-            t.by_name.remove(&(from, name));
-        }
-        let name = l.reserved.take().or(l.name);
-        if let Some(name) = name {
-            t.by_name.insert((l.owner.id, name), NameSlot::Link(id));
-        }
-        t.rezone(id, from, l.owner.id);
-        l.name = name;
-        l.zone = l.owner;
-        l.loan = false;
-        l.transient = l.owner != ZoneKey::GLOBAL;
-        l.zone_holds = Default::default();
-        l.zone_holder = None;
+    /// changes kinds of existing name slots only (no room needed).
+    pub(super) fn return_locked(t: &mut Table, link: &Arc<Link>, l: &mut LinkGuard<'_>) {
+        debug_assert_eq!(l.zone_side_holds(), 0, "a return with holds from inside the zone");
+        super::observe::link_returning(link);
+        t.return_home(link, l);
+        l.update(|w| w.with_loan(false).with_transient(false));
     }
 }

@@ -13,7 +13,7 @@
 //! ([`crate::kmod::log`]); the text holds numbers only.
 
 use super::Registry;
-use super::link::LinkInner;
+use super::link::Link;
 use super::outbox::Notice;
 use super::report::{Action, TeardownReport};
 use super::stats::{add, bump};
@@ -33,33 +33,61 @@ pub(crate) fn kind_code(kind: HoldKind) -> u32 {
 }
 
 /// The `link` argument of the link probes: the address of the link's
-/// state inside its record.
-pub(crate) fn addr(l: &LinkInner) -> usize {
-    l as *const LinkInner as usize
+/// record (`Link`, inside its `dlszone_link_cache` buffer in the kernel).
+#[inline(always)]
+pub(crate) fn addr(l: &Link) -> usize {
+    l as *const Link as usize
 }
 
 // The link probes fired from the teardown paths (halt, recovery,
 // destroy of a transient link), out of line: their callers pass one
 // pointer, and their frames do not grow by the probes' argument set-up.
 
+// Each is a check inline (`sdt::enabled`: always true in the kernel, so
+// there the out-of-line part is always called, as a probe site must be)
+// and the probes out of line.
+
 /// Condemned and detached at once (teardown of a transient link).
+#[inline(always)]
+pub(crate) fn link_condemned(l: &Link) {
+    if sdt::enabled() {
+        fire_condemned(l);
+    }
+}
+
 #[inline(never)]
-pub(crate) fn link_condemned(l: &LinkInner) {
-    sdt::link_condemn(l.linkid.0, l.zone.id.0, addr(l));
-    sdt::link_detach(l.linkid.0, l.zone.id.0, addr(l));
+fn fire_condemned(l: &Link) {
+    let (id, zone) = (l.linkid().0, l.word().zone_id().0);
+    sdt::link_condemn(id, zone, addr(l));
+    sdt::link_detach(id, zone, addr(l));
 }
 
 /// The last hold of a detached link went.
-#[inline(never)]
-pub(crate) fn link_freed(l: &LinkInner) {
-    sdt::link_free(l.linkid.0, l.zone.id.0, addr(l));
+#[inline(always)]
+pub(crate) fn link_freed(l: &Link) {
+    if sdt::enabled() {
+        fire_freed(l);
+    }
 }
 
-/// A lent link is about to come back to its owner (`l.zone` is still
-/// the zone it leaves).
 #[inline(never)]
-pub(crate) fn link_returning(l: &LinkInner) {
-    sdt::link_return(l.linkid.0, l.zone.id.0, l.owner.id.0, addr(l));
+fn fire_freed(l: &Link) {
+    sdt::link_free(l.linkid().0, l.word().zone_id().0, addr(l));
+}
+
+/// A lent link is about to come back to its owner (its zone is still
+/// the zone it leaves).
+#[inline(always)]
+pub(crate) fn link_returning(l: &Link) {
+    if sdt::enabled() {
+        fire_returning(l);
+    }
+}
+
+#[inline(never)]
+fn fire_returning(l: &Link) {
+    let w = l.word();
+    sdt::link_return(l.linkid().0, w.zone_id().0, l.owner_locked().id.0, addr(l));
 }
 
 /// Whether the `n`th bad release is reported on the console: the 1st,
@@ -73,7 +101,9 @@ impl Registry {
     /// A notice's delivery ended with `res`: probe and counter.
     #[inline(never)]
     pub(super) fn noticed(&self, notice: &Notice, res: &KResult<()>) {
-        notice.fire(res);
+        if sdt::enabled() {
+            notice.fire(res);
+        }
         bump(if res.is_ok() { &self.stats.notices_delivered } else { &self.stats.notices_failed });
     }
 
@@ -84,20 +114,20 @@ impl Registry {
     #[inline(never)]
     pub(super) fn unmatched_release(
         &self,
-        l: &LinkInner,
+        l: &Link,
         kind: Option<HoldKind>,
         holder: ZoneKey,
         late: bool,
     ) -> Errno {
         let code = kind.map_or(sdt::kind::TEMPORARY, kind_code);
         let e = if late { Errno::ESTALE } else { Errno::ENOENT };
-        sdt::link_bad_release(l.linkid.0, code, holder.id.0, e.to_raw(), addr(l));
+        sdt::link_bad_release(l.linkid().0, code, holder.id.0, e.to_raw(), addr(l));
         if late {
             bump(&self.stats.late_releases);
         } else {
             let n = bump(&self.stats.bad_releases);
             if bad_release_reported(n) {
-                warn_bad_release(l.linkid.0, code, holder.id.0, n);
+                warn_bad_release(l.linkid().0, code, holder.id.0, n);
             }
         }
         e
@@ -107,16 +137,18 @@ impl Registry {
     /// in the zone.
     #[inline(never)]
     pub(super) fn halted(&self, report: &TeardownReport) {
-        let (mut returned, mut condemned) = (0u64, 0u64);
-        for o in &report.links {
-            match o.action {
-                Action::Returned { .. } | Action::ReturnQueued { .. } => returned += 1,
-                Action::Condemned { .. } => condemned += 1,
-                _ => {}
-            }
-        }
         let left = report.remaining as u64;
-        sdt::halt_end(report.zone.id.0, returned, condemned, left);
+        if sdt::enabled() {
+            let (mut returned, mut condemned) = (0u64, 0u64);
+            for o in &report.links {
+                match o.action {
+                    Action::Returned { .. } | Action::ReturnQueued { .. } => returned += 1,
+                    Action::Condemned { .. } => condemned += 1,
+                    _ => {}
+                }
+            }
+            sdt::halt_end(report.zone.id.0, returned, condemned, left);
+        }
         bump(&self.stats.halts);
         if left > 0 {
             bump(&self.stats.halts_left_links);

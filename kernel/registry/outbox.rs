@@ -43,6 +43,10 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use super::noalloc::NoAlloc;
 use super::stats::{StatsHandle, set};
@@ -147,7 +151,24 @@ pub(crate) struct Outbox {
     /// Signalled when a delivery ends (its notice dropped or given back),
     /// and when the replayer's flag comes free.
     settled: Condvar,
-    /// Where the queue's depth is published (`outbox_depth`).
+    /// The queue's length and capacity, copied whenever they change (with
+    /// the outbox lock held). Every change that grows the queue or shrinks
+    /// its room happens under the table lock as writer too (a push, more
+    /// room), and so does every other change but dropping a delivered
+    /// `LinkGone` (`door.rs`), which only shortens it. So a writer section
+    /// reads them without the outbox lock, exactly or (while such a drop
+    /// races it) a notice too long: planning its room, or finding nothing
+    /// to purge, costs a load, and a stale length only plans one notice
+    /// too many or looks for nothing to purge.
+    len: AtomicUsize,
+    cap: AtomicUsize,
+    /// The sequence number the next notice gets, copied likewise (with
+    /// release ordering, after `len`): whoever reads it with acquire
+    /// ordering sees the length of a queue that held every notice before
+    /// it.
+    next_seq: AtomicU64,
+    /// Where the queue's depth is published (`outbox_depth`), with the
+    /// length above.
     stats: StatsHandle,
 }
 
@@ -180,6 +201,9 @@ impl Outbox {
                 replaying: false,
             }),
             settled: Condvar::new(),
+            len: AtomicUsize::new(0),
+            cap: AtomicUsize::new(0),
+            next_seq: AtomicU64::new(1),
         }
     }
 
@@ -188,12 +212,22 @@ impl Outbox {
         Guard { g, _no_alloc: NoAlloc::enter("outbox mutex") }
     }
 
+    /// Copies the queue's length, capacity and next sequence number
+    /// (outbox lock held).
+    fn mirror(&self, s: &OutboxState) {
+        self.len.store(s.queue.len(), Relaxed);
+        self.cap.store(s.queue.capacity(), Relaxed);
+        self.next_seq.store(s.next_seq, Release);
+        set(&self.stats.outbox_depth, s.queue.len());
+    }
+
     /// The capacity the queue needs before `extra` more notices are
-    /// pushed; `None` if it has room.
+    /// pushed; `None` if it has room. Exact with the table lock held as
+    /// writer; a hint otherwise.
+    #[inline]
     pub(crate) fn want(&self, extra: usize) -> Option<usize> {
-        let s = self.lock();
-        let need = s.queue.len() + extra;
-        (need > s.queue.capacity()).then(|| need.max(8).next_power_of_two())
+        let need = self.len.load(Relaxed) + extra;
+        (need > self.cap.load(Relaxed)).then(|| need.max(8).next_power_of_two())
     }
 
     /// Moves the queue into `space` if it still makes the room `extra`
@@ -204,6 +238,7 @@ impl Outbox {
         if need > s.queue.capacity() && need <= space.0.capacity() {
             space.0.extend(s.queue.drain(..));
             core::mem::swap(&mut s.queue, &mut space.0);
+            self.mirror(&s);
         }
         drop(s);
         // The old queue's memory is freed here, after the lock.
@@ -214,9 +249,7 @@ impl Outbox {
     /// holds the table lock as writer (so commit order and outbox order
     /// agree) and reserved the room.
     pub(crate) fn push(&self, n: Notice, link_serial: u64, from: ZoneId) {
-        let to = match n {
-            Notice::SetZone { zone, .. } | Notice::LinkGone { zone, .. } => zone,
-        };
+        let to = n.zone();
         let mut s = self.lock();
         let seq = s.next_seq;
         s.next_seq += 1;
@@ -227,15 +260,17 @@ impl Outbox {
             zones: [from, to],
             inflight: false,
         });
-        set(&self.stats.outbox_depth, s.queue.len());
+        self.mirror(&s);
         drop(s);
-        crate::sdt::notice_queued(n.link().0, to.0, n.what(), seq);
+        if crate::sdt::enabled() {
+            crate::sdt::notice_queued(n.link().0, to.0, n.what(), seq);
+        }
     }
 
     /// The sequence number the next notice will get: a move delivers only
     /// what was queued before it.
     pub(crate) fn horizon(&self) -> u64 {
-        self.lock().next_seq
+        self.next_seq.load(Acquire)
     }
 
     /// Becomes the replayer, if there is none.
@@ -290,7 +325,16 @@ impl Outbox {
         zone: ZoneId,
         horizon: u64,
     ) -> Option<Entry> {
-        let mut s = self.lock();
+        // Every notice before `horizon` was in the queue when the caller
+        // read it (`next_seq`), so an empty queue now has none left.
+        if self.len.load(Relaxed) == 0 {
+            return None;
+        }
+        self.claim_locked(self.lock(), zone, horizon)
+    }
+
+    /// [`claim_about`](Self::claim_about), the outbox locked.
+    fn claim_locked(&self, mut s: Guard<'_>, zone: ZoneId, horizon: u64) -> Option<Entry> {
         loop {
             let e = s.queue.iter_mut().find(|e| e.seq < horizon && e.about(zone))?;
             if !e.inflight {
@@ -302,6 +346,25 @@ impl Outbox {
         }
     }
 
+    /// Drops delivered notice `seq`, which no link counts (see
+    /// `door.rs`), and claims the next one about `zone` as
+    /// [`claim_about`](Self::claim_about) does, in one critical section.
+    pub(crate) fn drop_then_claim(
+        &self,
+        _cx: &mut Unlocked,
+        seq: u64,
+        zone: ZoneId,
+        horizon: u64,
+    ) -> Option<Entry> {
+        let mut s = self.lock();
+        if let Some(i) = s.queue.iter().position(|e| e.seq == seq) {
+            s.queue.remove(i);
+            self.mirror(&s);
+            self.settled.notify_all();
+        }
+        self.claim_locked(s, zone, horizon)
+    }
+
     /// Ends the delivery of notice `seq`: dropped if dlmgmtd took it,
     /// otherwise left queued for a later replay. Called with the table
     /// lock held as writer when `delivered`, so the link's pending count
@@ -311,7 +374,7 @@ impl Outbox {
         if let Some(i) = s.queue.iter().position(|e| e.seq == seq) {
             if delivered {
                 s.queue.remove(i);
-                set(&self.stats.outbox_depth, s.queue.len());
+                self.mirror(&s);
             } else if let Some(e) = s.queue.get_mut(i) {
                 e.inflight = false;
             }
@@ -323,10 +386,15 @@ impl Outbox {
     /// Drops queued notices about `link` (an id no tabled link has: they
     /// are about a retired link). A notice being delivered right now is
     /// not popped by its deliverer afterwards, whose `pop` checks the seq.
+    /// Called with the table lock held as writer, so an empty queue is
+    /// seen without the outbox lock.
     pub(crate) fn purge(&self, link: LinkId) {
+        if self.len.load(Relaxed) == 0 {
+            return;
+        }
         let mut s = self.lock();
         s.queue.retain(|e| e.notice.link() != link);
-        set(&self.stats.outbox_depth, s.queue.len());
+        self.mirror(&s);
     }
 
     /// How many notices wait.

@@ -5,12 +5,11 @@
 
 use alloc::vec::Vec;
 
-use super::hashtab::mac_hash;
 use super::holds::TmpHold;
 use super::link::Link;
 use super::snapshot::{self, LinkSnapshot, Snapshot};
-use super::table::{NameSlot, Room};
-use super::types::{HoldKind, Holder, LinkId, LinkName, LinkState, MacName, ZoneId};
+use super::table::{NameKey, Room};
+use super::types::{HoldKind, Holder, LinkId, LinkState, MacName, ZoneId};
 use super::unlocked::Unlocked;
 use super::{Registry, visible};
 use crate::errno::{Errno, KResult};
@@ -41,10 +40,9 @@ impl Registry {
         let mut cx = Unlocked::new();
         MacName::check(mac)?;
         let t = self.table.read(&mut cx);
-        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
-        let l = link.ok_or(Errno::ENOENT)?.lock();
-        match l.state {
-            LinkState::Active => Ok(l.linkid),
+        let link = t.find_mac(mac).ok_or(Errno::ENOENT)?;
+        match link.word().state() {
+            LinkState::Active => Ok(link.linkid()),
             LinkState::Initializing => Ok(LinkId::INVALID),
             _ => Err(Errno::ENOENT),
         }
@@ -60,8 +58,7 @@ impl Registry {
         caller.validate()?;
         MacName::check(mac)?;
         let t = self.table.read(&mut cx);
-        let link = t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac);
-        let link = link.ok_or(Errno::ENOENT)?.clone();
+        let link = t.find_mac(mac).ok_or(Errno::ENOENT)?.clone();
         Self::hold_tmp_locked(t, caller, link)
     }
 
@@ -74,15 +71,12 @@ impl Registry {
         let mut cx = Unlocked::new();
         caller.validate()?;
         zone.validate()?;
-        let name = LinkName::new(name)?;
+        let key = NameKey::of_bytes(zone, name)?;
         if !caller.is_global() && caller != zone {
             return Err(Errno::ENOENT);
         }
         let t = self.table.read(&mut cx);
-        let Some(NameSlot::Link(id)) = t.by_name.get(&(zone, name)) else {
-            return Err(Errno::ENOENT);
-        };
-        let link = t.link(*id)?.clone();
+        let link = t.find_name(&key).ok_or(Errno::ENOENT)?.clone();
         Self::hold_tmp_locked(t, caller, link)
     }
 
@@ -103,8 +97,9 @@ impl Registry {
     pub fn link_info(&self, linkid: LinkId) -> KResult<LinkSnapshot> {
         let mut cx = Unlocked::new();
         linkid.validate()?;
-        let link = self.table.read(&mut cx).link(linkid)?.clone();
-        Ok(snapshot::of_link(&link))
+        let t = self.table.read(&mut cx);
+        let link = t.link(linkid)?;
+        Ok(snapshot::of_link(&t, link))
     }
 
     /// The record of a tabled link by MAC name (pending links too).
@@ -113,12 +108,9 @@ impl Registry {
     pub fn link_info_by_mac(&self, mac: &[u8]) -> KResult<LinkSnapshot> {
         let mut cx = Unlocked::new();
         MacName::check(mac)?;
-        let link = {
-            let t = self.table.read(&mut cx);
-            t.by_mac.get_where(mac_hash(mac), |k| k.as_bytes() == mac).cloned()
-        };
-        let link = link.ok_or(Errno::ENOENT)?;
-        Ok(snapshot::of_link(&link))
+        let t = self.table.read(&mut cx);
+        let link = t.find_mac(mac).ok_or(Errno::ENOENT)?;
+        Ok(snapshot::of_link(&t, link))
     }
 
     /// Links once known by `linkid` that were destroyed or torn down but
@@ -142,12 +134,10 @@ impl Registry {
         crate::sort::sort_unstable_by(&mut parked, |a, b| a.0.cmp(&b.0));
         let mut out = Vec::with_capacity(parked.len());
         for (_, link) in parked {
-            let (state, counts, tmp) = {
-                let l = link.lock();
-                (l.state, l.holders(), l.tmp)
-            };
+            let state = link.state();
             if state != LinkState::Freed {
-                out.push(Detached { linkid, state, holders: counts.to_vec(), tmp });
+                let holders: Vec<Holder> = link.holders();
+                out.push(Detached { linkid, state, holders, tmp: link.tmp_holds() });
             }
         }
         Ok(out)
@@ -166,7 +156,7 @@ impl Registry {
         };
         if !caller.is_global() {
             s.zones.retain(|(k, _)| k.id == caller);
-            s.links.retain(|l| l.state == LinkState::Active && visible(caller, l.zone));
+            s.links.retain(|l| l.state == LinkState::Active && visible(caller, l.zone.id));
             for l in &mut s.links {
                 l.reserved = None;
                 // A global-zone holder (snoop -z) is none of the zone's
@@ -190,48 +180,36 @@ impl Registry {
         let mut cx = Unlocked::new();
         linkid.validate()?;
         new.validate()?;
-        let name = LinkName::new(name)?;
+        let key = NameKey::of_bytes(ZoneId::GLOBAL, name)?;
+        // The link leaves its id, MAC-name and name slots before it takes
+        // new ones, so one of each is all the room it needs.
         let mut t = self.table.write_room(&mut cx, &self.outbox, |_| Room {
             ids: 1,
+            macs: 1,
             names: 1,
-            ..Room::default()
+            ..Room::NONE
         });
         let link = t.link(linkid)?.clone();
         let mut l = link.lock();
-        if l.state != LinkState::Active {
+        let w = l.word();
+        if w.state() != LinkState::Active {
             return Err(Errno::ENOENT);
         }
-        if !l.zone.id.is_global() || !l.owner.id.is_global() {
+        if !w.zone_id().is_global() || w.owned() {
             return Err(Errno::EPERM);
         }
-        if l.busy || l.is_lent() || l.holder_holds() > 0 || l.pending_notices > 0 {
+        if w.busy() || w.lent() || w.loan() || l.holder_holds() > 0 || l.slow.pending_notices > 0 {
             return Err(Errno::EBUSY);
         }
-        if new == linkid {
+        if new == linkid || t.by_id.contains_key(&new) {
             return Err(Errno::EEXIST);
         }
-        if t.by_id.contains_key(&new) {
+        if !l.name_is(&key.words()) && !t.name_free(&key) {
             return Err(Errno::EEXIST);
         }
-        let own =
-            |slot: Option<&NameSlot>| matches!(slot, Some(NameSlot::Link(id)) if *id == linkid);
-        if Some(name) != l.name && !t.name_free(ZoneId::GLOBAL, name) {
-            return Err(Errno::EEXIST);
-        }
-        // Out with the old id and name, in with the new: the existing
-        // entries make the removals room-free, the plan made room for the
-        // two insertions.
-        let old_name = l.name;
-        if let Some(old) = old_name
-            && own(t.by_name.get(&(ZoneId::GLOBAL, old)))
-        {
-            t.by_name.remove(&(ZoneId::GLOBAL, old));
-        }
-        t.unhash_id(&link, &l);
+        // Notices still queued about `new` are about a retired link.
         self.outbox.purge(new);
-        l.linkid = new;
-        l.name = Some(name);
-        t.insert_id(&link, &l);
+        t.rekey(&link, &mut l, new, &key);
         Ok(())
     }
 }

@@ -49,6 +49,18 @@ pub struct LinkOutcome {
     pub reclaimed: Vec<Holder>,
 }
 
+impl LinkOutcome {
+    /// A line yet to be written (for room made ahead).
+    pub(crate) const BLANK: LinkOutcome = LinkOutcome {
+        link: LinkId::INVALID,
+        name: None,
+        action: Action::Blocked,
+        delayed_by: Vec::new(),
+        tmp_holds: 0,
+        reclaimed: Vec::new(),
+    };
+}
+
 /// The result of `zone_halt` or `zone_recover`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TeardownReport {

@@ -49,25 +49,35 @@ pub(crate) fn take(t: &Table) -> Snapshot {
     let mut zones: Vec<(ZoneKey, ZoneState)> =
         t.zones.iter().map(|(_, z)| (z.key, z.state)).collect();
     crate::sort::sort_unstable(&mut zones);
-    let mut links: Vec<LinkSnapshot> = t.by_mac.iter().map(|(_, link)| of_link(link)).collect();
+    let mut links: Vec<LinkSnapshot> = t.links().map(|link| of_link(t, link)).collect();
     crate::sort::sort_unstable_by(&mut links, |a, b| (a.linkid, &a.mac).cmp(&(b.linkid, &b.mac)));
     Snapshot { zones, links }
 }
 
-/// One link's record. Takes its lock; allocates.
-pub(crate) fn of_link(link: &Link) -> LinkSnapshot {
+/// One link's record; `t` is the table it is read under (as reader or
+/// writer), which knows the name a lent link keeps reserved. Takes the
+/// link's lock, and allocates (its holder list) once it is dropped.
+pub(crate) fn of_link(t: &Table, link: &Link) -> LinkSnapshot {
     let l = link.lock();
+    let w = l.word();
+    let (linkid, name, zone, owner, holds) =
+        (l.linkid(), l.name_locked(), l.zone_locked(), l.owner_locked(), l.holds_locked());
+    drop(l);
     LinkSnapshot {
-        linkid: l.linkid,
+        linkid,
         mac: link.mac().clone(),
-        name: l.name,
-        zone: l.zone,
-        owner: l.owner,
-        transient: l.transient,
-        persistent: l.persistent,
-        state: l.state,
-        reserved: l.reserved,
-        holders: l.holders().to_vec(),
+        name,
+        zone,
+        owner,
+        transient: w.transient(),
+        persistent: w.persistent(),
+        state: w.state(),
+        reserved: t
+            .lends
+            .get(&linkid)
+            .filter(|_| w.lent())
+            .and_then(|e| LinkName::from_words(e.name)),
+        holders: holds.to_vec(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The lock protocol made checkable by the compiler (see `docs/locking.md`).
 //!
-//! [`Unlocked`] is a zero-sized proof that the calling thread holds no
-//! registry lock. Every public entry point makes one before it locks
+//! [`Unlocked`] is a proof that the calling thread holds no registry
+//! lock. Every public entry point makes one before it locks
 //! anything. Whatever may sleep for long needs `&mut Unlocked`:
 //!
 //! - taking the table lock ([`TableLock::read`], [`TableLock::write`],
@@ -10,13 +10,14 @@
 //! - entering a zone gate (`ZoneGate::enter`), lock level 1, which must
 //!   never be waited for under the table lock;
 //! - a dlmgmtd upcall (`Registry::upcall`);
-//! - a wait for temporary holds to drain (`Link::lock_alone`).
+//! - a wait for temporary holds to drain (`Link::drain`).
 //!
 //! So "no table lock is held across an upcall, a gate wait or a drain
 //! wait" is a borrow-check error to break, not a comment. Link locks are
-//! taken only inside table sections or through `Link::lock_alone`, are
-//! never nested, and debug host builds count them per thread: an upcall
-//! asserts the count is zero.
+//! taken inside table sections, by a release that matched no hold, by a
+//! drain (`Link::drain`) and by a holder's accessors, are never nested,
+//! and debug host builds count them per thread: an upcall asserts the
+//! count is zero.
 //!
 //! The table writer is also a section that must not allocate
 //! ([`super::noalloc`]): [`TableLock::write_room`] grows the indexes and
@@ -26,6 +27,7 @@
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
+use super::door::CachedDoor;
 use super::noalloc::NoAlloc;
 use super::outbox::Outbox;
 use super::stats::StatsHandle;
@@ -33,8 +35,13 @@ use super::table::{Room, Table};
 use crate::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Proof that this thread holds no registry lock. Not `Send`: it speaks
-/// for one thread.
+/// for one thread, and for one call of a public entry point.
+///
+/// It also keeps the door the call's last upcall went through
+/// (`door.rs`), so that the call's later upcalls need not copy the handle
+/// again while it is the same door.
 pub(crate) struct Unlocked {
+    pub(crate) door: CachedDoor,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -43,7 +50,7 @@ impl Unlocked {
     /// few entry points that call others (`setzid`) hold nothing when they
     /// do; internal helpers take `&mut Unlocked`.
     pub(crate) fn new() -> Unlocked {
-        Unlocked { _not_send: PhantomData }
+        Unlocked { door: None, _not_send: PhantomData }
     }
 }
 
@@ -71,6 +78,17 @@ impl Deref for TableWrite<'_> {
 impl DerefMut for TableWrite<'_> {
     fn deref_mut(&mut self) -> &mut Table {
         &mut self.g
+    }
+}
+
+impl Drop for TableWrite<'_> {
+    /// The section ends: if it changed what the kstat's gauges count, it
+    /// publishes them, still holding the lock (`stats.rs`).
+    fn drop(&mut self) {
+        if self.g.dirty {
+            self.g.dirty = false;
+            self.g.publish();
+        }
     }
 }
 
@@ -130,8 +148,11 @@ impl TableLock {
         let plan = self.inner.read().plan(&want, outbox);
         let Some(plan) = plan else { return };
         // No lock held: this may sleep in kmem.
-        let fresh = plan.allocate();
+        let mut fresh = plan.allocate();
         let mut g = TableWrite { g: self.inner.write(), _no_alloc: NoAlloc::enter("table writer") };
-        g.adopt(fresh, &want, outbox);
+        g.adopt(&mut fresh, &want, outbox);
+        drop(g);
+        // What was not adopted is freed with no lock held.
+        drop(fresh);
     }
 }

@@ -17,7 +17,7 @@ impl Registry {
         let mut cx = Unlocked::new();
         zone.id.validate()?;
         let mut t =
-            self.table.write_room(&mut cx, &self.outbox, |_| Room { zones: 1, ..Room::default() });
+            self.table.write_room(&mut cx, &self.outbox, |_| Room { zones: 1, ..Room::NONE });
         if t.zones.contains_key(&zone.id) {
             return Err(Errno::EEXIST);
         }

@@ -131,8 +131,16 @@ impl<T> DerefMut for RwLockWriteGuard<'_, T> {
 }
 
 /// A condition variable (`kcondvar_t` in the kernel).
+///
+/// Like illumos' `kcondvar_t` it counts its waiters, so that waking
+/// nobody costs a load: `std`'s `notify_*` always make a `FUTEX_WAKE`
+/// system call. A waiter is counted from before it sleeps (its mutex
+/// still held) until after it wakes; a notifier that changed the
+/// predicate under the same mutex, before or while notifying, therefore
+/// sees every waiter that could have missed the change.
 pub struct Condvar {
     inner: imp::Condvar,
+    waiters: atomic::AtomicU32,
 }
 
 impl Default for Condvar {
@@ -144,12 +152,21 @@ impl Default for Condvar {
 impl Condvar {
     /// Creates a condition variable with no waiters.
     pub fn new() -> Self {
-        Condvar { inner: imp::Condvar::new() }
+        Condvar { inner: imp::Condvar::new(), waiters: atomic::AtomicU32::new(0) }
+    }
+
+    /// Counts the caller as a waiter (its mutex held) for the length of
+    /// `wait`.
+    fn counted<R>(&self, wait: impl FnOnce() -> R) -> R {
+        self.waiters.fetch_add(1, atomic::Ordering::SeqCst);
+        let r = wait();
+        self.waiters.fetch_sub(1, atomic::Ordering::SeqCst);
+        r
     }
 
     /// Waits to be woken (`cv_wait`). May wake spuriously.
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        let inner = unpoison(self.inner.wait(guard.inner));
+        let inner = unpoison(self.counted(|| self.inner.wait(guard.inner)));
         MutexGuard { inner, _not_send: PhantomData }
     }
 
@@ -171,8 +188,9 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         ms: u64,
     ) -> (MutexGuard<'a, T>, Wake) {
-        let (inner, res) =
-            unpoison(self.inner.wait_timeout(guard.inner, core::time::Duration::from_millis(ms)));
+        let (inner, res) = unpoison(self.counted(|| {
+            self.inner.wait_timeout(guard.inner, core::time::Duration::from_millis(ms))
+        }));
         let wake = if res.timed_out() { Wake::TimedOut } else { Wake::Signalled };
         (MutexGuard { inner, _not_send: PhantomData }, wake)
     }
@@ -192,7 +210,8 @@ impl Condvar {
             if left.is_zero() {
                 return (guard, Wake::TimedOut);
             }
-            let (inner, res) = unpoison(self.inner.wait_timeout(guard.inner, left));
+            let (inner, res) =
+                unpoison(self.counted(|| self.inner.wait_timeout(guard.inner, left)));
             let wake = if res.timed_out() { Wake::TimedOut } else { Wake::Signalled };
             (MutexGuard { inner, _not_send: PhantomData }, wake)
         }
@@ -203,14 +222,18 @@ impl Condvar {
         }
     }
 
-    /// Wakes one waiter (`cv_signal`).
+    /// Wakes one waiter (`cv_signal`); with none, returns at once.
     pub fn notify_one(&self) {
-        self.inner.notify_one();
+        if self.waiters.load(atomic::Ordering::SeqCst) > 0 {
+            self.inner.notify_one();
+        }
     }
 
-    /// Wakes every waiter (`cv_broadcast`).
+    /// Wakes every waiter (`cv_broadcast`); with none, returns at once.
     pub fn notify_all(&self) {
-        self.inner.notify_all();
+        if self.waiters.load(atomic::Ordering::SeqCst) > 0 {
+            self.inner.notify_all();
+        }
     }
 }
 

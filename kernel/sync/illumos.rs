@@ -5,25 +5,38 @@
 //!
 //! # Placement of the lock words
 //!
+//! Each lock keeps its C word inline (a [`LockWord`]), so a record that
+//! embeds a `Mutex` or a `Condvar` costs no second allocation. The word
+//! starts zero-filled and no `*_init` runs: in illumos a zero-filled
+//! `kmutex_t` is an unheld adaptive mutex (`mutex.c` says that adaptive
+//! mutexes in zeroed memory need no `mutex_init`, which for a driver
+//! mutex without an interrupt cookie stores exactly zero), and `rw_init`
+//! and `cv_init` store zero (`rw_wwwh`, `cv_waiters`).
+//!
 //! illumos finds a lock's waiters (turnstiles, sleep queues) by the lock's
-//! address, so a lock word must not move once `*_init` has run on it. Each
-//! lock here therefore keeps its C word in its own heap cell ([`KCell`]),
-//! allocated once by `new`, initialised in place at that final address,
-//! destroyed by `Drop` and only then freed. Moving the Rust value (`Mutex`,
-//! `RwLock`, `Condvar`) moves a pointer, never the lock word.
+//! address, and an owner's identity is in the word itself, so a word may
+//! move only while it is unheld and waiterless: then it is zero, and no
+//! kernel structure records its address. Rust guarantees that here. A
+//! move needs ownership of the value, which excludes every borrow; every
+//! holder has a guard borrowing the lock, and every thread inside
+//! `mutex_enter`, `rw_enter`, a `cv_*wait*`, `cv_signal` or
+//! `cv_broadcast` is in a method borrowing it. Those calls undo their own
+//! bookkeeping before returning: `mutex_exit` clears the word before it
+//! wakes waiters, which retry inside their own `mutex_enter`; a woken or
+//! timed-out `cv_*wait*` has left the sleep queue, and its timeout is
+//! cancelled, before it returns. So whenever a value can move its words
+//! are zero and nothing refers to their old address. `*_destroy` runs
+//! from `Drop`, at the value's last address.
 //!
 //! # Context
 //!
-//! `new` allocates with `KM_SLEEP` and may block: call it only where
-//! sleeping is allowed. `lock`, `read`, `write` and the waits block too;
-//! the `notify_*` calls never block.
+//! `new` neither allocates nor blocks. `lock`, `read`, `write` and the
+//! waits may block; the `notify_*` calls never block.
 
-use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
-use core::ptr::{self, NonNull};
 
 use super::Wake;
 use crate::ffi;
@@ -75,34 +88,27 @@ impl Deadline {
 /// tick-to-nanosecond conversion cannot overflow.
 const MAX_WAIT_MS: u64 = 1 << 40;
 
-/// One kernel synchronisation word in a heap cell of its own.
+/// One kernel synchronisation word, stored inline and zero-filled.
 ///
 /// # Invariants
 ///
-/// `ptr` comes from `Box::leak` of a zero-filled cell, is owned by this
-/// value alone and is freed only by `Drop`; the address never changes.
-struct KCell<T> {
-    ptr: NonNull<UnsafeCell<MaybeUninit<T>>>,
+/// The word is handed to C only through [`LockWord::as_ptr`] on a shared
+/// borrow of its owner, so it moves only while no thread holds, waits on
+/// or signals it (see the module documentation): then it is zero, a
+/// valid unheld lock at any address.
+struct LockWord<T> {
+    cell: UnsafeCell<MaybeUninit<T>>,
 }
 
-impl<T> KCell<T> {
-    /// Allocates a zero-filled cell (`KM_SLEEP`, may block).
-    fn new_zeroed() -> Self {
-        let cell = Box::new(UnsafeCell::new(MaybeUninit::zeroed()));
-        KCell { ptr: NonNull::from(Box::leak(cell)) }
+impl<T> LockWord<T> {
+    /// A zero-filled word: an unheld lock with no waiters in illumos.
+    const fn zeroed() -> Self {
+        LockWord { cell: UnsafeCell::new(MaybeUninit::zeroed()) }
     }
 
-    /// The C object's address, stable for the cell's lifetime.
+    /// The C object's address, stable while `self` is borrowed.
     fn as_ptr(&self) -> *mut T {
-        UnsafeCell::raw_get(self.ptr.as_ptr()).cast::<T>()
-    }
-}
-
-impl<T> Drop for KCell<T> {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant `ptr` came from `Box::leak` and has
-        // not been freed; the owner destroyed the C object before this runs.
-        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+        self.cell.get().cast::<T>()
     }
 }
 
@@ -111,7 +117,7 @@ impl<T> Drop for KCell<T> {
 /// 8 or less), so a crash dump's reader finds it (`docs/debugging.md`).
 #[repr(C)]
 pub struct Mutex<T> {
-    raw: KCell<ffi::kmutex_t>,
+    raw: LockWord<ffi::kmutex_t>,
     data: UnsafeCell<T>,
 }
 
@@ -135,31 +141,18 @@ pub struct MutexGuard<'a, T> {
 }
 
 impl<T> Mutex<T> {
-    /// Creates an unlocked mutex holding `value`.
-    ///
-    /// # Context
-    ///
-    /// Allocates the lock word with `KM_SLEEP`: may block.
+    /// Creates an unlocked mutex holding `value` (a zero-filled word;
+    /// nothing is allocated).
     pub fn new(value: T) -> Self {
-        let raw = KCell::<ffi::kmutex_t>::new_zeroed();
-        // SAFETY: `raw.as_ptr()` is zeroed storage owned by this new mutex
-        // at its final address; a driver mutex takes no name and a null
-        // interrupt cookie (an adaptive lock).
-        unsafe {
-            ffi::mutex_init(
-                raw.as_ptr(),
-                ptr::null_mut(),
-                ffi::kmutex_type_t::MUTEX_DRIVER,
-                ptr::null_mut(),
-            );
-        }
-        Mutex { raw, data: UnsafeCell::new(value) }
+        Mutex { raw: LockWord::zeroed(), data: UnsafeCell::new(value) }
     }
 
     /// Acquires the mutex, blocking until it is free (`mutex_enter`).
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        // SAFETY: the lock word was initialised in `new` and is destroyed
-        // only in `drop`, which cannot run while `&self` is alive.
+        // SAFETY: the word is a valid kmutex_t (zero-filled by `new`, then
+        // changed only by the DDI calls), destroyed only in `drop`, which
+        // cannot run while `&self` is alive; `&self` also pins its address
+        // until the matching `mutex_exit` (the guard borrows it).
         unsafe { ffi::mutex_enter(self.raw.as_ptr()) };
         MutexGuard { mutex: self, _not_send: PhantomData }
     }
@@ -168,7 +161,8 @@ impl<T> Mutex<T> {
 impl<T> Drop for Mutex<T> {
     fn drop(&mut self) {
         // SAFETY: `&mut self` proves no guard (and so no holder or waiter
-        // using this word through us) exists; initialised in `new`.
+        // using this word through us) exists; the word is a valid
+        // kmutex_t (zero-filled by `new`), at its last address.
         unsafe { ffi::mutex_destroy(self.raw.as_ptr()) };
     }
 }
@@ -200,7 +194,7 @@ impl<T> Drop for MutexGuard<'_, T> {
 /// A readers-writer lock (`krwlock_t`, `RW_DRIVER`). Writer preference is
 /// not promised.
 pub struct RwLock<T> {
-    raw: KCell<ffi::krwlock_t>,
+    raw: LockWord<ffi::krwlock_t>,
     data: UnsafeCell<T>,
 }
 
@@ -225,36 +219,24 @@ pub struct RwLockWriteGuard<'a, T> {
 }
 
 impl<T> RwLock<T> {
-    /// Creates an unlocked lock holding `value`.
-    ///
-    /// # Context
-    ///
-    /// Allocates the lock word with `KM_SLEEP`: may block.
+    /// Creates an unlocked lock holding `value` (a zero-filled word;
+    /// nothing is allocated).
     pub fn new(value: T) -> Self {
-        let raw = KCell::<ffi::krwlock_t>::new_zeroed();
-        // SAFETY: zeroed storage owned by this new lock at its final
-        // address; driver rwlocks take no name and no argument.
-        unsafe {
-            ffi::rw_init(
-                raw.as_ptr(),
-                ptr::null_mut(),
-                ffi::krw_type_t::RW_DRIVER,
-                ptr::null_mut(),
-            );
-        }
-        RwLock { raw, data: UnsafeCell::new(value) }
+        RwLock { raw: LockWord::zeroed(), data: UnsafeCell::new(value) }
     }
 
     /// Acquires the lock as a reader (`RW_READER`).
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        // SAFETY: initialised in `new`, destroyed only in `drop`.
+        // SAFETY: a valid word (zero-filled by `new`), destroyed only in
+        // `drop`; the borrow pins its address while in use.
         unsafe { ffi::rw_enter(self.raw.as_ptr(), ffi::krw_t::RW_READER) };
         RwLockReadGuard { lock: self, _not_send: PhantomData }
     }
 
     /// Acquires the lock as a writer (`RW_WRITER`).
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        // SAFETY: initialised in `new`, destroyed only in `drop`.
+        // SAFETY: a valid word (zero-filled by `new`), destroyed only in
+        // `drop`; the borrow pins its address while in use.
         unsafe { ffi::rw_enter(self.raw.as_ptr(), ffi::krw_t::RW_WRITER) };
         RwLockWriteGuard { lock: self, _not_send: PhantomData }
     }
@@ -262,7 +244,8 @@ impl<T> RwLock<T> {
 
 impl<T> Drop for RwLock<T> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self` proves no guard exists; initialised in `new`.
+        // SAFETY: `&mut self` proves no guard exists; a valid word
+        // (zero-filled by `new`), at its last address.
         unsafe { ffi::rw_destroy(self.raw.as_ptr()) };
     }
 }
@@ -307,7 +290,7 @@ impl<T> Drop for RwLockWriteGuard<'_, T> {
 
 /// A condition variable (`kcondvar_t`, `CV_DRIVER`).
 pub struct Condvar {
-    raw: KCell<ffi::kcondvar_t>,
+    raw: LockWord<ffi::kcondvar_t>,
 }
 
 // SAFETY: a kcondvar_t may be signalled and waited on from any thread; it
@@ -323,31 +306,18 @@ impl Default for Condvar {
 }
 
 impl Condvar {
-    /// Creates a condition variable with no waiters.
-    ///
-    /// # Context
-    ///
-    /// Allocates the condvar word with `KM_SLEEP`: may block.
+    /// Creates a condition variable with no waiters (a zero-filled word;
+    /// nothing is allocated).
     pub fn new() -> Self {
-        let raw = KCell::<ffi::kcondvar_t>::new_zeroed();
-        // SAFETY: zeroed storage owned by this new condvar at its final
-        // address; driver condvars take no name and no argument.
-        unsafe {
-            ffi::cv_init(
-                raw.as_ptr(),
-                ptr::null_mut(),
-                ffi::kcv_type_t::CV_DRIVER,
-                ptr::null_mut(),
-            );
-        }
-        Condvar { raw }
+        Condvar { raw: LockWord::zeroed() }
     }
 
     /// Waits to be woken (`cv_wait`). May wake spuriously.
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        // SAFETY: both words are initialised and outlive the call; the
-        // guard proves this thread holds the mutex, which cv_wait drops
-        // while asleep and holds again on return.
+        // SAFETY: both words are valid (zero-filled by `new`) and borrowed
+        // for the whole call, so they stay put; the guard proves this
+        // thread holds the mutex, which cv_wait drops while asleep and
+        // holds again on return.
         unsafe { ffi::cv_wait(self.raw.as_ptr(), guard.mutex.raw.as_ptr()) };
         guard
     }
@@ -403,13 +373,15 @@ impl Condvar {
 
     /// Wakes one waiter (`cv_signal`).
     pub fn notify_one(&self) {
-        // SAFETY: initialised in `new`, destroyed only in `drop`.
+        // SAFETY: a valid word (zero-filled by `new`), destroyed only in
+        // `drop`; the borrow pins its address while in use.
         unsafe { ffi::cv_signal(self.raw.as_ptr()) };
     }
 
     /// Wakes every waiter (`cv_broadcast`).
     pub fn notify_all(&self) {
-        // SAFETY: initialised in `new`, destroyed only in `drop`.
+        // SAFETY: a valid word (zero-filled by `new`), destroyed only in
+        // `drop`; the borrow pins its address while in use.
         unsafe { ffi::cv_broadcast(self.raw.as_ptr()) };
     }
 }

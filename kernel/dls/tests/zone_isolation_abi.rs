@@ -20,8 +20,10 @@
 //!   `dls_mgmt_outbox_replay()` and `dls_devnet_counters()` are the global
 //!   zone's: `EACCES`, for another zone's link as for none, changing
 //!   nothing;
-//! - `dls_zone_recover()` from the global zone naming a stale
-//!   incarnation gets `ESTALE` and changes nothing.
+//! - `dls_zone_recover()` from the global zone naming a zone id the
+//!   registry has not recorded since it was destroyed gets `ENXIO`, and
+//!   naming a stale incarnation (once the new one is in use) `ESTALE`;
+//!   neither changes anything.
 //!
 //! "Changes nothing": the global zone's snapshot, the counters and
 //! dlmgmtd's records are the same before and after. Cases are generated
@@ -33,7 +35,7 @@ use std::ffi::CString;
 use std::ptr;
 
 use dlszone_dls::abi::*;
-use dlszone_dls::ctypes::{DlsCounters, DlsHolder, DlsLinkInfo, DlsRecoverResult};
+use dlszone::dlszone_h::{DlsCounters, DlsHolder, DlsLinkInfo, DlsRecoverResult};
 use dlszone_dls::host::*;
 
 const ALL_ZONES: i32 = -1;
@@ -293,11 +295,33 @@ fn one_case(seed: u64, tally: &mut [u64; 4]) -> Result<(), String> {
     dlszone_host_zone_destroy(3);
     dlszone_host_zone_boot(3, 200);
     dlszone_host_settle();
+    // The registry records a zone at its first use (as under illumos,
+    // where the netstack constructor runs before the zone is findable):
+    // until then the id is unknown, for either incarnation.
+    for uniqid in [100, 200] {
+        let before = state();
+        let mut res = DlsRecoverResult::default();
+        // SAFETY: `res` is writable.
+        let rc = unsafe { dls_zone_recover(cred(0), 3, uniqid, 0, 1, &mut res) };
+        if rc != 6 || state() != before {
+            return Err(format!("recovery of unrecorded zone 3 ({uniqid}): {rc}"));
+        }
+    }
+    // First use of the new incarnation: a link created in it.
+    let mac = CString::new("vnic_new").expect("mac");
+    let n = CString::new("net9").expect("name");
+    // SAFETY: C strings.
+    let (mh, id) = unsafe {
+        (dlszone_host_mac(mac.as_ptr()), dlszone_host_dlmgmtd_add(n.as_ptr(), 0x08, 1, 3, 0, 0))
+    };
+    if dls_devnet_create(mh, id, 3) != 0 {
+        return Err("a link in the new incarnation of zone 3".into());
+    }
     let before = state();
     let mut res = DlsRecoverResult::default();
     // SAFETY: `res` is writable.
     let rc = unsafe { dls_zone_recover(cred(0), 3, 100, 0, 1, &mut res) };
-    if rc != 151 || state() != before {
+    if rc != 151 || state() != before || res != DlsRecoverResult::default() {
         return Err(format!("recovery of a stale incarnation: {rc}"));
     }
     tally[3] += 1;

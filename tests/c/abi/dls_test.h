@@ -86,7 +86,16 @@ typedef struct dls_link_s dls_link_t;
 
 /* ---- the exports of dls_mgmt.o (gate's signatures) ---------------------- */
 
+#ifdef DT_KLOAD
+/*
+ * Against the loaded object (make kload-test), the datum is the object's
+ * own, in the emulated kernel's memory: reached through a pointer.
+ */
+extern boolean_t *dlszone_host_devnet_need_rebuild(void);
+#define	devnet_need_rebuild	(*dlszone_host_devnet_need_rebuild())
+#else
 extern boolean_t devnet_need_rebuild;
+#endif
 
 extern void	dls_mgmt_init(void);
 extern void	dls_mgmt_fini(void);
@@ -149,6 +158,20 @@ extern boolean_t dls_devnet_rebuild(void);
 extern int dt_failures;
 extern int dt_checks;
 
+/*
+ * A check only the host build can make: an input no kernel caller can give
+ * without faulting there (a credential or a MAC handle the kernel never
+ * made: crgetzoneid() and mac_name() dereference it). Against the loaded
+ * object (DT_KLOAD) the emulated kernel would panic on it, as a kernel
+ * would fault, so the check is skipped and counted (dt_host_only).
+ */
+extern int dt_host_only;
+#ifdef DT_KLOAD
+#define	HOST_ONLY(stmt)	(dt_host_only++)
+#else
+#define	HOST_ONLY(stmt)	stmt
+#endif
+
 #define	CHECK(cond) do {						\
 	dt_checks++;							\
 	if (!(cond)) {							\
@@ -194,6 +217,14 @@ extern int	dt_main(void (*const *)(void), size_t);
 
 /* A MAC registered with the host kernel. */
 extern mac_handle_t dt_mac(const char *);
+/*
+ * dls_devnet_hold_link() and dls_devnet_rele_link() as dld calls them:
+ * inside the perimeter of the link's MAC `mac` (their callers enter it by
+ * link id first; gate ASSERTs it).
+ */
+extern int	dt_hold_link(const char *, datalink_id_t, dls_dl_handle_t *,
+    dls_link_t **);
+extern void	dt_rele_link(const char *, dls_dl_handle_t, dls_link_t *);
 /* dlmgmtd learns a link (as `dladm create-*` asks it), then the driver
  * creates it in the kernel from zone `zid`; returns the link id. */
 extern datalink_id_t dt_link(mac_handle_t, const char *, uint32_t, zoneid_t,

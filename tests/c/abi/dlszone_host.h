@@ -15,9 +15,20 @@ extern void	dlszone_host_set_zone(int zid);
 /* A credential of zone `zid`. */
 extern const void *dlszone_host_cred(int zid);
 
-/* Zones: boot (netstack create), halt (netstack shutdown), destroy. */
-extern void	dlszone_host_zone_boot(int zid, uint64_t uniqid);
+/*
+ * Zones: boot (netstack create), halt (netstack shutdown), destroy. Boot
+ * returns the incarnation the kernel's datalink code knows the zone by
+ * (what dls_devnet_snapshot() and dls_devnet_holders() report and
+ * dls_zone_recover() takes): the zone_uniqid given here on the host build;
+ * on the loaded object built without gate headers, the number the object
+ * gave the zone itself (kernel/kmod/zone.rs).
+ */
+extern uint64_t	dlszone_host_zone_boot(int zid, uint64_t uniqid);
+/* That incarnation, now (0 for the global zone or no such zone). */
+extern uint64_t	dlszone_host_zone_incarnation(int zid);
 extern void	dlszone_host_zone_status(int zid, int status);
+/* Zone `zid`'s zone_status_t; -1 if the kernel has no such zone. */
+extern int	dlszone_host_zone_state(int zid);
 extern void	dlszone_host_zone_halt(int zid);
 extern void	dlszone_host_zone_destroy(int zid);
 
@@ -25,6 +36,9 @@ extern void	dlszone_host_zone_destroy(int zid);
 extern void	*dlszone_host_mac(const char *name);
 extern int	dlszone_host_link_refs(const char *mac);
 extern int	dlszone_host_link_zone(const char *mac);
+/* A caller drops a dls_link_t reference it holds (dls_link_rele(), inside
+ * the MAC's perimeter, as dld does). */
+extern void	dlszone_host_link_rele(void *dlp);
 
 /* The next call of kernel function `op` fails with `errno`: op is one of
  * link_hold_create, link_hold, link_rele_by_name, link_setzid,
@@ -33,6 +47,10 @@ extern int	dlszone_host_link_zone(const char *mac);
 extern void	dlszone_host_fail_next(const char *op, int errno_value);
 
 extern int	dlszone_host_perims_held(void);
+/* The calling thread enters (or leaves) the perimeter of MAC `mac`, as dld
+ * does around dls_devnet_hold_link() and dls_devnet_rele_link(). */
+extern int	dlszone_host_perim_enter(const char *mac);
+extern int	dlszone_host_perim_exit(const char *mac);
 extern void	dlszone_host_taskq_drain(void);
 extern void	dlszone_host_taskq_refuse(int refuse);
 extern int	dlszone_host_kstats(const char *name, int zid);

@@ -10,6 +10,7 @@
 
 int dt_failures;
 int dt_checks;
+int dt_host_only;
 
 static const char *dt_name;
 static int dt_failures_before;
@@ -39,6 +40,8 @@ dt_end(void)
 	CHECK_EQ(c.dc_pending_frees, 0);
 	dls_mgmt_fini();
 	CHECK_EQ(dlszone_host_kstats_total(), 0);
+	/* The object gave everything back (the loaded object's checks). */
+	CHECK_EQ(dlszone_host_kernel_complaints(), 0);
 	(void) printf("%s %s\n", dt_failures == dt_failures_before ?
 	    "ok  " : "FAIL", dt_name);
 }
@@ -66,6 +69,9 @@ dt_main(void (*const *tests)(void), size_t n)
 	for (size_t i = 0; i < n; i++)
 		tests[i]();
 	(void) printf("%d checks, %d failed\n", dt_checks, dt_failures);
+	if (dt_host_only > 0)
+		(void) printf("%d host-only steps skipped (inputs a kernel "
+		    "would fault on)\n", dt_host_only);
 	return (dt_failures == 0 ? 0 : 1);
 }
 
@@ -73,6 +79,26 @@ mac_handle_t
 dt_mac(const char *name)
 {
 	return ((mac_handle_t)dlszone_host_mac(name));
+}
+
+int
+dt_hold_link(const char *mac, datalink_id_t id, dls_dl_handle_t *ddhp,
+    dls_link_t **dlpp)
+{
+	int r;
+
+	CHECK_EQ(dlszone_host_perim_enter(mac), 0);
+	r = dls_devnet_hold_link(id, ddhp, dlpp);
+	CHECK_EQ(dlszone_host_perim_exit(mac), 0);
+	return (r);
+}
+
+void
+dt_rele_link(const char *mac, dls_dl_handle_t ddh, dls_link_t *dlp)
+{
+	CHECK_EQ(dlszone_host_perim_enter(mac), 0);
+	dls_devnet_rele_link(ddh, dlp);
+	CHECK_EQ(dlszone_host_perim_exit(mac), 0);
 }
 
 datalink_id_t

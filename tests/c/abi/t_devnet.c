@@ -45,7 +45,7 @@ static void
 devnet_create(void)
 {
 	dt_begin("dls_devnet_create: owners, names per zone, EEXIST, ENOTSUP");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	dt_state_t before;
 	dls_link_info_t li;
 
@@ -75,8 +75,8 @@ devnet_create(void)
 	CHECK_EQ(li.dli_owner, 5);
 	CHECK_EQ(li.dli_zone, 5);
 	CHECK_EQ(li.dli_flags, DLS_LINKF_TRANSIENT);
-	CHECK_EQ(li.dli_owner_uniqid, 105);
-	CHECK_EQ(li.dli_zone_uniqid, 105);
+	CHECK_EQ(li.dli_owner_uniqid, u5);
+	CHECK_EQ(li.dli_zone_uniqid, u5);
 	CHECK_EQ(dlszone_host_kstats("net0", 5), 1);
 	CHECK_EQ(dlszone_host_link_zone("vnic2"), 5);
 	CHECK_EQ(dt_holds(zid, DLS_HOLDER_EXISTENCE, 5), 1);
@@ -176,7 +176,8 @@ devnet_recreate_after_destroy(void)
 	CHECK(dt_info(zid, &li));
 	CHECK_EQ(memcmp(&li, &zi, sizeof (li)), 0);
 	CHECK_EQ(dlszone_host_kstats("z5net0", 5), 1);
-	CHECK_EQ(dlszone_host_link_refs("vnic10"), 1);
+	/* Its create's reference, and the one its zone's data path keeps. */
+	CHECK_EQ(dlszone_host_link_refs("vnic10"), 2);
 	CHECK_EQ(dlszone_host_link_zone("vnic10"), 5);
 	/* The zone deletes its own link, and re-creates it. */
 	dlszone_host_set_zone(5);
@@ -545,7 +546,7 @@ static void
 devnet_setzid_eagain(void)
 {
 	dt_begin("dls_devnet_setzid: EAGAIN while a notice waits");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	dlszone_host_zone_boot(6, 106);
 	mac_handle_t g = dt_mac("vnic50");
 	datalink_id_t gid = dt_link(g, "net0", DATALINK_CLASS_VNIC, GZ,
@@ -554,7 +555,7 @@ devnet_setzid_eagain(void)
 	dlszone_host_dlmgmtd_kill();
 	dlszone_host_zone_halt(5);
 	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, 0, &res), 0);
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, 0, &res), 0);
 	CHECK_EQ(res.drr_returned, 1);
 	CHECK_EQ(dlszone_host_settle(), 1);
 	dlszone_host_dlmgmtd_start();
@@ -690,6 +691,7 @@ devnet_devices(void)
 	dlszone_host_dlmgmtd_kill();
 	CHECK_EQ(dls_devnet_phydev(pid, &dev), I_EINVAL);
 	dlszone_host_dlmgmtd_start();
+	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 	CHECK_EQ(dev, 5);
 	CHECK_EQ(dt_holds(pid, DLS_HOLDER_TEMPORARY, -1), 0);
 

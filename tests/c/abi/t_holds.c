@@ -88,7 +88,7 @@ static void
 holds_long(void)
 {
 	dt_begin("dls_devnet_hold/_rele: provenance, ENXIO from a halted zone");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	mac_handle_t g = dt_mac("vnic10");
 	datalink_id_t gid = dt_link(g, "net0", DATALINK_CLASS_VNIC, GZ,
 	    B_FALSE);
@@ -116,7 +116,7 @@ holds_long(void)
 	for (uint32_t i = 0; i < n && i < 8; i++) {
 		if (h[i].dh_zoneid == 5) {
 			CHECK_EQ(h[i].dh_kind, DLS_HOLDER_NAMED);
-			CHECK_EQ(h[i].dh_uniqid, 105);
+			CHECK_EQ(h[i].dh_uniqid, u5);
 		}
 	}
 	dls_link_info_t li;
@@ -157,7 +157,7 @@ holds_long(void)
 	dlszone_host_dlmgmtd_start();
 	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 100, 0, &res), 0);
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 100, 0, &res), 0);
 	CHECK_EQ(dlszone_host_settle(), 0);
 	destroy_ok(g, gid);
 	destroy_ok(l, lid);
@@ -176,7 +176,7 @@ holds_link(void)
 	dt_state_t before;
 
 	CHECK_EQ(dlszone_host_link_refs("vnic20"), 1);
-	CHECK_EQ(dls_devnet_hold_link(id, &ddh, &dlp), 0);
+	CHECK_EQ(dt_hold_link("vnic20", id, &ddh, &dlp), 0);
 	CHECK(dlp != NULL);
 	/* dl_name, the first member of a dls_link_t, is the MAC name. */
 	CHECK_STR((const char *)dlp, "vnic20");
@@ -192,12 +192,12 @@ holds_link(void)
 	CHECK_EQ(dt_holds(id, DLS_HOLDER_TEMPORARY, -1), 2);
 	dls_devnet_rele_tmp(t2);
 
-	dls_devnet_rele_link(ddh, dlp);
+	dt_rele_link("vnic20", ddh, dlp);
 	CHECK_EQ(dlszone_host_link_refs("vnic20"), 1);
 	CHECK_EQ(dt_holds(id, DLS_HOLDER_TEMPORARY, -1), 0);
 	/* Twice: refused and counted; the dls_link_t is not touched. */
 	dt_state_take(&before);
-	dls_devnet_rele_link(ddh, dlp);
+	dt_rele_link("vnic20", ddh, dlp);
 	CHECK_SAME_BAD(before, 1);
 	CHECK_EQ(dlszone_host_link_refs("vnic20"), 1);
 
@@ -206,25 +206,26 @@ holds_link(void)
 	dls_link_t *kdlp = NULL;
 	dt_state_take(&before);
 	dlszone_host_fail_next("link_hold", I_ENOENT);
-	CHECK_EQ(dls_devnet_hold_link(id, &keep, &kdlp), I_ENOENT);
+	CHECK_EQ(dt_hold_link("vnic20", id, &keep, &kdlp), I_ENOENT);
 	CHECK_EQ(dls_devnet_hold_link(id + 1000, &keep, &kdlp), I_ENOENT);
 	CHECK_SAME(before);
 	CHECK(keep == DT_FORGED);
 	CHECK(kdlp == NULL);
 
 	/* dls_devnet_release() of a hold_link handle: the hold only. */
-	CHECK_EQ(dls_devnet_hold_link(id, &ddh, &dlp), 0);
+	CHECK_EQ(dt_hold_link("vnic20", id, &ddh, &dlp), 0);
 	CHECK_EQ(dls_devnet_release(ddh), 0);
 	CHECK_EQ(dt_holds(id, DLS_HOLDER_TEMPORARY, -1), 0);
 	CHECK_EQ(dlszone_host_link_refs("vnic20"), 2);
+	dls_link_t *kept = dlp;
 
 	/* A dls_link_t whose link went: its temporary hold is ENOENT. */
 	dlszone_host_zone_boot(5, 105);
 	mac_handle_t z = dt_mac("vnic21");
 	datalink_id_t zid = dt_link(z, "z5net0", DATALINK_CLASS_VNIC, 5,
 	    B_FALSE);
-	CHECK_EQ(dls_devnet_hold_link(zid, &ddh, &dlp), 0);
-	dls_devnet_rele_link(ddh, dlp);
+	CHECK_EQ(dt_hold_link("vnic21", zid, &ddh, &dlp), 0);
+	dt_rele_link("vnic21", ddh, dlp);
 	dlszone_host_zone_halt(5);
 	CHECK_EQ(dls_devnet_hold_tmp_by_link(dlp, &t2), I_ENOENT);
 	destroy_ok(z, DATALINK_INVALID_LINKID);
@@ -233,6 +234,8 @@ holds_link(void)
 	/* The dls_link_t reference the release left is the caller's. */
 	destroy_ok(g, id);
 	CHECK_EQ(dlszone_host_link_refs("vnic20"), 1);
+	dlszone_host_link_rele(kept);
+	CHECK_EQ(dlszone_host_link_refs("vnic20"), -1);
 	dt_end();
 }
 
@@ -336,10 +339,12 @@ holds_open_close(void)
 	CHECK_EQ(dt_holds(gid, DLS_HOLDER_DEVNET, GZ), 0);
 	/* dls_devnet_release() of an open's handle closes it. */
 	CHECK_EQ(dls_devnet_release(b), 0);
-	CHECK_EQ(dlszone_host_link_refs("vnic41"), 1);
+	/* The create's reference and the zone's data path's (gate's
+	 * dls_link_setzid() keeps one while it is in a non-global zone). */
+	CHECK_EQ(dlszone_host_link_refs("vnic41"), 2);
 	/* A close from another zone's thread. */
 	dls_devnet_close(c);
-	CHECK_EQ(dlszone_host_link_refs("vnic42"), 1);
+	CHECK_EQ(dlszone_host_link_refs("vnic42"), 2);
 	CHECK_EQ(dt_holds(lid, DLS_HOLDER_DEVNET, 5), 0);
 	/* Closed twice: counted, nothing changed. */
 	dt_state_take(&before);
@@ -399,7 +404,8 @@ holds_open_across_halt(void)
 	dlszone_host_set_zone(5);
 	CHECK_EQ(dls_devnet_open("net0", &a, &dev), 0);
 	dlszone_host_set_zone(GZ);
-	CHECK_EQ(dlszone_host_link_refs("vnic45"), 2);
+	/* The create's, the zone's data path's and the open's. */
+	CHECK_EQ(dlszone_host_link_refs("vnic45"), 3);
 	dlszone_host_zone_halt(5);
 	CHECK(!dt_info(zid, NULL));
 	CHECK_EQ(dt_counters().dc_pending_frees, 1);

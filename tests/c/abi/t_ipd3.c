@@ -71,7 +71,7 @@ static void
 ipd3_hold_zlink(void)
 {
 	dt_begin("dls_devnet_hold_zlink: by name in a zone, one step");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	dlszone_host_zone_boot(6, 106);
 	mac_handle_t g = dt_mac("vnic10"), z = dt_mac("vnic11");
 	mac_handle_t l = dt_mac("vnic12");
@@ -162,7 +162,7 @@ ipd3_hold_zlink(void)
 	dlszone_host_dlmgmtd_start();
 	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 100, 0, &res), 0);
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 100, 0, &res), 0);
 	CHECK_EQ(dlszone_host_settle(), 0);
 	destroy_ok(g, gid);
 	destroy_ok(z, DATALINK_INVALID_LINKID);
@@ -177,7 +177,7 @@ static void
 ipd3_holders(void)
 {
 	dt_begin("dls_devnet_holders: records, ENOSPC and the count");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	dlszone_host_device("vnic", 77, 20);
 	mac_handle_t g = dt_mac("vnic20");
 	datalink_id_t id = dt_link(g, "net0", DATALINK_CLASS_VNIC, GZ, B_FALSE);
@@ -205,7 +205,7 @@ ipd3_holders(void)
 	n = 8;
 	CHECK_EQ(dls_devnet_holders(CRED(GZ), id, 0, h, &n), 0);
 	CHECK_EQ(n, 6);
-	static const struct {
+	const struct {
 		uint32_t kind;
 		zoneid_t zone;
 		uint64_t uniqid;
@@ -214,8 +214,8 @@ ipd3_holders(void)
 		{ DLS_HOLDER_EXISTENCE, GZ, 0, 1 },
 		{ DLS_HOLDER_LOAN, GZ, 0, 1 },
 		{ DLS_HOLDER_NAMED, GZ, 0, 1 },
-		{ DLS_HOLDER_STREAM, 5, 105, 2 },
-		{ DLS_HOLDER_DEVNET, 5, 105, 1 },
+		{ DLS_HOLDER_STREAM, 5, u5, 2 },
+		{ DLS_HOLDER_DEVNET, 5, u5, 1 },
 		{ DLS_HOLDER_TEMPORARY, -1, 0, 3 },
 	};
 	for (int i = 0; i < 6; i++) {
@@ -353,7 +353,7 @@ static void
 ipd3_snapshot(void)
 {
 	dt_begin("dls_devnet_snapshot: per zone, ENOSPC, the generation");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	dlszone_host_zone_boot(6, 106);
 	dls_link_info_t s[8], z[8];
 	uint32_t n, m;
@@ -390,11 +390,11 @@ ipd3_snapshot(void)
 	CHECK_STR(s[2].dli_reserved, "net1");
 	CHECK_EQ(s[2].dli_owner, GZ);
 	CHECK_EQ(s[2].dli_zone, 5);
-	CHECK_EQ(s[2].dli_zone_uniqid, 105);
+	CHECK_EQ(s[2].dli_zone_uniqid, u5);
 	CHECK_EQ(s[2].dli_owner_uniqid, 0);
 	CHECK_EQ(s[2].dli_long_holds, 2);
 	CHECK_EQ(s[3].dli_flags, DLS_LINKF_TRANSIENT);
-	CHECK_EQ(s[3].dli_owner_uniqid, 105);
+	CHECK_EQ(s[3].dli_owner_uniqid, u5);
 	for (uint32_t i = 0; i < n; i++)
 		CHECK_EQ(s[i].dli_pad, 0);
 	/* A zone: the links in it, without the names kept elsewhere. */
@@ -486,7 +486,7 @@ static void
 ipd3_outbox(void)
 {
 	dt_begin("dls_mgmt_outbox_replay: in order, once, stops at a failure");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	mac_handle_t t = dt_mac("vnic50"), l = dt_mac("vnic51");
 	datalink_id_t tid = dt_link(t, "z5net0", DATALINK_CLASS_VNIC, 5,
 	    B_FALSE);
@@ -501,7 +501,7 @@ ipd3_outbox(void)
 	dlszone_host_dlmgmtd_kill();
 	dlszone_host_zone_halt(5);
 	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, 0, &res), 0);
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, 0, &res), 0);
 	CHECK_EQ(res.drr_notices, 1);
 	CHECK_EQ(dlszone_host_settle(), 2);
 	CHECK_EQ(dt_counters().dc_outbox, 2);
@@ -576,7 +576,7 @@ static void
 ipd3_release_counters(void)
 {
 	dt_begin("dls_devnet_release and dls_devnet_counters");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	mac_handle_t g = dt_mac("vnic60");
 	datalink_id_t id = dt_link(g, "net0", DATALINK_CLASS_VNIC, GZ, B_FALSE);
 	move(id, 5, B_FALSE);
@@ -614,7 +614,7 @@ ipd3_release_counters(void)
 	dlszone_host_dlmgmtd_kill();
 	dlszone_host_zone_halt(5);
 	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, DLS_RECOVER_FORCE,
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, DLS_RECOVER_FORCE,
 	    &res), 0);
 	CHECK_EQ(res.drr_holds_reclaimed, 1);
 	c = dt_counters();
@@ -640,7 +640,7 @@ static void
 ipd3_recover(void)
 {
 	dt_begin("dls_zone_recover: results, frees, re-runs, refusals");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	mac_handle_t z = dt_mac("vnic70"), w = dt_mac("vnic71");
 	datalink_id_t zid = dt_link(z, "z5net0", DATALINK_CLASS_VNIC, 5,
 	    B_FALSE);
@@ -653,7 +653,7 @@ ipd3_recover(void)
 	dt_state_t before;
 	dt_state_take(&before);
 	(void) memset(&res, 0xa5, sizeof (res));
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, DLS_RECOVER_FORCE,
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, DLS_RECOVER_FORCE,
 	    &res), I_EBUSY);
 	CHECK_EQ(res.drr_returned + res.drr_condemned + res.drr_left +
 	    res.drr_holds_reclaimed + res.drr_delayed + res.drr_notices, 0);
@@ -669,12 +669,12 @@ ipd3_recover(void)
 	dlszone_host_zone_halt(5);
 	CHECK_EQ(dt_counters().dc_pending_frees, 2);
 	/* Without force, the zone's holds stay; nothing is in the zone. */
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, 0, &res), 0);
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, 0, &res), 0);
 	CHECK_EQ(res.drr_left, 0);
 	CHECK_EQ(res.drr_holds_reclaimed, 0);
 	CHECK_EQ(dt_counters().dc_pending_frees, 2);
 	/* With force: one freed at once, one waits for the GZ's hold. */
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, DLS_RECOVER_FORCE,
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, DLS_RECOVER_FORCE,
 	    &res), 0);
 	CHECK_EQ(res.drr_holds_reclaimed, 2);
 	CHECK_EQ(res.drr_condemned, 2);
@@ -684,7 +684,7 @@ ipd3_recover(void)
 	CHECK_EQ(dt_counters().dc_pending_frees, 1);
 	/* Re-run: nothing more. */
 	dt_state_take(&before);
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, DLS_RECOVER_FORCE,
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, DLS_RECOVER_FORCE,
 	    &res), 0);
 	CHECK_EQ(res.drr_holds_reclaimed + res.drr_condemned +
 	    res.drr_delayed, 0);
@@ -697,12 +697,12 @@ ipd3_recover(void)
 	/* Refusals: the wrong zone, the wrong incarnation, gone. */
 	dt_state_take(&before);
 	(void) memset(&res, 0xa5, sizeof (res));
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 104, 0, 0, &res), I_ESTALE);
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5 + 1, 0, 0, &res), I_ESTALE);
 	CHECK_EQ(dls_zone_recover(CRED(GZ), 6, 106, 0, 0, &res), I_ENXIO);
-	CHECK_EQ(dls_zone_recover(CRED(5), 5, 105, 0, 0, &res), I_EACCES);
+	CHECK_EQ(dls_zone_recover(CRED(5), 5, u5, 0, 0, &res), I_EACCES);
 	CHECK_SAME(before);
 	dlszone_host_zone_destroy(5);
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 0, 0, &res), I_ENXIO);
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 0, 0, &res), I_ENXIO);
 	destroy_ok(z, DATALINK_INVALID_LINKID);
 	destroy_ok(w, DATALINK_INVALID_LINKID);
 	dt_end();
@@ -735,7 +735,7 @@ static void
 ipd3_wedged_dlmgmtd(void)
 {
 	dt_begin("a wedged dlmgmtd: ETIMEDOUT, EALREADY, the rest goes on");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	dlszone_host_zone_boot(6, 106);
 	mac_handle_t g = dt_mac("vnic80"), o = dt_mac("vnic81");
 	datalink_id_t gid = dt_link(g, "net0", DATALINK_CLASS_VNIC, GZ,
@@ -754,7 +754,7 @@ ipd3_wedged_dlmgmtd(void)
 	dt_state_take(&before);
 	dls_recover_result_t res;
 	(void) memset(&res, 0xa5, sizeof (res));
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 50, DLS_RECOVER_FORCE,
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 50, DLS_RECOVER_FORCE,
 	    &res), I_ETIMEDOUT);
 	CHECK_EQ(res.drr_returned + res.drr_condemned + res.drr_left +
 	    res.drr_holds_reclaimed + res.drr_delayed + res.drr_notices, 0);
@@ -771,7 +771,7 @@ ipd3_wedged_dlmgmtd(void)
 	dls_link_info_t li;
 	CHECK(dt_info(gid, &li));
 	CHECK_EQ(li.dli_zone, GZ);
-	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, 105, 50, DLS_RECOVER_FORCE,
+	CHECK_EQ(dls_zone_recover(CRED(GZ), 5, u5, 50, DLS_RECOVER_FORCE,
 	    &res), 0);
 	CHECK_EQ(res.drr_left, 0);
 

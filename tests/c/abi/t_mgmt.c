@@ -313,6 +313,7 @@ mgmt_get_next(void)
 	CHECK_EQ(dls_mgmt_get_next(0, DATALINK_CLASS_ALL,
 	    DATALINK_ANY_MEDIATYPE, all), DATALINK_INVALID_LINKID);
 	dlszone_host_dlmgmtd_start();
+	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 	CHECK_EQ(dls_mgmt_get_next(0, DATALINK_CLASS_ALL,
 	    DATALINK_ANY_MEDIATYPE, all), a);
 	dlszone_host_zone_halt(5);
@@ -348,6 +349,7 @@ mgmt_get_phydev(void)
 	CHECK_EQ(dls_mgmt_get_phydev(phys, &dev), I_EINVAL);
 	CHECK_EQ(dev, 1);
 	dlszone_host_dlmgmtd_start();
+	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 	CHECK_EQ(dls_mgmt_get_phydev(phys, &dev), 0);
 	CHECK_EQ(dev, DT_DEV(88, 5));
 	dlszone_host_zone_halt(5);
@@ -517,12 +519,14 @@ mgmt_init_fini(void)
 	/* dls loads again: the zones come back through netstack create. */
 	dlszone_host_zone_boot(5, 105);
 	dls_mgmt_init();
+	/* Zones are numbered when dls loads (without gate headers). */
+	uint64_t u5 = dlszone_host_zone_incarnation(5);
 	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 	mac_handle_t m2 = dt_mac("vnic31");
 	datalink_id_t z = dt_link(m2, "z5net0", DATALINK_CLASS_VNIC, 5,
 	    B_FALSE);
 	CHECK(dt_info(z, &li));
-	CHECK_EQ(li.dli_zone_uniqid, 105);
+	CHECK_EQ(li.dli_zone_uniqid, u5);
 	CHECK_EQ(dls_devnet_destroy(m2, &out, B_TRUE), 0);
 	CHECK_EQ(out, z);
 	dlszone_host_zone_halt(5);

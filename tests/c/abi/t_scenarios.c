@@ -120,7 +120,7 @@ static void
 os_8627(void)
 {
 	dt_begin("OS-8627: global-zone holds of a halted zone's own link");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	dlszone_host_device("vnic", 77, 500);
 	mac_handle_t mh = dt_mac("vnic500");
 	datalink_id_t id = dt_link(mh, "net0", DATALINK_CLASS_VNIC, 5,
@@ -164,7 +164,7 @@ os_8627(void)
 		CHECK_EQ(h[i].dh_count, 1);
 		if (h[i].dh_zoneid == 5) {
 			CHECK_EQ(h[i].dh_kind, DLS_HOLDER_STREAM);
-			CHECK_EQ(h[i].dh_uniqid, 105);
+			CHECK_EQ(h[i].dh_uniqid, u5);
 		} else {
 			CHECK_EQ(h[i].dh_zoneid, GLOBAL_ZONEID);
 			CHECK(h[i].dh_kind == DLS_HOLDER_STREAM ||
@@ -191,7 +191,7 @@ os_8627(void)
 
 	/* The zone is dead: forced recovery drops its own hold only. */
 	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 100,
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u5, 100,
 	    DLS_RECOVER_FORCE, &res), 0);
 	CHECK_EQ(res.drr_holds_reclaimed, 1);
 	CHECK_EQ(res.drr_left, 0);
@@ -286,7 +286,7 @@ static void
 stuck_down(void)
 {
 	dt_begin("stuck down: recovery without dlmgmtd, replay at its restart");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u5 = dlszone_host_zone_boot(5, 105);
 	mac_handle_t m0 = dt_mac("vnic100"), m1 = dt_mac("vnic101");
 	mac_handle_t m2 = dt_mac("vnic102"), m3 = dt_mac("vnic103");
 	datalink_id_t net0 = dt_link(m0, "net0", DATALINK_CLASS_VNIC,
@@ -338,7 +338,7 @@ stuck_down(void)
 	/* Recovery without force: net0 comes home, net3 is held inside. */
 	dls_recover_result_t res;
 	(void) memset(&res, 0xff, sizeof (res));
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 100, 0, &res),
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u5, 100, 0, &res),
 	    I_EBUSY);
 	CHECK_EQ(res.drr_returned, 1);
 	CHECK_EQ(res.drr_condemned, 0);
@@ -359,7 +359,7 @@ stuck_down(void)
 	/* Re-running it changes nothing. */
 	dt_state_t before;
 	dt_state_take(&before);
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 100, 0, &res),
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u5, 100, 0, &res),
 	    I_EBUSY);
 	CHECK_EQ(res.drr_returned, 0);
 	CHECK_EQ(res.drr_left, 1);
@@ -367,7 +367,7 @@ stuck_down(void)
 	CHECK_SAME(before);
 
 	/* With force, the dead zone's hold goes and net3 comes home. */
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 100,
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u5, 100,
 	    DLS_RECOVER_FORCE, &res), 0);
 	CHECK_EQ(res.drr_returned, 1);
 	CHECK_EQ(res.drr_holds_reclaimed, 1);
@@ -377,7 +377,7 @@ stuck_down(void)
 	CHECK_EQ(li.dli_zone, GLOBAL_ZONEID);
 	CHECK_EQ(li.dli_long_holds, 1);
 	dt_state_take(&before);
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 0,
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u5, 0,
 	    DLS_RECOVER_FORCE, &res), 0);
 	CHECK_EQ(res.drr_returned + res.drr_condemned + res.drr_left +
 	    res.drr_holds_reclaimed + res.drr_delayed + res.drr_notices, 0);
@@ -565,7 +565,7 @@ static void
 zone_id_reuse(void)
 {
 	dt_begin("zone id reuse: incarnation 105's leftovers never touch 205");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u105 = dlszone_host_zone_boot(5, 105);
 	mac_handle_t m0 = dt_mac("vnic300"), m1 = dt_mac("vnic301");
 	datalink_id_t net0 = dt_link(m0, "net0", DATALINK_CLASS_VNIC,
 	    GLOBAL_ZONEID, B_FALSE);
@@ -594,20 +594,21 @@ zone_id_reuse(void)
 	CHECK_EQ(li.dli_zone, GLOBAL_ZONEID);
 	CHECK_EQ(dt_counters().dc_pending_frees, 0);
 	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 0, 0, &res),
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u105, 0, 0, &res),
 	    I_ENXIO);
 
 	/* dlmgmtd returns; a new zone 5 boots and borrows net0. */
 	dlszone_host_dlmgmtd_start();
 	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 	CHECK_EQ(dlszone_host_settle(), 0);
-	dlszone_host_zone_boot(5, 205);
+	uint64_t u205 = dlszone_host_zone_boot(5, 205);
+	CHECK(u205 != u105);
 	CHECK_EQ(dls_devnet_hold_tmp(net0, &ddh), 0);
 	CHECK_EQ(dls_devnet_setzid(ddh, 5), 0);
 	dls_devnet_rele_tmp(ddh);
 	CHECK(dt_info(net0, &li));
 	CHECK_EQ(li.dli_zone, 5);
-	CHECK_EQ(li.dli_zone_uniqid, 205);
+	CHECK_EQ(li.dli_zone_uniqid, u205);
 	dlszone_host_set_zone(5);
 	CHECK_EQ(dls_devnet_hold(net0, &new_net0), 0);
 	dlszone_host_set_zone(GLOBAL_ZONEID);
@@ -628,7 +629,7 @@ zone_id_reuse(void)
 	int seen = 0;
 	for (uint32_t i = 0; i < n && i < 8; i++) {
 		if (h[i].dh_zoneid == 5) {
-			CHECK_EQ(h[i].dh_uniqid, 205);
+			CHECK_EQ(h[i].dh_uniqid, u205);
 			seen++;
 		}
 	}
@@ -637,9 +638,9 @@ zone_id_reuse(void)
 	/* Recovery naming 105 is stale; 205 is running. */
 	dt_state_take(&before);
 	(void) memset(&res, 0xff, sizeof (res));
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 0,
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u105, 0,
 	    DLS_RECOVER_FORCE, &res), I_ESTALE);
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 205, 0,
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u205, 0,
 	    DLS_RECOVER_FORCE, &res), I_EBUSY);
 	CHECK_EQ(res.drr_returned + res.drr_condemned + res.drr_left +
 	    res.drr_holds_reclaimed + res.drr_delayed + res.drr_notices, 0);
@@ -662,14 +663,17 @@ zone_id_reuse(void)
 
 /*
  * A reused zone id whose earlier incarnation was never destroyed (the
- * netstack destroy was missed): the new incarnation's first appearance
- * retires the old one, reclaiming what it kept.
+ * netstack destroy was missed): the new incarnation's netstack creation
+ * retires the old one, reclaiming what it kept. (illumos creates the
+ * netstack while the new zone is not yet visible to zone_find_by_id(), so
+ * the new incarnation itself is recorded at its first use: here, its
+ * first loan.)
  */
 static void
 zone_id_reuse_without_destroy(void)
 {
 	dt_begin("zone id reuse: a new incarnation retires an undestroyed one");
-	dlszone_host_zone_boot(5, 105);
+	uint64_t u105 = dlszone_host_zone_boot(5, 105);
 	mac_handle_t m0 = dt_mac("vnic310");
 	datalink_id_t net0 = dt_link(m0, "net0", DATALINK_CLASS_VNIC,
 	    GLOBAL_ZONEID, B_FALSE);
@@ -686,7 +690,7 @@ zone_id_reuse_without_destroy(void)
 	CHECK_EQ(dls_mgmt_door_set(B_TRUE), 0);
 
 	/* Incarnation 205 boots with no destroy of 105 in between. */
-	dlszone_host_zone_boot(5, 205);
+	CHECK(dlszone_host_zone_boot(5, 205) != u105);
 	dls_link_info_t li;
 	CHECK(dt_info(net0, &li));
 	CHECK_EQ(li.dli_zone, GLOBAL_ZONEID);
@@ -694,12 +698,12 @@ zone_id_reuse_without_destroy(void)
 	CHECK_EQ(dlszone_host_settle(), 0);
 	CHECK_EQ(dlszone_host_dlmgmtd_zone(net0), GLOBAL_ZONEID);
 	CHECK_EQ(dls_devnet_release(old), I_ESTALE);
-	dls_recover_result_t res;
-	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, 105, 0, 0, &res),
-	    I_ESTALE);
 	CHECK_EQ(dls_devnet_hold_tmp(net0, &ddh), 0);
 	CHECK_EQ(dls_devnet_setzid(ddh, 5), 0);
 	CHECK_EQ(dls_devnet_getzid(ddh), 5);
+	dls_recover_result_t res;
+	CHECK_EQ(dls_zone_recover(CRED(GLOBAL_ZONEID), 5, u105, 0, 0, &res),
+	    I_ESTALE);
 	CHECK_EQ(dls_devnet_setzid(ddh, GLOBAL_ZONEID), 0);
 	dls_devnet_rele_tmp(ddh);
 	dlszone_host_zone_halt(5);

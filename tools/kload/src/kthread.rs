@@ -40,9 +40,14 @@
 //! (other faults go to the handler that was there before).
 //!
 //! Host code must therefore enter module code only through
-//! [`Kstack::call`]; no emulated function calls back into the module
-//! (ktest functions are run by the runner, each on a kernel thread of
-//! its own).
+//! [`Kstack::call`] (or [`Kstack::call_args`]), on a kernel thread of its
+//! own ([`run`]) or on the calling thread's own kernel stack
+//! ([`call_here`]). An emulated kernel function that calls back into the
+//! module (a ZSD constructor, a netstack callback, a driver creating its
+//! link) does so with [`call_nested`]: on the same kernel stack, below the
+//! frame of the module code that called the kernel function, with
+//! [`NESTED_GAP`] bytes left for the kernel function's own frames, as the
+//! callback would run in illumos.
 
 use std::cell::Cell;
 use std::io;
@@ -110,6 +115,33 @@ std::arch::global_asm!(
     "    popq %rbp",
     "    retq",
     ".size kload_call_on_kstack, .-kload_call_on_kstack",
+    // kload_call6_on_kstack(header, top, func, args) -> rax of
+    // func(args[0], ..., args[5])
+    ".globl kload_call6_on_kstack",
+    ".type kload_call6_on_kstack,@function",
+    "kload_call6_on_kstack:",
+    "    pushq %rbp",
+    "    movq %rsp, %rbp",
+    "    pushq %rbx",
+    "    pushq %r12",
+    "    movq %rdi, %rbx",
+    "    movq %rsp, {host_sp}(%rbx)",
+    "    movq %rdx, %r11",
+    "    movq %rcx, %r12",
+    "    movq %rsi, %rsp",
+    "    movq 0(%r12), %rdi",
+    "    movq 8(%r12), %rsi",
+    "    movq 16(%r12), %rdx",
+    "    movq 24(%r12), %rcx",
+    "    movq 32(%r12), %r8",
+    "    movq 40(%r12), %r9",
+    "    callq *%r11",
+    "    movq {host_sp}(%rbx), %rsp",
+    "    popq %r12",
+    "    popq %rbx",
+    "    popq %rbp",
+    "    retq",
+    ".size kload_call6_on_kstack, .-kload_call6_on_kstack",
     // kload_host_call: %r11 = host function, %rsp = module stack.
     ".globl kload_host_call",
     ".type kload_host_call,@function",
@@ -162,6 +194,8 @@ std::arch::global_asm!(
 
 unsafe extern "C" {
     fn kload_call_on_kstack(header: *mut Header, top: usize, func: usize, arg: usize) -> u64;
+    fn kload_call6_on_kstack(header: *mut Header, top: usize, func: usize, args: *const u64)
+    -> u64;
     fn kload_host_call();
 }
 
@@ -427,6 +461,127 @@ impl Kstack {
         CURRENT.with(|c| c.set(prev));
         rax
     }
+
+    /// Calls module function `func` with up to six integer or pointer
+    /// arguments (`%rdi`, `%rsi`, `%rdx`, `%rcx`, `%r8`, `%r9`; the rest
+    /// zero) on this stack and returns its `%rax`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Kstack::call`], for a function taking `args.len()` (at
+    /// most six) integer or pointer arguments.
+    pub unsafe fn call_args(&mut self, func: usize, args: &[u64]) -> u64 {
+        let a = six(args);
+        let header = self.header();
+        let prev = CURRENT.with(|c| c.replace(header));
+        // SAFETY: as in `call`; `a` outlives the call.
+        let rax = unsafe { kload_call6_on_kstack(header, self.top(), func, a.as_ptr()) };
+        CURRENT.with(|c| c.set(prev));
+        rax
+    }
+}
+
+/// `args` padded with zeroes to the six argument registers.
+fn six(args: &[u64]) -> [u64; 6] {
+    assert!(args.len() <= 6, "a call with {} register arguments", args.len());
+    let mut a = [0u64; 6];
+    a[..args.len()].copy_from_slice(args);
+    a
+}
+
+/// Bytes left free between the module frame that called into the kernel
+/// and a callback the kernel makes into the module from that call: the
+/// kernel function's own frames (the same reserve as the stack budget's
+/// for the deepest kernel callee, docs/testing.md). They count in the
+/// depth measured.
+pub const NESTED_GAP: usize = 1024;
+
+/// Whether the calling host thread is inside a kernel call that module
+/// code made (so a callback into the module nests on that kernel stack).
+pub fn in_module_call() -> bool {
+    CURRENT.with(|c| !c.get().is_null())
+}
+
+/// Calls module function `func(args)` from inside a kernel call made by
+/// module code on this thread, as a kernel function calls back into a
+/// module (`zone_key_create()` running a ZSD constructor,
+/// `netstack_register()` a netstack callback, iptun creating its link):
+/// on the same kernel stack, [`NESTED_GAP`] bytes below the module frame
+/// that made the kernel call, so the depth measured for the outer call
+/// includes the callback's frames. `None` when the thread is not in such
+/// a call.
+///
+/// # Safety
+///
+/// As for [`Kstack::call_args`]; the callback must return before the
+/// kernel function that makes it does.
+pub unsafe fn call_nested(func: usize, args: &[u64]) -> Option<u64> {
+    let header = CURRENT.with(|c| c.get()).cast_mut();
+    if header.is_null() {
+        return None;
+    }
+    let a = six(args);
+    // SAFETY: CURRENT is the header of the region this thread is running
+    // module code on; nothing else writes it while this thread is in host
+    // code.
+    let (host_sp, module_sp, module_fp) =
+        unsafe { ((*header).host_sp, (*header).module_sp, (*header).module_fp) };
+    let low = header as usize + 2 * PAGE;
+    let top = (module_sp as usize).saturating_sub(NESTED_GAP) & !15;
+    if top <= low + 256 {
+        super::emu::console::fatal("kernel stack overflow: no room for a nested callback");
+    }
+    // SAFETY: `top` lies in the live stack below every module frame of the
+    // outer call; the trampoline restores the host stack; the header's
+    // fields the nested call overwrites are restored below, before the
+    // outer module code runs again.
+    let rax = unsafe { kload_call6_on_kstack(header, top, func, a.as_ptr()) };
+    // SAFETY: as above.
+    unsafe {
+        (*header).host_sp = host_sp;
+        (*header).module_sp = module_sp;
+        (*header).module_fp = module_fp;
+    }
+    Some(rax)
+}
+
+thread_local! {
+    /// The kernel stack of a host thread that calls into module code
+    /// directly (a C test's thread: see [`call_here`]).
+    static OWN: std::cell::RefCell<Option<Kstack>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Calls module function `func(args)` as the calling host thread: nested
+/// on its current kernel stack if it is inside a kernel call from module
+/// code ([`call_nested`]; no separate stack use then, it counts in the
+/// outer call's), otherwise on the thread's own kernel stack, refilled
+/// with the pattern first, returning its use. The thread stays the same
+/// kernel thread (`curthread`) throughout, so locks, credentials and
+/// perimeters it holds are the caller's.
+///
+/// # Safety
+///
+/// As for [`Kstack::call_args`].
+pub unsafe fn call_here(label: &str, func: usize, args: &[u64]) -> (u64, Option<StackUse>) {
+    // SAFETY: the caller's promise.
+    if let Some(rax) = unsafe { call_nested(func, args) } {
+        return (rax, None);
+    }
+    OWN.with(|own| {
+        let mut own = own.borrow_mut();
+        let ks = own.get_or_insert_with(|| {
+            Kstack::new().unwrap_or_else(|e| {
+                super::emu::console::fatal(&format!("cannot map a kernel stack: {e}"))
+            })
+        });
+        ks.set_label(label);
+        ks.fill();
+        // SAFETY: the caller's promise; the stack is this thread's own and
+        // not in use (a call on it would have taken the nested path).
+        let rax = unsafe { ks.call_args(func, args) };
+        let used = StackUse { deepest: ks.deepest_use(), kernel_call: ks.deepest_kernel_call() };
+        (rax, Some(used))
+    })
 }
 
 impl Drop for Kstack {

@@ -18,12 +18,18 @@
 //! 5. reports what a DEBUG kernel with kmem debugging would: leaks,
 //!    locks held, wrong frees, blown stack budgets.
 //!
+//! [`dls`] does the same for `build/amd64/dls_mgmt.o`, the object linked
+//! into misc/dls: as a static library that the C tests of its interface
+//! link in place of the host build, it loads the object and forwards
+//! every exported function to it.
+//!
 //! Only amd64 Linux hosts are supported: the object's code runs natively.
 //! What this proves and what only an illumos kernel can: docs/testing.md.
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("kload runs amd64 kernel code natively: it needs an x86_64 Linux host");
 
+pub mod dls;
 pub mod elf;
 pub mod emu;
 pub mod kobj;

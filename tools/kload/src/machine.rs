@@ -20,19 +20,45 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::emu::{self, KernelImage, console, kmem, ktest, modctl, sync};
 use crate::kobj::{self, LoadError, LoadOptions, Object};
 use crate::kthread::{self, StackUse};
 
-static BOOT: Mutex<()> = Mutex::new(());
+/// Whether a machine (or a unit test of the emulation) owns the global
+/// emulation state.
+static BOOT: Mutex<bool> = Mutex::new(false);
+static BOOT_FREE: Condvar = Condvar::new();
 static KERNEL: RwLock<Vec<(String, usize)>> = RwLock::new(Vec::new());
 
+/// Ownership of the global emulation state: one holder at a time (a
+/// booted [`Machine`], or a unit test). Unlike a mutex guard it may move
+/// between threads, so a machine can live in a global (the C tests'
+/// library, [`crate::dls`]).
+pub struct BootToken(());
+
+impl Drop for BootToken {
+    fn drop(&mut self) {
+        *BOOT.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        BOOT_FREE.notify_one();
+    }
+}
+
+/// Waits for the global emulation state to be free and takes it.
+fn take_boot() -> BootToken {
+    let mut taken = BOOT.lock().unwrap_or_else(|e| e.into_inner());
+    while *taken {
+        taken = BOOT_FREE.wait(taken).unwrap_or_else(|e| e.into_inner());
+    }
+    *taken = true;
+    BootToken(())
+}
+
 /// Serialises users of the global emulation state (unit tests).
-pub fn test_lock() -> MutexGuard<'static, ()> {
-    BOOT.lock().unwrap_or_else(|e| e.into_inner())
+pub fn test_lock() -> BootToken {
+    take_boot()
 }
 
 /// The address of a kernel symbol of the running machine.
@@ -47,7 +73,7 @@ pub struct Machine {
     /// How long a call into module code may take before it counts as
     /// hung.
     pub timeout: Duration,
-    _boot: MutexGuard<'static, ()>,
+    _boot: BootToken,
 }
 
 impl Machine {
@@ -59,7 +85,7 @@ impl Machine {
     /// Boots a kernel that defines `table` (for example [`emu::table`]
     /// with an interface taken out).
     pub fn boot_with(table: Vec<emu::KernelSymbol>) -> std::io::Result<Machine> {
-        let guard = test_lock();
+        let guard = take_boot();
         emu::reset();
         console::init_shims();
         let names: Vec<String> = table.iter().map(|s| s.name.clone()).collect();

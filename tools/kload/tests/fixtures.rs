@@ -139,8 +139,8 @@ fn kernel_module_symbols_need_the_dependency() {
         has(&e.problems, "undefined symbol 'ktest_create_module': defined by drv/ktest"),
         "{e}"
     );
-    let e = m.load(&obj, &LoadOptions { depends: Some(vec!["misc/mac".into()]) }).err().unwrap();
-    assert!(has(&e.problems, "dependency misc/mac: no such module"), "{e}");
+    let e = m.load(&obj, &LoadOptions { depends: Some(vec!["drv/vnic".into()]) }).err().unwrap();
+    assert!(has(&e.problems, "dependency drv/vnic: no such module"), "{e}");
 }
 
 #[test]
@@ -245,6 +245,11 @@ fn what_a_kernel_panics_on_stops_the_run() {
         ("recursive_enter_test", "recursive mutex_enter"),
         ("exit_unowned_test", "mutex_exit: not owner"),
         ("destroy_held_rwlock_test", "rw_destroy: lock still active"),
+        ("use_after_destroy_test", "mutex_enter: bad mutex"),
+        ("use_after_destroy_test", "mutex_destroy destroyed it"),
+        ("copy_of_held_mutex_test", "(not initialised)"),
+        ("held_mutex_overwritten_test", "mutex_exit: lock word at 0x"),
+        ("held_mutex_overwritten_test", "changed while the lock is in use"),
         ("panic_call_test", "fixture panic 42"),
         ("register_inside_test", "deadlock on ktest_lock"),
         ("stack_overflow_test", "panic: kernel stack overflow"),

@@ -528,7 +528,7 @@ mod tests {
     use super::*;
 
     /// Tests share the global state; the machine lock serialises them.
-    fn booted() -> std::sync::MutexGuard<'static, ()> {
+    fn booted() -> crate::machine::BootToken {
         let g = crate::machine::test_lock();
         reset();
         g

@@ -15,9 +15,19 @@
 //! other than named, `KSTAT_FLAG_VIRTUAL`, installing or deleting an
 //! unknown kstat or one twice, a `kstat_named_init` outside any kstat's
 //! data.
+//!
+//! Reads: [`read`] does what `kstat(8)` does to an installed kstat, on
+//! the calling thread: with `ks_lock` (if set) held, it calls the
+//! module's `ks_update(ksp, KSTAT_READ)`. `kstat_delete()` waits for a
+//! read in progress to finish, as illumos' does, so a module that deletes
+//! a kstat while holding a lock its update callback takes deadlocks here
+//! as it would there.
+//!
+//! Kstats made for another zone (`kstat_create_zone()`, which misc/dls's
+//! `dls_stat_create()` uses: [`create_named`]) record it.
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use super::console::fatal;
 use super::{KernelSymbol, kmem};
@@ -41,6 +51,7 @@ const KS_DATA: usize = 120;
 const KS_NDATA: usize = 128;
 const KS_DATA_SIZE: usize = 136;
 const KS_UPDATE: usize = 152;
+const KS_PRIVATE: usize = 160;
 const KS_LOCK: usize = 176;
 const NAMED_SIZE: usize = 48;
 const NAMED_TYPE: usize = 31;
@@ -68,6 +79,9 @@ pub struct Info {
     pub name: String,
     /// Class.
     pub class: String,
+    /// The zone it was made for (`GLOBAL_ZONEID` unless
+    /// `kstat_create_zone()` named another).
+    pub zone: i32,
     /// Installed and not deleted.
     pub installed: bool,
     /// Deleted.
@@ -85,9 +99,13 @@ struct Kstat {
     data: usize,
     ndata: usize,
     info: Info,
+    /// A read is calling its update now.
+    busy: bool,
 }
 
 static KSTATS: Mutex<Vec<Kstat>> = Mutex::new(Vec::new());
+/// Signalled when a read ends.
+static READ_DONE: Condvar = Condvar::new();
 
 /// Forgets every kstat (a fresh boot); their memory is kmem's.
 pub fn reset() {
@@ -146,6 +164,67 @@ extern "C" fn kstat_create(
 ) -> *mut c_void {
     let s = |p: *const c_char| read_str(p as usize, KSTAT_STRLEN);
     let (module_s, name_s, class_s) = (s(module), s(name), s(class));
+    create(module_s, instance, name_s, class_s, ks_type, ndata, flags, 0) as *mut c_void
+}
+
+/// `kstat_create_zone()` of a named kstat, then `kstat_named_init()` of
+/// each of `names` (name, `KSTAT_DATA_*`), as a kernel module in C would
+/// do before `kstat_install()`: the `kstat_t *`.
+pub fn create_named(
+    module: &str,
+    instance: i32,
+    name: &str,
+    class: &str,
+    names: &[(&str, u8)],
+    zone: i32,
+) -> usize {
+    let n = names.len() as c_uint;
+    let ksp = create(module.into(), instance, name.into(), class.into(), 1, n, 0, zone);
+    for (i, (nm, ty)) in names.iter().enumerate() {
+        let c = std::ffi::CString::new(*nm).unwrap_or_default();
+        // SAFETY: the kstat just made has `n` named entries.
+        let data = unsafe { *((ksp + KS_DATA) as *const usize) };
+        kstat_named_init((data + i * NAMED_SIZE) as *mut c_void, c.as_ptr(), *ty);
+    }
+    ksp
+}
+
+/// Sets `ks_update` and `ks_private` of kstat `ksp`, before its install.
+pub fn set_update(ksp: usize, update: usize, private: usize) {
+    find(ksp as *mut c_void, "kstat update set-up", |s| {
+        // SAFETY: the live kstat_t this emulation allocated.
+        unsafe {
+            *((s.addr + KS_UPDATE) as *mut usize) = update;
+            *((s.addr + KS_PRIVATE) as *mut usize) = private;
+        }
+    });
+}
+
+/// Installs kstat `ksp` (`kstat_install()`).
+pub fn install(ksp: usize) {
+    kstat_install(ksp as *mut c_void);
+}
+
+/// Whether `ksp` is a kstat that exists (created, not deleted).
+pub fn is_live(ksp: usize) -> bool {
+    KSTATS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|s| s.addr == ksp && !s.info.deleted)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create(
+    module_s: String,
+    instance: c_int,
+    name_s: String,
+    class_s: String,
+    ks_type: u8,
+    ndata: c_uint,
+    flags: u8,
+    zone: i32,
+) -> usize {
     if ks_type != KSTAT_TYPE_NAMED || flags & KSTAT_FLAG_VIRTUAL != 0 {
         fatal(&format!(
             "kstat_create({module_s}:{instance}:{name_s}): type {ks_type} flags {flags:#x}: \
@@ -179,14 +258,16 @@ extern "C" fn kstat_create(
         instance,
         name: name_s,
         class: class_s,
+        zone,
         installed: false,
         deleted: false,
         has_update: false,
         has_lock: false,
         entries: Vec::new(),
     };
-    KSTATS.lock().unwrap_or_else(|e| e.into_inner()).push(Kstat { addr: ksp, data, ndata, info });
-    ksp as *mut c_void
+    let k = Kstat { addr: ksp, data, ndata, info, busy: false };
+    KSTATS.lock().unwrap_or_else(|e| e.into_inner()).push(k);
+    ksp
 }
 
 extern "C" fn kstat_named_init(knp: *mut c_void, name: *const c_char, data_type: u8) {
@@ -241,6 +322,13 @@ extern "C" fn kstat_delete(ksp: *mut c_void) {
     if ksp.is_null() {
         return;
     }
+    // Wait for a read in progress (kstat_delete() waits for the kstat to
+    // be unheld).
+    let mut k = KSTATS.lock().unwrap_or_else(|e| e.into_inner());
+    while k.iter().any(|s| s.addr == ksp as usize && !s.info.deleted && s.busy) {
+        k = READ_DONE.wait(k).unwrap_or_else(|e| e.into_inner());
+    }
+    drop(k);
     let mut freed = (0, 0, 0);
     find(ksp, "kstat_delete", |s| {
         s.info.entries = entries(s.data, s.ndata);
@@ -252,6 +340,64 @@ extern "C" fn kstat_delete(ksp: *mut c_void) {
         kmem::free(freed.1 as *mut u8, freed.2 * NAMED_SIZE);
     }
     kmem::free(freed.0 as *mut u8, KSTAT_SIZE);
+}
+
+/// `KSTAT_READ`.
+pub const KSTAT_READ: c_int = 0;
+
+/// What one read of a kstat gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Read {
+    /// `module:instance:name`.
+    pub kstat: String,
+    /// What `ks_update` returned (0 when the kstat has none).
+    pub rc: c_int,
+}
+
+/// Reads every installed kstat `pick` accepts as `kstat(8)` would (see
+/// the module docs), on the calling thread; what each update returned.
+/// Never call it with an emulation lock held.
+pub fn read(pick: impl Fn(&Info) -> bool) -> Vec<Read> {
+    let targets: Vec<(usize, String)> = {
+        let mut k = KSTATS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = Vec::new();
+        for s in k.iter_mut().filter(|s| s.info.installed && !s.info.deleted) {
+            if pick(&s.info) && !s.busy {
+                s.busy = true;
+                let i = &s.info;
+                v.push((s.addr, format!("{}:{}:{}", i.module, i.instance, i.name)));
+            }
+        }
+        v
+    };
+    let mut out = Vec::new();
+    for (ksp, name) in targets {
+        // SAFETY: a live kstat_t this emulation allocated; it stays
+        // allocated while busy (kstat_delete waits).
+        let (update, lock) =
+            unsafe { (*((ksp + KS_UPDATE) as *const usize), *((ksp + KS_LOCK) as *const usize)) };
+        let mut rc = 0;
+        if update != 0 {
+            if lock != 0 {
+                super::sync::enter_for_kernel(lock);
+            }
+            let label = format!("ks_update {}", super::func_name(update));
+            // SAFETY: the module's ks_update: int (*)(kstat_t *, int).
+            rc = unsafe { super::call_module(&label, update, &[ksp as u64, KSTAT_READ as u64]) }
+                as u32 as c_int;
+            if lock != 0 {
+                super::sync::exit_for_kernel(lock);
+            }
+        }
+        let mut k = KSTATS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = k.iter_mut().find(|s| s.addr == ksp && !s.info.deleted) {
+            s.busy = false;
+        }
+        drop(k);
+        READ_DONE.notify_all();
+        out.push(Read { kstat: name, rc });
+    }
+    out
 }
 
 /// The kstat calls.

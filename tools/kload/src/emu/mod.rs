@@ -38,6 +38,13 @@
 //!
 //! Undefined symbols the table lacks fail the load, all of them listed,
 //! as krtld's "undefined symbol" does.
+//!
+//! # Calling back into a module
+//!
+//! An emulated function that calls a module's function (a ZSD
+//! constructor, a netstack callback, a kstat's `ks_update`, a driver
+//! calling misc/dls) uses [`call_module`], never holding an emulation
+//! lock across it: the module calls back into the kernel.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -46,14 +53,23 @@ use crate::kthread;
 use crate::lowmem::{LowMap, PAGE, Prot, round_up};
 
 pub mod console;
+pub mod devices;
+#[path = "../../../../kernel/dls/dlmgmtd.rs"]
+pub mod dlmgmtd;
+pub mod dls_link;
+pub mod door;
 pub mod kmem;
 pub mod kstat;
 pub mod ktest;
+pub mod mac;
 pub mod modctl;
+pub mod netstack;
 pub mod sdt;
 pub mod string;
 pub mod sync;
+pub mod taskq;
 pub mod thunks;
+pub mod zone;
 
 /// Undefined symbols with this prefix are DTrace SDT probe sites: krtld
 /// rewrites their call sites instead of binding them (see
@@ -120,11 +136,20 @@ pub fn table() -> Vec<KernelSymbol> {
     t.extend(modctl::symbols());
     t.extend(ktest::symbols());
     t.extend(thunks::symbols());
+    t.extend(zone::symbols());
+    t.extend(netstack::symbols());
+    t.extend(door::symbols());
+    t.extend(taskq::symbols());
+    t.extend(mac::symbols());
+    t.extend(dls_link::symbols());
+    t.extend(devices::symbols());
     t
 }
 
 /// Resets every subsystem's state (a fresh boot).
 pub fn reset() {
+    // Tasks of the previous boot finish first: they use everything else.
+    taskq::reset();
     console::reset();
     kmem::reset_caches();
     kmem::reset();
@@ -133,6 +158,177 @@ pub fn reset() {
     modctl::reset();
     ktest::reset();
     sdt::reset();
+    zone::reset();
+    netstack::reset();
+    door::reset();
+    mac::reset();
+    dls_link::reset();
+    devices::reset();
+    *COMPLAINTS.lock().unwrap_or_else(|e| e.into_inner()) = Vec::new();
+    FAILURES.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+// --- Injected failures of kernel calls ---------------------------------------
+
+static FAILURES: std::sync::Mutex<
+    std::collections::BTreeMap<String, std::collections::VecDeque<i32>>,
+> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The kernel calls whose next failure a test can choose, by the names
+/// tests use (`tests/c/abi/dlszone_host.h`), and what each stands for.
+pub const FAILABLE: &[(&str, &str)] = &[
+    ("link_hold_create", "dls_link_hold_create()"),
+    ("link_hold", "dls_link_hold()"),
+    ("link_rele_by_name", "dls_link_rele_by_name() (ENOTEMPTY: the MAC client has flows)"),
+    ("link_setzid", "dls_link_setzid() (EBUSY: streams opened in the link's zone)"),
+    ("perim_enter", "mac_perim_enter_by_macname()"),
+    ("mac_rename_primary", "mac_rename_primary()"),
+    ("mac_exclusive", "mac_mark_exclusive()"),
+    ("door_open", "door_ki_open()"),
+    ("iptun_create", "iptun_create()"),
+    ("iptun_delete", "iptun_delete()"),
+    ("kstat_create", "dls_stat_create() (kstat_create_zone() failing)"),
+];
+
+/// Makes the next call of kernel function `op` (a name of [`FAILABLE`])
+/// fail with `errno`; false for an unknown name.
+pub fn fail_next(op: &str, errno: i32) -> bool {
+    if !FAILABLE.iter().any(|(n, _)| *n == op) {
+        return false;
+    }
+    let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+    f.entry(op.to_string()).or_default().push_back(errno);
+    true
+}
+
+/// The injected failure of this call of `op`, if any.
+pub fn take_failure(op: &str) -> Option<i32> {
+    let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+    f.get_mut(op)?.pop_front()
+}
+
+// --- Misuse the kernel would not panic on, and calls back into modules -----
+
+/// What the emulated kernel found wrong since boot without panicking:
+/// misuse illumos would let pass silently or hang on (a zone destroyed
+/// while held, a netstack never released, a task left running), and
+/// leftovers found by [`crate::dls`]'s checks.
+static COMPLAINTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records (and prints) something a correct module never causes.
+pub fn complain(msg: &str) {
+    eprintln!("kload: FAIL: {msg}");
+    COMPLAINTS.lock().unwrap_or_else(|e| e.into_inner()).push(msg.to_string());
+}
+
+/// Everything [`complain`]ed about since boot.
+pub fn complaints() -> Vec<String> {
+    COMPLAINTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The deepest kernel stack use of one module function called from the
+/// emulated kernel or from a test, over every call since the process
+/// started (not reset at boot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryStack {
+    /// Calls made (not counting calls nested in another's stack).
+    pub calls: u64,
+    /// Deepest use, in bytes.
+    pub deepest: usize,
+    /// Depth at the deepest kernel call, in bytes.
+    pub kernel_call: usize,
+}
+
+static ENTRY_STACKS: std::sync::Mutex<std::collections::BTreeMap<String, EntryStack>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Adds one call's stack use to the figures of `label`.
+pub fn record_stack(label: &str, used: kthread::StackUse) {
+    let mut m = ENTRY_STACKS.lock().unwrap_or_else(|e| e.into_inner());
+    let e = m.entry(label.to_string()).or_default();
+    e.calls += 1;
+    e.deepest = e.deepest.max(used.deepest);
+    e.kernel_call = e.kernel_call.max(used.kernel_call);
+}
+
+/// Every function's figures since the process started, by label.
+pub fn entry_stacks() -> Vec<(String, EntryStack)> {
+    let m = ENTRY_STACKS.lock().unwrap_or_else(|e| e.into_inner());
+    m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+/// Calls module function `func(args)` from the emulated kernel (a ZSD
+/// constructor, a netstack callback, a kstat update, a driver calling
+/// into misc/dls): nested on the calling kernel thread's stack when module
+/// code called the kernel function making the call, else on the thread's
+/// own kernel stack, its use recorded under `label`
+/// ([`kthread::call_here`]). A top-level call that returns holding a lock
+/// it did not hold before is a complaint. Never call it with an
+/// emulation lock held: the module calls back into the kernel.
+///
+/// # Safety
+///
+/// `func` is a function of a loaded object taking `args` (integers or
+/// pointers) with the C calling convention.
+pub unsafe fn call_module(label: &str, func: usize, args: &[u64]) -> u64 {
+    let me = kthread::curthread();
+    let nested = kthread::in_module_call();
+    let before = if nested { 0 } else { sync::held_by(me).len() };
+    if !nested {
+        call_started(label);
+    }
+    // SAFETY: the caller's promise.
+    let (rax, used) = unsafe { kthread::call_here(label, func, args) };
+    if !nested {
+        call_ended();
+    }
+    if let Some(u) = used {
+        record_stack(label, u);
+        let held = sync::held_by(me);
+        if held.len() > before {
+            for h in held {
+                complain(&format!(
+                    "{label} returned holding {} {}, entered at\n{}",
+                    h.kind,
+                    crate::symbols::describe(h.addr),
+                    h.stack.trim_end()
+                ));
+            }
+        }
+    }
+    rax
+}
+
+/// Calls into module code in progress on threads that are not kernel
+/// threads of their own (a test's thread): thread → (what, since when).
+static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeMap<u64, (String, std::time::Instant)>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Notes that the calling thread starts a call into module code, `label`.
+pub fn call_started(label: &str) {
+    let mut f = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    f.insert(kthread::curthread(), (label.to_string(), std::time::Instant::now()));
+}
+
+/// Notes that the calling thread's call into module code returned.
+pub fn call_ended() {
+    IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).remove(&kthread::curthread());
+}
+
+/// A call into module code running for longer than `limit`, if any:
+/// (thread, what).
+pub fn call_overdue(limit: std::time::Duration) -> Option<(u64, String)> {
+    let f = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    f.iter().find(|(_, (_, t))| t.elapsed() > limit).map(|(th, (n, _))| (*th, n.clone()))
+}
+
+/// The symbol name of module function `addr`, for labels.
+pub fn func_name(addr: usize) -> String {
+    let d = crate::symbols::describe(addr);
+    match d.split_once('`') {
+        Some((_, f)) => f.trim_end_matches("+0x0").to_string(),
+        None => d,
+    }
 }
 
 /// Where a kernel symbol ended up.
@@ -305,7 +501,10 @@ mod tests {
         let m = image.lookup("mod_miscops").unwrap();
         assert!(!m.is_code && m.addr % 8 == 0);
         assert_eq!(image.lookup("ktest_add_test").unwrap().provider, Provider::Module("drv/ktest"));
-        assert_eq!(image.modules().into_iter().collect::<Vec<_>>(), ["drv/ktest"]);
+        assert_eq!(
+            image.modules().into_iter().collect::<Vec<_>>(),
+            ["drv/ktest", "misc/dls", "misc/mac"]
+        );
         assert!(image.lookup("__x86_indirect_thunk_r11").is_some());
     }
 }

@@ -1,12 +1,24 @@
 //! `kmutex_t`, `krwlock_t`, `kcondvar_t` and `drv_usectohz`, with the
 //! checks illumos makes (some only on DEBUG kernels) turned into panics.
 //!
-//! The lock words in module memory are written as illumos writes them
-//! (zero by `*_init`, a "destroyed" marker by `*_destroy`); the state
-//! itself is kept in a table keyed by the word's address. A zero word
-//! the table does not know is a valid unheld lock, as in illumos; a
-//! non-zero one is a lock that was never initialised (kmem fills new
-//! buffers with `0xbaddcafe`) or was destroyed, and is refused.
+//! The state of each lock is kept in a table keyed by the word's address,
+//! and the word in module memory mirrors it as illumos' word would: zero
+//! while the lock is unheld and waiterless (`*_init` stores zero), non-zero
+//! while it is held or waited on, a "destroyed" marker after `*_destroy`.
+//! The word is the truth about which lock lives at an address:
+//!
+//! - a zero word is a valid unheld lock, as in illumos (zero-filled
+//!   memory needs no `*_init`). A table entry for an idle lock of any
+//!   type, or for a destroyed one, whose word is zero again is stale (the
+//!   memory was reused, or an idle lock word was moved there) and is
+//!   replaced by a fresh lock of the type now used. `*_init` is
+//!   idempotent per address;
+//! - a word that differs from what the table says of a held or waited-on
+//!   lock was moved or overwritten while in use, which illumos would not
+//!   survive: refused;
+//! - a destroyed word is refused as such, and any other non-zero word the
+//!   table does not explain is a lock that was never initialised (kmem
+//!   fills new buffers with `0xbaddcafe`): refused.
 //!
 //! | check (illumos message) | where illumos has it |
 //! |---|---|
@@ -19,6 +31,7 @@
 //! | `cv_destroy` with waiters | DEBUG (`ASSERT`) |
 //! | a reader re-entering while a writer waits | nowhere: it deadlocks; reported here |
 //! | a lock used before its `*_init` (non-zero word), or after `*_destroy` | partly (`bad rwlock`) |
+//! | a lock word moved or overwritten while held or waited on | nowhere: it hangs or corrupts |
 //! | memory freed while a lock in it is held | nowhere; reported by kmem here |
 //!
 //! `cv_wait_sig` sleeps like `cv_wait` (no signal reaches a kernel thread
@@ -32,7 +45,6 @@
 //! ticks and `cv_reltimedwait` sleeps that long.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::ffi::{c_int, c_long, c_void};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -46,6 +58,12 @@ use crate::{kthread, symbols};
 pub const HZ: i64 = 100;
 /// What `*_destroy` leaves in a lock word.
 const DEAD: u64 = 0xdead_10c0_dead_10c0;
+/// What `cv_destroy` leaves in a condition variable's 16-bit word (illumos
+/// leaves the word alone; marking it keeps a use after destroy visible).
+const DEAD_CV: u64 = 0xdead;
+/// Tags the word of a held or waited-on mutex or rwlock (never zero,
+/// never [`DEAD`]).
+const BUSY: u64 = 0xb << 60;
 
 /// `RW_WRITER`.
 const RW_WRITER: c_int = 0;
@@ -112,8 +130,40 @@ fn wait(g: MutexGuard<'static, Option<Table>>) -> MutexGuard<'static, Option<Tab
 pub fn blocked() -> Vec<String> {
     let mut g = table();
     let mut v: Vec<String> = t(&mut g).blocked.values().cloned().collect();
+    drop(g);
+    v.extend(OTHER_BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).values().cloned());
     v.sort();
     v
+}
+
+/// Threads blocked in other emulated waits (a MAC perimeter, a stalled
+/// door call), for the hang report.
+static OTHER_BLOCKED: Mutex<std::collections::BTreeMap<u64, String>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// Notes that the calling kernel thread now waits for `what`.
+pub fn note_blocked(what: &str) {
+    let me = kthread::curthread();
+    let at = kthread::caller_pc().map(symbols::describe).unwrap_or_default();
+    let line = format!("kthread {me} blocked in {what}, called at {at}");
+    OTHER_BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).insert(me, line);
+}
+
+/// Notes that the calling kernel thread no longer waits.
+pub fn note_unblocked() {
+    OTHER_BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).remove(&kthread::curthread());
+}
+
+/// `mutex_enter()` of the module's mutex at `addr`, by the kernel on the
+/// calling thread's behalf (`kstat(8)` taking a kstat's `ks_lock`).
+pub fn enter_for_kernel(addr: usize) {
+    drop(enter(table(), addr, kthread::curthread(), Vec::new()));
+}
+
+/// `mutex_exit()` matching [`enter_for_kernel`].
+pub fn exit_for_kernel(addr: usize) {
+    let mut g = table();
+    exit(&mut g, addr, kthread::curthread());
 }
 
 fn block(g: &mut MutexGuard<'static, Option<Table>>, me: u64, what: &str, addr: usize) {
@@ -228,15 +278,108 @@ fn set_word(addr: usize, len: usize, v: u64) {
     }
 }
 
-/// The state of the mutex at `addr`, created if its word is zero.
-fn mutex_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut MutexState {
-    if let Entry::Vacant(e) = tb.objs.entry(addr) {
-        let w = word(addr, 8);
-        if w != 0 {
-            fatal(&format!("{op}: bad mutex {addr:#x}: word {w:#x} (not initialised)"));
-        }
-        e.insert(Obj::Mutex(MutexState::default()));
+/// The word illumos would show for a mutex in state `m`: zero when idle.
+fn mutex_word(m: &MutexState) -> u64 {
+    if m.owner == 0 && m.waiters == 0 {
+        return 0;
     }
+    BUSY | (m.owner & 0xffff_ffff) << 24 | (m.waiters.min(0xff_ffff) as u64)
+}
+
+/// The word of an rwlock in state `r`: zero when idle.
+fn rw_word(r: &RwState) -> u64 {
+    if r.writer == 0 && r.readers.is_empty() && r.wanted == 0 {
+        return 0;
+    }
+    let (readers, wanted) = (r.readers.len().min(0xfff) as u64, r.wanted.min(0xfff) as u64);
+    BUSY | (r.writer & 0xffff_ffff) << 24 | readers << 12 | wanted
+}
+
+/// The 16-bit word of a condition variable: its waiter count, as
+/// illumos' `cv_waiters`.
+fn cv_word(c: &CvState) -> u64 {
+    c.waiting.len().min(0xffff) as u64
+}
+
+/// Whether a lock still has business at its address: a holder, or a
+/// thread that will come back to it (waiting, or woken and not yet
+/// resumed).
+fn in_use(o: &Obj) -> bool {
+    match o {
+        Obj::Mutex(m) => m.owner != 0 || m.waiters > 0,
+        Obj::Rw(r) => r.writer != 0 || !r.readers.is_empty() || r.wanted > 0,
+        Obj::Cv(c) => !c.waiting.is_empty() || !c.woken.is_empty(),
+        Obj::Dead(_) => false,
+    }
+}
+
+/// The word the table expects at a lock's address, and the word's width.
+fn expected_word(o: &Obj) -> (u64, usize) {
+    match o {
+        Obj::Mutex(m) => (mutex_word(m), 8),
+        Obj::Rw(r) => (rw_word(r), 8),
+        Obj::Cv(c) => (cv_word(c), 2),
+        Obj::Dead("cv_destroy") => (DEAD_CV, 2),
+        Obj::Dead(_) => (DEAD, 8),
+    }
+}
+
+/// Whether `o` is a lock of type `kind`.
+fn same_type(o: &Obj, kind: &str) -> bool {
+    match o {
+        Obj::Mutex(_) => kind == "mutex",
+        Obj::Rw(_) => kind == "rwlock",
+        Obj::Cv(_) => kind == "condition variable",
+        Obj::Dead(_) => false,
+    }
+}
+
+/// Makes the table entry at `addr` describe the `len`-byte word of type
+/// `kind` (`"mutex"`, `"rwlock"` or `"condition variable"`) found in
+/// memory there, or stops as illumos would (see the module
+/// documentation). Returns with an entry at `addr`.
+fn settle(tb: &mut Table, addr: usize, kind: &str, len: usize, op: &str) {
+    if let Some(o) = tb.objs.get(&addr) {
+        let (want, width) = expected_word(o);
+        let seen = word(addr, width);
+        let explained = in_use(o) || matches!(o, Obj::Dead(_)) || same_type(o, kind);
+        if seen == want && explained {
+            return;
+        }
+        if in_use(o) {
+            fatal(&format!(
+                "{op}: lock word at {addr:#x} changed while the lock is in use \
+                 (moved or overwritten): {want:#x} expected, {seen:#x} found"
+            ));
+        }
+    }
+    let w = word(addr, len);
+    if w != 0 {
+        fatal(&format!("{op}: bad {kind} {addr:#x}: word {w:#x} (not initialised)"));
+    }
+    let fresh = match kind {
+        "mutex" => Obj::Mutex(MutexState::default()),
+        "rwlock" => Obj::Rw(RwState::default()),
+        _ => Obj::Cv(CvState::default()),
+    };
+    tb.objs.insert(addr, fresh);
+}
+
+/// `*_init`: a fresh idle lock of type `kind` at `addr`, whatever was
+/// there before unless that is still in use. Idempotent.
+fn init(addr: usize, kind: &str, len: usize, op: &str) {
+    let mut g = table();
+    let tb = t(&mut g);
+    if tb.objs.get(&addr).is_some_and(in_use) {
+        fatal(&format!("{op}: lock {addr:#x} is in use (held or waited on)"));
+    }
+    set_word(addr, len, 0);
+    settle(tb, addr, kind, len, op);
+}
+
+/// The state of the mutex at `addr` (see [`settle`]).
+fn mutex_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut MutexState {
+    settle(tb, addr, "mutex", 8, op);
     match tb.objs.get_mut(&addr) {
         Some(Obj::Mutex(m)) => m,
         Some(Obj::Dead(what)) => fatal(&format!("{op}: bad mutex {addr:#x}: {what} destroyed it")),
@@ -245,13 +388,7 @@ fn mutex_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut MutexState 
 }
 
 fn rw_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut RwState {
-    if let Entry::Vacant(e) = tb.objs.entry(addr) {
-        let w = word(addr, 8);
-        if w != 0 {
-            fatal(&format!("{op}: bad rwlock {addr:#x}: word {w:#x} (not initialised)"));
-        }
-        e.insert(Obj::Rw(RwState::default()));
-    }
+    settle(tb, addr, "rwlock", 8, op);
     match tb.objs.get_mut(&addr) {
         Some(Obj::Rw(r)) => r,
         Some(Obj::Dead(_)) => fatal(&format!("{op}: bad rwlock {addr:#x} (destroyed)")),
@@ -260,13 +397,7 @@ fn rw_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut RwState {
 }
 
 fn cv_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut CvState {
-    if let Entry::Vacant(e) = tb.objs.entry(addr) {
-        let w = word(addr, 2);
-        if w != 0 {
-            fatal(&format!("{op}: bad condition variable {addr:#x}: word {w:#x}"));
-        }
-        e.insert(Obj::Cv(CvState::default()));
-    }
+    settle(tb, addr, "condition variable", 2, op);
     match tb.objs.get_mut(&addr) {
         Some(Obj::Cv(c)) => c,
         Some(Obj::Dead(_)) => fatal(&format!("{op}: condition variable {addr:#x} was destroyed")),
@@ -274,13 +405,20 @@ fn cv_at<'a>(tb: &'a mut Table, addr: usize, op: &str) -> &'a mut CvState {
     }
 }
 
+/// Shows the state of the lock at `addr` in its word, as illumos' word
+/// would show it. Every change of a lock's state ends with this, before
+/// the table is unlocked.
+fn publish(tb: &Table, addr: usize) {
+    if let Some(o) = tb.objs.get(&addr) {
+        let (w, len) = expected_word(o);
+        set_word(addr, len, w);
+    }
+}
+
 // --- Mutexes --------------------------------------------------------------
 
 extern "C" fn mutex_init(m: *mut c_void, _name: *mut c_void, _ty: c_int, _arg: *mut c_void) {
-    let addr = m as usize;
-    set_word(addr, 8, 0);
-    let mut g = table();
-    t(&mut g).objs.insert(addr, Obj::Mutex(MutexState::default()));
+    init(m as usize, "mutex", 8, "mutex_init");
 }
 
 extern "C" fn mutex_destroy(m: *mut c_void) {
@@ -296,7 +434,7 @@ extern "C" fn mutex_destroy(m: *mut c_void) {
         fatal(&format!("mutex_destroy: has waiters (lock {addr:#x})"));
     }
     tb.objs.insert(addr, Obj::Dead("mutex_destroy"));
-    set_word(addr, 8, DEAD);
+    publish(tb, addr);
 }
 
 /// Takes the mutex for `me`, blocking; returns the guard.
@@ -318,10 +456,12 @@ fn enter(
         if st.owner == 0 {
             st.owner = me;
             st.stack = stack;
+            publish(t(&mut g), addr);
             unblock(&mut g, me);
             return g;
         }
         st.waiters += 1;
+        publish(t(&mut g), addr);
         waiting = true;
         block(&mut g, me, "mutex_enter", addr);
         g = wait(g);
@@ -341,6 +481,7 @@ extern "C" fn mutex_tryenter(m: *mut c_void) -> c_int {
     }
     st.owner = kthread::curthread();
     st.stack = kthread::module_backtrace();
+    publish(t(&mut g), m as usize);
     1
 }
 
@@ -351,6 +492,7 @@ fn exit(g: &mut MutexGuard<'static, Option<Table>>, addr: usize, me: u64) {
     }
     st.owner = 0;
     st.stack.clear();
+    publish(t(g), addr);
     WAKE.notify_all();
 }
 
@@ -368,10 +510,7 @@ extern "C" fn mutex_owned(m: *mut c_void) -> c_int {
 // --- Readers/writer locks -------------------------------------------------
 
 extern "C" fn rw_init(l: *mut c_void, _name: *mut c_void, _ty: c_int, _arg: *mut c_void) {
-    let addr = l as usize;
-    set_word(addr, 8, 0);
-    let mut g = table();
-    t(&mut g).objs.insert(addr, Obj::Rw(RwState::default()));
+    init(l as usize, "rwlock", 8, "rw_init");
 }
 
 extern "C" fn rw_destroy(l: *mut c_void) {
@@ -386,7 +525,7 @@ extern "C" fn rw_destroy(l: *mut c_void) {
         fatal(&format!("rw_destroy: lock still active (lock {addr:#x})"));
     }
     tb.objs.insert(addr, Obj::Dead("rw_destroy"));
-    set_word(addr, 8, DEAD);
+    publish(tb, addr);
 }
 
 fn rw_try(st: &mut RwState, me: u64, mode: c_int, addr: usize, stack: &[usize]) -> bool {
@@ -425,6 +564,7 @@ extern "C" fn rw_enter(l: *mut c_void, mode: c_int) {
             st.wanted -= 1;
         }
         if rw_try(st, me, mode, addr, &stack) {
+            publish(t(&mut g), addr);
             unblock(&mut g, me);
             return;
         }
@@ -436,6 +576,7 @@ extern "C" fn rw_enter(l: *mut c_void, mode: c_int) {
         if mode == RW_WRITER {
             st.wanted += 1;
         }
+        publish(t(&mut g), addr);
         waiting = true;
         block(&mut g, me, "rw_enter", addr);
         g = wait(g);
@@ -450,7 +591,9 @@ extern "C" fn rw_tryenter(l: *mut c_void, mode: c_int) -> c_int {
     if st.writer == kthread::curthread() {
         return 0;
     }
-    c_int::from(rw_try(st, kthread::curthread(), mode, addr, &stack))
+    let got = rw_try(st, kthread::curthread(), mode, addr, &stack);
+    publish(t(&mut g), addr);
+    c_int::from(got)
 }
 
 extern "C" fn rw_exit(l: *mut c_void) {
@@ -472,6 +615,7 @@ extern "C" fn rw_exit(l: *mut c_void) {
         let i = st.readers.iter().position(|(th, _)| *th == me).unwrap_or(0);
         st.readers.remove(i);
     }
+    publish(t(&mut g), addr);
     WAKE.notify_all();
 }
 
@@ -496,10 +640,7 @@ extern "C" fn rw_lock_held(l: *mut c_void) -> c_int {
 // --- Condition variables --------------------------------------------------
 
 extern "C" fn cv_init(c: *mut c_void, _name: *mut c_void, _ty: c_int, _arg: *mut c_void) {
-    let addr = c as usize;
-    set_word(addr, 2, 0);
-    let mut g = table();
-    t(&mut g).objs.insert(addr, Obj::Cv(CvState::default()));
+    init(c as usize, "condition variable", 2, "cv_init");
 }
 
 extern "C" fn cv_destroy(c: *mut c_void) {
@@ -511,6 +652,7 @@ extern "C" fn cv_destroy(c: *mut c_void) {
         fatal(&format!("cv_destroy: condition variable {addr:#x} has waiters"));
     }
     tb.objs.insert(addr, Obj::Dead("cv_destroy"));
+    publish(tb, addr);
 }
 
 /// Waits on `cv` releasing mutex `m`, until signalled or `deadline`;
@@ -526,6 +668,7 @@ fn cv_block(cv: usize, m: usize, deadline: Option<Instant>, op: &str) -> bool {
     tb.next_ticket += 1;
     let ticket = tb.next_ticket;
     cv_at(tb, cv, op).waiting.push(ticket);
+    publish(tb, cv);
     exit(&mut g, m, me);
     block(&mut g, me, op, cv);
     let signalled = loop {
@@ -540,6 +683,7 @@ fn cv_block(cv: usize, m: usize, deadline: Option<Instant>, op: &str) -> bool {
                 let now = Instant::now();
                 if now >= d {
                     st.waiting.retain(|&x| x != ticket);
+                    publish(t(&mut g), cv);
                     break false;
                 }
                 g = WAKE.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0;
@@ -635,6 +779,7 @@ fn wake(c: *mut c_void, all: bool) {
     let n = if all { st.waiting.len() } else { st.waiting.len().min(1) };
     let woken: Vec<u64> = st.waiting.drain(..n).collect();
     st.woken.extend(woken);
+    publish(t(&mut g), c as usize);
     WAKE.notify_all();
 }
 
@@ -646,6 +791,14 @@ extern "C" fn cv_broadcast(c: *mut c_void) {
     wake(c, true);
 }
 
+/// `delay(9F)`: sleeps `ticks` clock ticks (10 ms each).
+extern "C" fn delay(ticks: c_long) {
+    if ticks > 0 {
+        let ms = u64::try_from(ticks).unwrap_or(0).saturating_mul(1000 / HZ as u64);
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
 extern "C" fn drv_usectohz(us: c_long) -> c_long {
     if us <= 0 {
         return 0;
@@ -654,7 +807,7 @@ extern "C" fn drv_usectohz(us: c_long) -> c_long {
     us / per_tick + c_long::from(us % per_tick != 0)
 }
 
-/// Mutexes, rwlocks, condition variables, `drv_usectohz` and
+/// Mutexes, rwlocks, condition variables, `drv_usectohz`, `delay` and
 /// `ddi_get_lbolt`.
 pub fn symbols() -> Vec<KernelSymbol> {
     let f = KernelSymbol::core_fn;
@@ -682,6 +835,7 @@ pub fn symbols() -> Vec<KernelSymbol> {
         f("cv_signal", cv_signal as *const () as usize),
         f("cv_broadcast", cv_broadcast as *const () as usize),
         f("drv_usectohz", drv_usectohz as *const () as usize),
+        f("delay", delay as *const () as usize),
         f("ddi_get_lbolt", ddi_get_lbolt as *const () as usize),
     ]
 }
@@ -690,7 +844,7 @@ pub fn symbols() -> Vec<KernelSymbol> {
 mod tests {
     use super::*;
 
-    fn booted() -> std::sync::MutexGuard<'static, ()> {
+    fn booted() -> crate::machine::BootToken {
         let g = crate::machine::test_lock();
         reset();
         g
@@ -795,5 +949,66 @@ mod tests {
         rw_destroy(l as *mut c_void);
         assert_eq!(*lw, DEAD);
         forget_range(l, l + 8);
+    }
+
+    #[test]
+    fn lock_words_show_their_state_and_may_move_while_idle() {
+        let _g = booted();
+        // Memory lock values move through: three words, never initialised.
+        let base = Box::leak(Box::new([0u64; 3])).as_mut_ptr() as usize;
+        let (a, b, c) = (base, base + 8, base + 16);
+        let v = |x: usize| x as *mut c_void;
+        // A zero word is an unheld mutex; held, its word is neither zero
+        // nor the destroyed marker; released, zero again.
+        mutex_enter(v(a));
+        assert!(word(a, 8) != 0 && word(a, 8) != DEAD);
+        mutex_exit(v(a));
+        assert_eq!(word(a, 8), 0);
+        // Moved while idle (the zero word copied to b): b is a mutex, and
+        // a may become any other lock.
+        set_word(b, 8, word(a, 8));
+        mutex_enter(v(b));
+        assert_eq!(held_by(kthread::curthread()).iter().map(|h| h.addr).collect::<Vec<_>>(), [b]);
+        mutex_exit(v(b));
+        cv_signal(v(a));
+        rw_enter(v(a), RW_READER);
+        assert!(word(a, 8) != 0);
+        assert_eq!(rw_read_held(v(a)), 1);
+        rw_exit(v(a));
+        assert_eq!(word(a, 8), 0);
+        mutex_enter(v(a));
+        mutex_exit(v(a));
+        // A condition variable's word counts its waiters (`cv_waiters`).
+        let waiter = std::thread::spawn(move || {
+            mutex_enter(v(b));
+            cv_wait(v(c), v(b));
+            mutex_exit(v(b));
+        });
+        while word(c, 2) != 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        mutex_enter(v(b));
+        cv_signal(v(c));
+        assert_eq!(word(c, 2), 0);
+        mutex_exit(v(b));
+        waiter.join().unwrap();
+        // Destroyed, then overwritten by a new idle lock: usable again.
+        mutex_destroy(v(b));
+        assert_eq!(word(b, 8), DEAD);
+        set_word(b, 8, 0);
+        mutex_enter(v(b));
+        mutex_exit(v(b));
+        // `*_init` is idempotent, and resets a stale entry of another type.
+        mutex_init(v(b), std::ptr::null_mut(), 0, std::ptr::null_mut());
+        mutex_init(v(b), std::ptr::null_mut(), 0, std::ptr::null_mut());
+        rw_init(v(a), std::ptr::null_mut(), 0, std::ptr::null_mut());
+        rw_enter(v(a), RW_WRITER);
+        mutex_enter(v(b));
+        assert_eq!(held_anywhere().len(), 2);
+        mutex_exit(v(b));
+        rw_exit(v(a));
+        assert!(held_anywhere().is_empty());
+        assert_eq!((word(a, 8), word(b, 8), word(c, 2)), (0, 0, 0));
+        forget_range(base, base + 24);
     }
 }

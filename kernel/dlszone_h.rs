@@ -1,6 +1,8 @@
-//! The structures of `include/sys/dlszone.h`, field for field, with their
-//! sizes and offsets pinned (the C side asserts the same sizes; the C
-//! tests compare the offsets).
+//! The structures and constants of `include/sys/dlszone.h`, field for
+//! field, with their sizes and offsets pinned (the C side asserts the same
+//! sizes; the C tests compare the offsets). One definition for the object
+//! that exports the IPD 3 entry points (`kernel/dls`) and the driver that
+//! calls them (`kernel/drv`).
 
 use core::mem::{offset_of, size_of};
 
