@@ -280,7 +280,15 @@ impl<K: Kernel> Dls<K> {
             }
             Err(e) => return (Err(e), LinkId::INVALID),
         }
-        let r = self.in_perim_mh(mh, || self.k.link_rele_by_name(mac.c()));
+        let r = self.in_perim_mh(mh, || {
+            // The data path is home already (sent there when its link
+            // returned or went with its zone, or by the unset above), and
+            // this is a no-op; unless that failed, and the dls_link_t
+            // still keeps a zone's reference: it goes home now, or the
+            // destroy fails and may be tried again.
+            self.k.link_setzid(mac.c(), ZoneId::GLOBAL)?;
+            self.k.link_rele_by_name(mac.c())
+        });
         if r.is_ok() {
             self.created(&mac, false);
         }

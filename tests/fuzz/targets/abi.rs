@@ -258,7 +258,10 @@ impl Run<'_, '_> {
         let op = self.inp.pick(50);
         self.next_out = 0;
         if self.trace {
-            eprintln!("op {op} handles {:?}", self.handles);
+            // SAFETY: NUL-terminated literals.
+            let refs = [c"vnic0", c"vnic1", c"vnic2"]
+                .map(|m| unsafe { dlszone_host_link_refs(m.as_ptr()) });
+            eprintln!("op {op} handles {:?} dls_link_t refs {refs:?}", self.handles);
         }
         // SAFETY: for every call below, each pointer argument is NULL,
         // or points into the arena with SLACK / 2 bytes after it, or is a
