@@ -839,7 +839,8 @@ devnet_destroy_twice(void)
 	dls_dl_handle_t ddh;
 	dls_link_t *dlp = NULL;
 	CHECK_EQ(dls_devnet_hold_link(zid, &ddh, &dlp), 0);
-	CHECK_EQ(dlszone_host_link_refs("vnic90"), 2);
+	/* Create's, the zone's data path's, and the hold's. */
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), 3);
 	dlszone_host_zone_halt(5);
 	datalink_id_t out = 12345;
 	CHECK_EQ(dls_devnet_destroy(z, &out, B_FALSE), 0);
@@ -850,6 +851,36 @@ devnet_destroy_twice(void)
 	dls_devnet_rele_link(ddh, dlp);
 	CHECK_EQ(dlszone_host_link_refs("vnic90"), -1);
 	CHECK_EQ(dlszone_host_kernel_complaints(), 0);
+	dlszone_host_zone_destroy(5);
+	dt_end();
+}
+
+static void
+devnet_data_path_home_late(void)
+{
+	dt_begin("dls_devnet_destroy sends home a data path a halt could not");
+	dlszone_host_zone_boot(5, 105);
+	mac_handle_t z = dt_mac("vnic92");
+	datalink_id_t zid = dt_link(z, "net0", DATALINK_CLASS_VNIC, 5,
+	    B_FALSE);
+	/* Its create's reference, and the one its zone's data path keeps. */
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), 2);
+	/* The halt condemns the link; its data path fails to go home. */
+	dlszone_host_fail_next("link_setzid", I_EIO);
+	dlszone_host_zone_halt(5);
+	CHECK(!dt_info(zid, NULL));
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), 2);
+	CHECK_EQ(dlszone_host_link_zone("vnic92"), 5);
+	/* It fails again: the destroy fails and changes nothing. */
+	datalink_id_t out = 12345;
+	dlszone_host_fail_next("link_setzid", I_EIO);
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_TRUE), I_EIO);
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), 2);
+	/* Then it goes home, and both references go. */
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_TRUE), 0);
+	CHECK_EQ(out, DATALINK_INVALID_LINKID);
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), -1);
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_TRUE), I_ENOENT);
 	dlszone_host_zone_destroy(5);
 	dt_end();
 }
@@ -869,6 +900,7 @@ main(void)
 		devnet_kstats_rebuild,
 		devnet_recreate,
 		devnet_destroy_twice,
+		devnet_data_path_home_late,
 	};
 	return (dt_main(tests, sizeof (tests) / sizeof (tests[0])));
 }
