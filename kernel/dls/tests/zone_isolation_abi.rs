@@ -34,8 +34,8 @@ use core::ffi::c_void;
 use std::ffi::CString;
 use std::ptr;
 
-use dlszone_dls::abi::*;
 use dlszone::dlszone_h::{DlsCounters, DlsHolder, DlsLinkInfo, DlsRecoverResult};
+use dlszone_dls::abi::*;
 use dlszone_dls::host::*;
 
 const ALL_ZONES: i32 = -1;

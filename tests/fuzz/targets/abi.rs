@@ -31,8 +31,8 @@
 use core::ffi::{c_char, c_void};
 use std::ptr;
 
-use dlszone_dls::abi::*;
 use dlszone::dlszone_h::{DlsCounters, DlsHolder, DlsLinkInfo, DlsRecoverResult};
+use dlszone_dls::abi::*;
 use dlszone_dls::host::*;
 
 use super::input::Input;
