@@ -8,7 +8,7 @@ use dlszone::errno::Errno;
 use dlszone::registry::{DrainWait, LinkId, LinkName, MacName, ZoneId};
 
 use crate::dls::{CResult, Dls, Tombstone};
-use crate::seam::{Kernel, MacHandle, Perim};
+use crate::seam::{KernResult, Kernel, MacHandle, Perim};
 
 /// A MAC name read from the kernel, with its NUL.
 pub(crate) struct MacBuf {
@@ -170,6 +170,18 @@ impl<K: Kernel> Dls<K> {
         }
     }
 
+    /// Moves the data path of `mac` to zone `zid` (`dls_link_setzid()`),
+    /// in the perimeter; no call when it is there already: gate's
+    /// `dls_link_setzid()` to the global zone of a data path that is
+    /// there keeps the reference its `dls_link_hold_create()` took, and
+    /// the `dls_link_t` could never be freed.
+    pub(crate) fn move_data_path(&self, mac: &[u8], zid: ZoneId) -> KernResult<()> {
+        if self.k.link_getzid(mac)? == zid {
+            return Ok(());
+        }
+        self.k.link_setzid(mac, zid)
+    }
+
     /// Puts the data path of a link that is in a non-global zone (created
     /// there, or restored there) in that zone, as gate's create does
     /// (`i_dls_devnet_setzid()` from `dls_devnet_set()`), so that
@@ -177,7 +189,7 @@ impl<K: Kernel> Dls<K> {
     fn data_path_to_zone(&self, mac: &MacBuf, linkid: LinkId) -> CResult<()> {
         match self.reg.link_info(linkid) {
             Ok(i) if !i.zone.id.is_global() => {
-                self.k.link_setzid(mac.c(), i.zone.id).map_err(|e| e.to_errno())
+                self.move_data_path(mac.c(), i.zone.id).map_err(|e| e.to_errno())
             }
             _ => Ok(()),
         }
@@ -282,11 +294,11 @@ impl<K: Kernel> Dls<K> {
         }
         let r = self.in_perim_mh(mh, || {
             // The data path is home already (sent there when its link
-            // returned or went with its zone, or by the unset above), and
-            // this is a no-op; unless that failed, and the dls_link_t
-            // still keeps a zone's reference: it goes home now, or the
-            // destroy fails and may be tried again.
-            self.k.link_setzid(mac.c(), ZoneId::GLOBAL)?;
+            // returned or went with its zone, or by the unset above);
+            // unless that failed, and the dls_link_t still keeps a zone's
+            // reference: it goes home now, or the destroy fails and may
+            // be tried again.
+            self.move_data_path(mac.c(), ZoneId::GLOBAL)?;
             self.k.link_rele_by_name(mac.c())
         });
         if r.is_ok() {
@@ -338,7 +350,7 @@ impl<K: Kernel> Dls<K> {
         if !was_in.is_global() {
             // The data path follows the link home, as gate's unset does.
             let _ = self.in_perim(mac, || {
-                self.k.link_setzid(mac.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno())
+                self.move_data_path(mac.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno())
             });
         }
         Ok(tomb)
@@ -446,7 +458,7 @@ impl<K: Kernel> Dls<K> {
         let mac = info.mac.clone();
         self.in_perim(&mac, || {
             self.reg.setzid(ZoneId::GLOBAL, linkid, zid, transient)?;
-            if let Err(e) = self.k.link_setzid(mac.c(), zid) {
+            if let Err(e) = self.move_data_path(mac.c(), zid) {
                 let back = self.reg.setzid(ZoneId::GLOBAL, linkid, info.zone.id, info.transient);
                 if back.is_err() {
                     self.k.warn(c"dls: a link whose data path could not move was left in place");

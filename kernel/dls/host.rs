@@ -561,15 +561,24 @@ impl Kernel for Host {
     }
 
     fn link_setzid(&self, mac: &[u8], zid: ZoneId) -> KernResult<()> {
+        // As gate's dls_link_setzid(): the dls_link_t keeps one more
+        // reference while its data path is in a non-global zone; and a
+        // "move" from the global zone to the global zone keeps the
+        // reference its hold_create took (the caller must not ask).
+        let name = Self::name_of(mac).to_vec();
+        let old = self.env.world().links.get(&name).ok_or(raw(Errno::ENOENT))?.zone;
+        if old == zid.0 {
+            if let Some(l) = self.env.world().links.get_mut(&name).filter(|_| old == 0) {
+                l.refs += 1;
+            }
+            return Ok(());
+        }
+        // The failure gate reports (EBUSY: streams opened in the zone).
         if let Some(e) = self.env.failure("link_setzid") {
             return Err(e);
         }
-        // As gate's dls_link_setzid(): the dls_link_t keeps one more
-        // reference while its data path is in a non-global zone.
-        let name = Self::name_of(mac).to_vec();
         let mut w = self.env.world();
         let l = w.links.get_mut(&name).ok_or(raw(Errno::ENOENT))?;
-        let old = l.zone;
         l.zone = zid.0;
         if old == 0 && zid.0 != 0 {
             l.refs += 1;
@@ -580,6 +589,11 @@ impl Kernel for Host {
             }
         }
         Ok(())
+    }
+
+    fn link_getzid(&self, mac: &[u8]) -> KernResult<ZoneId> {
+        let w = self.env.world();
+        w.links.get(Self::name_of(mac)).map(|l| ZoneId(l.zone)).ok_or(raw(Errno::ENOENT))
     }
 
     fn link_dev(&self, dlp: DlsLinkPtr) -> Dev {

@@ -665,8 +665,11 @@ fn teardown(run: &mut Run<'_, '_>) -> Vec<std::sync::Weak<dlszone::registry::Lin
         }
         if run.trace {
             eprintln!(
-                "clean-up: release of {h:?} ({dlp:?}): {} complaints",
-                dlszone_host_kernel_complaints()
+                "clean-up: release of {h:?} ({dlp:?}): {} complaints; refs {:?}",
+                dlszone_host_kernel_complaints(),
+                // SAFETY: NUL-terminated literals.
+                [c"vnic0", c"vnic1", c"vnic2"]
+                    .map(|m| unsafe { dlszone_host_link_refs(m.as_ptr()) })
             );
         }
     }
@@ -697,7 +700,10 @@ fn teardown(run: &mut Run<'_, '_>) -> Vec<std::sync::Weak<dlszone::registry::Lin
             // SAFETY: `id` is writable.
             let r = unsafe { dls_devnet_destroy(mh, &mut id, 1) };
             if run.trace {
-                eprintln!("clean-up: destroy of {mh:?}: {r} (link {id})");
+                // SAFETY: NUL-terminated literals.
+                let refs = [c"vnic0", c"vnic1", c"vnic2"]
+                    .map(|m| unsafe { dlszone_host_link_refs(m.as_ptr()) });
+                eprintln!("clean-up: destroy of {mh:?}: {r} (link {id}); refs {refs:?}");
             }
             if r == 0 {
                 left -= 1;
