@@ -838,7 +838,7 @@ devnet_destroy_twice(void)
 	    B_FALSE);
 	dls_dl_handle_t ddh;
 	dls_link_t *dlp = NULL;
-	CHECK_EQ(dls_devnet_hold_link(zid, &ddh, &dlp), 0);
+	CHECK_EQ(dt_hold_link("vnic90", zid, &ddh, &dlp), 0);
 	/* Create's, the zone's data path's, and the hold's. */
 	CHECK_EQ(dlszone_host_link_refs("vnic90"), 3);
 	dlszone_host_zone_halt(5);
@@ -848,7 +848,7 @@ devnet_destroy_twice(void)
 	CHECK_EQ(dlszone_host_link_refs("vnic90"), 1);
 	CHECK_EQ(dls_devnet_destroy(z, &out, B_FALSE), I_ENOENT);
 	CHECK_EQ(dlszone_host_link_refs("vnic90"), 1);
-	dls_devnet_rele_link(ddh, dlp);
+	dt_rele_link("vnic90", ddh, dlp);
 	CHECK_EQ(dlszone_host_link_refs("vnic90"), -1);
 	CHECK_EQ(dlszone_host_kernel_complaints(), 0);
 	dlszone_host_zone_destroy(5);
