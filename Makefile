@@ -255,13 +255,16 @@ gates: $(KOBJS:%=gates-%) gates-core gates-nopanic-bites
 # Host tests: unit, rule, scenario, model-based (10,000 random sequences),
 # ktest bodies through the host runner, loom and shuttle suites, the short
 # stress run, and proof that the test machinery bites (ktest self-failure,
-# deliberately broken lock-protocol variants caught by loom and shuttle).
+# deliberately broken lock-protocol variants caught by loom and shuttle),
+# and the object gates over the objects kload-test built (so a change that
+# breaks `make` fails the tests too).
 test: test-toolchain
 	cargo test --workspace --exclude kload
 	tools/check-illumos
 	$(MAKE) --no-print-directory c-test
 	$(MAKE) --no-print-directory ktest-selffail
 	$(MAKE) --no-print-directory kload-test
+	$(MAKE) --no-print-directory gates
 	tools/test-concurrency.sh ci
 	tools/test-concurrency.sh broken
 	$(MAKE) --no-print-directory reliability

@@ -161,7 +161,12 @@ impl<K: Kernel> Dls<K> {
         let Ok(m) = MacName::new(mac.name()) else { return };
         let mut s = self.side.lock();
         if on {
-            *s.created.entry(m).or_default() += 1;
+            match s.created.get_mut(&m) {
+                Some(n) => *n = n.saturating_add(1),
+                None => {
+                    s.created.insert(m, 1);
+                }
+            }
         } else if let Some(n) = s.created.get_mut(&m) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -285,7 +290,7 @@ impl<K: Kernel> Dls<K> {
             // freed under it).
             Err(Errno::ENOENT) => {
                 let held = MacName::new(mac.name())
-                    .is_ok_and(|m| self.side.lock().created.contains_key(&m));
+                    .is_ok_and(|m| self.side.lock().created.get(&m).is_some());
                 if !held {
                     return (Err(Errno::ENOENT), LinkId::INVALID);
                 }
