@@ -258,10 +258,7 @@ impl Run<'_, '_> {
         let op = self.inp.pick(50);
         self.next_out = 0;
         if self.trace {
-            // SAFETY: NUL-terminated literals.
-            let refs = [c"vnic0", c"vnic1", c"vnic2"]
-                .map(|m| unsafe { dlszone_host_link_refs(m.as_ptr()) });
-            eprintln!("op {op} handles {:?} dls_link_t refs {refs:?}", self.handles);
+            eprintln!("op {op} handles {:?} dls_link_t refs {:?}", self.handles, link_refs());
         }
         // SAFETY: for every call below, each pointer argument is NULL,
         // or points into the arena with SLACK / 2 bytes after it, or is a
@@ -602,6 +599,14 @@ impl Run<'_, '_> {
     }
 }
 
+/// The `dls_link_t` references of the three MACs set up, for the trace.
+fn link_refs() -> [i32; 3] {
+    [c"vnic0", c"vnic1", c"vnic2"].map(|m| {
+        // SAFETY: a NUL-terminated literal.
+        unsafe { dlszone_host_link_refs(m.as_ptr()) }
+    })
+}
+
 /// A fresh object over a fresh fake kernel with some links in place.
 fn setup(run: &mut Run<'_, '_>) {
     dls_mgmt_fini();
@@ -667,9 +672,7 @@ fn teardown(run: &mut Run<'_, '_>) -> Vec<std::sync::Weak<dlszone::registry::Lin
             eprintln!(
                 "clean-up: release of {h:?} ({dlp:?}): {} complaints; refs {:?}",
                 dlszone_host_kernel_complaints(),
-                // SAFETY: NUL-terminated literals.
-                [c"vnic0", c"vnic1", c"vnic2"]
-                    .map(|m| unsafe { dlszone_host_link_refs(m.as_ptr()) })
+                link_refs()
             );
         }
     }
@@ -700,10 +703,7 @@ fn teardown(run: &mut Run<'_, '_>) -> Vec<std::sync::Weak<dlszone::registry::Lin
             // SAFETY: `id` is writable.
             let r = unsafe { dls_devnet_destroy(mh, &mut id, 1) };
             if run.trace {
-                // SAFETY: NUL-terminated literals.
-                let refs = [c"vnic0", c"vnic1", c"vnic2"]
-                    .map(|m| unsafe { dlszone_host_link_refs(m.as_ptr()) });
-                eprintln!("clean-up: destroy of {mh:?}: {r} (link {id}); refs {refs:?}");
+                eprintln!("clean-up: destroy of {mh:?}: {r} (link {id}); refs {:?}", link_refs());
             }
             if r == 0 {
                 left -= 1;
