@@ -305,7 +305,9 @@ typedef struct dls_link_info {
  * order, taken at one instant.
  *
  * A global-zone caller gets every link; a non-global caller only the links
- * currently in its zone, with dli_reserved always empty. For dlmgmtd to
+ * currently in its zone, with dli_reserved always empty and dli_long_holds
+ * counting only the holds taken inside its zone and the registry's own
+ * (never another zone's, such as a global-zone snoop -z). For dlmgmtd to
  * rebuild its view after a restart, also of zones it cannot enter (zones
  * in "down"), and for `dladm show-link`'s ZONE column.
  *

@@ -1122,8 +1122,9 @@ pub unsafe extern "C" fn dls_devnet_counters(cr: *const c_void, out: *mut DlsCou
     0
 }
 
-/// The global object, for the host tests' control functions.
+/// The global object, for the host tests' control functions and the
+/// C ABI fuzz target's checks.
 #[cfg(not(kmod))]
-pub(crate) fn global() -> Option<&'static Dls<Sys>> {
+pub fn global() -> Option<&'static Dls<Sys>> {
     dls()
 }

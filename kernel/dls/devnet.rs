@@ -8,7 +8,7 @@ use dlszone::errno::Errno;
 use dlszone::registry::{DrainWait, LinkId, LinkName, MacName, ZoneId};
 
 use crate::dls::{CResult, Dls, Tombstone};
-use crate::seam::{Kernel, MacHandle, Perim};
+use crate::seam::{KernResult, Kernel, MacHandle, Perim};
 
 /// A MAC name read from the kernel, with its NUL.
 pub(crate) struct MacBuf {
@@ -133,10 +133,11 @@ impl<K: Kernel> Dls<K> {
                 let _ = self.reg.destroy_pending(mac.name());
                 return Err(e.to_errno());
             }
+            self.created(mac, true);
             self.need_rebuild();
             return Ok(());
         }
-        self.set(mac, linkid, zid)?;
+        self.set(mac, linkid, zid, false)?;
         let dlp = match self.k.link_hold_create(mac.c()) {
             Ok(d) => d,
             Err(e) => {
@@ -149,8 +150,41 @@ impl<K: Kernel> Dls<K> {
             self.k.link_rele(dlp);
             return Err(e);
         }
+        self.created(mac, true);
         self.after_set(linkid);
         Ok(())
+    }
+
+    /// Records that a create of `mac` holds its `dls_link_t` (`on`), or
+    /// that a destroy dropped one such hold.
+    fn created(&self, mac: &MacBuf, on: bool) {
+        let Ok(m) = MacName::new(mac.name()) else { return };
+        let mut s = self.side.lock();
+        if on {
+            match s.created.get_mut(&m) {
+                Some(n) => *n = n.saturating_add(1),
+                None => {
+                    s.created.insert(m, 1);
+                }
+            }
+        } else if let Some(n) = s.created.get_mut(&m) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                s.created.remove(&m);
+            }
+        }
+    }
+
+    /// Moves the data path of `mac` to zone `zid` (`dls_link_setzid()`),
+    /// in the perimeter; no call when it is there already: gate's
+    /// `dls_link_setzid()` to the global zone of a data path that is
+    /// there keeps the reference its `dls_link_hold_create()` took, and
+    /// the `dls_link_t` could never be freed.
+    pub(crate) fn move_data_path(&self, mac: &[u8], zid: ZoneId) -> KernResult<()> {
+        if self.k.link_getzid(mac)? == zid {
+            return Ok(());
+        }
+        self.k.link_setzid(mac, zid)
     }
 
     /// Puts the data path of a link that is in a non-global zone (created
@@ -160,7 +194,7 @@ impl<K: Kernel> Dls<K> {
     fn data_path_to_zone(&self, mac: &MacBuf, linkid: LinkId) -> CResult<()> {
         match self.reg.link_info(linkid) {
             Ok(i) if !i.zone.id.is_global() => {
-                self.k.link_setzid(mac.c(), i.zone.id).map_err(|e| e.to_errno())
+                self.move_data_path(mac.c(), i.zone.id).map_err(|e| e.to_errno())
             }
             _ => Ok(()),
         }
@@ -168,10 +202,17 @@ impl<K: Kernel> Dls<K> {
 
     /// Asks dlmgmtd for the link's name and flags, then records it: as the
     /// activation of a pending physical link, as the restoration of a link
-    /// destroyed a moment ago, or as a new link of zone `zid`.
-    fn set(&self, mac: &MacBuf, linkid: LinkId, zid: ZoneId) -> CResult<()> {
+    /// destroyed a moment ago, or as a new link of zone `zid`. With
+    /// `pending_only`, only as the activation: `EEXIST` if the MAC's link
+    /// has an id already, `ENOENT` if it has no link (a new link made here
+    /// would have no `dls_link_t` hold, and no destroy could remove it).
+    fn set(&self, mac: &MacBuf, linkid: LinkId, zid: ZoneId, pending_only: bool) -> CResult<()> {
         let info = upcall::get_linkinfo(self.k.door(), linkid.0).map_err(|e| e.to_errno())?;
-        if self.reg.mac_to_linkid(mac.name()) == Ok(LinkId::INVALID) {
+        let known = self.reg.mac_to_linkid(mac.name());
+        if pending_only && known != Ok(LinkId::INVALID) {
+            return Err(if known.is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+        }
+        if known == Ok(LinkId::INVALID) {
             if info.class != DatalinkClass::PHYS {
                 return Err(Errno::EINVAL);
             }
@@ -214,7 +255,7 @@ impl<K: Kernel> Dls<K> {
         // Gate asserts a valid id; here an invalid one is refused.
         linkid.validate()?;
         let mac = MacBuf::of(&self.k, mh)?;
-        self.set(&mac, linkid, ZoneId::GLOBAL)?;
+        self.set(&mac, linkid, ZoneId::GLOBAL, true)?;
         self.after_set(linkid);
         self.keep_handles_ahead();
         Ok(())
@@ -243,11 +284,31 @@ impl<K: Kernel> Dls<K> {
                 Err(e) => return (Err(e), LinkId::INVALID),
             },
             // Gone already (torn down with its zone): only the dls_link_t
-            // hold of create is left to drop.
-            Err(Errno::ENOENT) => {}
+            // hold of create is left to drop, if a create still holds it.
+            // A second destroy of the MAC must not drop a reference it
+            // does not have (another holder's: the dls_link_t would be
+            // freed under it).
+            Err(Errno::ENOENT) => {
+                let held = MacName::new(mac.name())
+                    .is_ok_and(|m| self.side.lock().created.get(&m).is_some());
+                if !held {
+                    return (Err(Errno::ENOENT), LinkId::INVALID);
+                }
+            }
             Err(e) => return (Err(e), LinkId::INVALID),
         }
-        let r = self.in_perim_mh(mh, || self.k.link_rele_by_name(mac.c()));
+        let r = self.in_perim_mh(mh, || {
+            // The data path is home already (sent there when its link
+            // returned or went with its zone, or by the unset above);
+            // unless that failed, and the dls_link_t still keeps a zone's
+            // reference: it goes home now, or the destroy fails and may
+            // be tried again.
+            self.move_data_path(mac.c(), ZoneId::GLOBAL)?;
+            self.k.link_rele_by_name(mac.c())
+        });
+        if r.is_ok() {
+            self.created(&mac, false);
+        }
         match (r, gone) {
             (Ok(()), Some(t)) => {
                 self.tombstone(t.clone());
@@ -294,7 +355,7 @@ impl<K: Kernel> Dls<K> {
         if !was_in.is_global() {
             // The data path follows the link home, as gate's unset does.
             let _ = self.in_perim(mac, || {
-                self.k.link_setzid(mac.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno())
+                self.move_data_path(mac.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno())
             });
         }
         Ok(tomb)
@@ -402,7 +463,7 @@ impl<K: Kernel> Dls<K> {
         let mac = info.mac.clone();
         self.in_perim(&mac, || {
             self.reg.setzid(ZoneId::GLOBAL, linkid, zid, transient)?;
-            if let Err(e) = self.k.link_setzid(mac.c(), zid) {
+            if let Err(e) = self.move_data_path(mac.c(), zid) {
                 let back = self.reg.setzid(ZoneId::GLOBAL, linkid, info.zone.id, info.transient);
                 if back.is_err() {
                     self.k.warn(c"dls: a link whose data path could not move was left in place");

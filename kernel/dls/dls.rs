@@ -53,52 +53,69 @@ pub(crate) struct Tombstone {
 /// Tombstones kept (the newest win).
 const TOMBSTONES: usize = 16;
 
-/// The extras by link id: a vector kept sorted, searched by bisection. A
-/// map with no rebalancing code (each trap site of a tree is one more in
-/// the object, docs/build.md "Panics"); it changes only at create and
-/// destroy.
-#[derive(Default)]
-pub(crate) struct LinkMap(Vec<(LinkId, Extra)>);
+/// A map kept as a vector sorted by key, searched by bisection: no
+/// rebalancing code (each trap site of a tree is one more in the object,
+/// docs/build.md "Panics"). It changes only at create and destroy.
+pub(crate) struct SortedMap<K, V>(Vec<(K, V)>);
 
-impl LinkMap {
-    fn find(&self, id: LinkId) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&id, |(k, _)| *k)
+impl<K, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        SortedMap(Vec::new())
+    }
+}
+
+impl<K: Ord, V> SortedMap<K, V> {
+    fn find(&self, key: &K) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(key))
     }
 
     /// Inserts or replaces; the old value, if any. Allocates.
-    pub(crate) fn insert(&mut self, id: LinkId, e: Extra) -> Option<Extra> {
-        match self.find(id) {
-            Ok(i) => self.0.get_mut(i).map(|slot| core::mem::replace(&mut slot.1, e)),
+    pub(crate) fn insert(&mut self, key: K, v: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(i) => self.0.get_mut(i).map(|slot| core::mem::replace(&mut slot.1, v)),
             Err(i) => {
-                self.0.insert(i, (id, e));
+                // Vec::insert and Vec::remove check their index with a
+                // trap site each; a rotation of the checked tail does not.
+                self.0.push((key, v));
+                if let Some(tail) = self.0.get_mut(i..).filter(|t| !t.is_empty()) {
+                    tail.rotate_right(1);
+                }
                 None
             }
         }
     }
 
-    /// Removes and returns the entry of `id`.
-    pub(crate) fn remove(&mut self, id: &LinkId) -> Option<Extra> {
-        let i = self.find(*id).ok()?;
-        Some(self.0.remove(i).1)
+    /// Removes and returns the value of `key`.
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.find(key).ok()?;
+        self.0.get_mut(i..).filter(|t| !t.is_empty())?.rotate_left(1);
+        self.0.pop().map(|(_, v)| v)
     }
 
-    /// The entry of `id`.
-    pub(crate) fn get(&self, id: &LinkId) -> Option<&Extra> {
-        let i = self.find(*id).ok()?;
-        self.0.get(i).map(|(_, e)| e)
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let i = self.find(key).ok()?;
+        self.0.get(i).map(|(_, v)| v)
     }
 
-    /// The entry of `id`, to change.
-    pub(crate) fn get_mut(&mut self, id: &LinkId) -> Option<&mut Extra> {
-        let i = self.find(*id).ok()?;
-        self.0.get_mut(i).map(|(_, e)| e)
+    /// The value of `key`, to change.
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = self.find(key).ok()?;
+        self.0.get_mut(i).map(|(_, v)| v)
     }
 }
+
+/// The extras by link id.
+pub(crate) type LinkMap = SortedMap<LinkId, Extra>;
 
 #[derive(Default)]
 pub(crate) struct Side {
     pub(crate) links: LinkMap,
     pub(crate) tombstones: VecDeque<Tombstone>,
+    /// MACs whose `dls_devnet_create()`s hold their `dls_link_t` (until
+    /// their `dls_devnet_destroy()`s), whether or not their link is still
+    /// in the registry (it may have gone with its zone): how many.
+    pub(crate) created: SortedMap<MacName, u32>,
 }
 
 /// Counters the IPD 3 interface reports (`dls_devnet_counters()`).

@@ -221,10 +221,12 @@ impl<K: Kernel> Dls<K> {
 
     /// `dls_devnet_rele()`. A release that matches no hold changes nothing
     /// and is counted (gate panics); a hold forced recovery discarded
-    /// gives `ESTALE` and frees its handle.
+    /// gives `ESTALE` and frees its handle. An open's handle is closed, so
+    /// its `dls_link_t` reference is not left behind.
     pub fn rele(&self, h: Handle) -> CResult<()> {
         match self.handles.remove(h, Some(false)) {
-            Ok((tok, _)) => self.release_token(tok),
+            Ok((tok, Some(dlp))) => self.close_token(tok, dlp),
+            Ok((tok, None)) => self.release_token(tok),
             Err(why) => Err(self.stale(why)),
         }
     }

@@ -21,7 +21,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::string::{String, ToString};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::vec::Vec;
 
 use dlszone::door::RawErrno;
@@ -30,6 +30,7 @@ use dlszone::errno::Errno;
 use dlszone::registry::{LinkId, ZoneId};
 
 use crate::dlmgmtd::{Daemon, command};
+use crate::door_faults::FaultPlan;
 use crate::seam::{
     Cred, Dev, DevHold, DlsLinkPtr, KernResult, Kernel, Kstat, KstatUpdate, MacHandle, NsCreate,
     NsHook, Perim, TaskFn, ZoneInfo, zone_status,
@@ -106,6 +107,10 @@ pub struct Env {
     tasks_cv: Condvar,
     stall: Mutex<Stall>,
     stall_cv: Condvar,
+    /// Which door upcall fails, and how (`door_faults.rs`).
+    faults: Mutex<FaultPlan>,
+    /// The door to this fake dlmgmtd.
+    door: HostDoor,
 }
 
 /// A door call made to hang in dlmgmtd, as a wedged daemon's would.
@@ -118,17 +123,19 @@ struct Stall {
 }
 
 impl Env {
-    fn new() -> Env {
+    fn new() -> Arc<Env> {
         let mut w = World { next_mh: 0x1000, next_ks: 0x10, ..World::default() };
         w.zones.insert(0, (0, zone_status::RUNNING));
-        Env {
+        Arc::new_cyclic(|me| Env {
             world: Mutex::new(w),
             daemon: Mutex::new(Daemon::running()),
             tasks: Mutex::new(0),
             tasks_cv: Condvar::new(),
             stall: Mutex::new(Stall::default()),
             stall_cv: Condvar::new(),
-        }
+            faults: Mutex::new(FaultPlan::default()),
+            door: HostDoor { env: me.clone() },
+        })
     }
 
     fn stall_lock(&self) -> MutexGuard<'_, Stall> {
@@ -153,6 +160,11 @@ impl Env {
     /// The kernel's state.
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The door's fault plan (`door_faults.rs`).
+    pub fn faults(&self) -> MutexGuard<'_, FaultPlan> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// dlmgmtd's state.
@@ -243,8 +255,14 @@ impl Env {
     }
 
     /// Destroys zone `zid`: the netstack destroy callback, then the id is
-    /// free.
+    /// free. A zone never halted is halted first, as illumos'
+    /// `netstack_stack_inactive()` runs a shutdown callback that did not
+    /// run before the destroy callbacks.
     pub fn zone_destroy(&self, zid: i32) {
+        let halted = self.world().zones.get(&zid).is_none_or(|z| z.1 >= zone_status::SHUTTING_DOWN);
+        if !halted {
+            self.zone_halt(zid);
+        }
         let (cb, arg) = {
             let mut w = self.world();
             (w.ns, w.ns_args.remove(&zid))
@@ -284,14 +302,14 @@ pub struct Host {
 static GLOBAL: OnceLock<Mutex<Arc<Env>>> = OnceLock::new();
 
 fn global_env() -> Arc<Env> {
-    let m = GLOBAL.get_or_init(|| Mutex::new(Arc::new(Env::new())));
+    let m = GLOBAL.get_or_init(|| Mutex::new(Env::new()));
     m.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// Replaces the process's fake kernel with a fresh one (between C tests).
 pub fn reset_global() {
-    let m = GLOBAL.get_or_init(|| Mutex::new(Arc::new(Env::new())));
-    *m.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(Env::new());
+    let m = GLOBAL.get_or_init(|| Mutex::new(Env::new()));
+    *m.lock().unwrap_or_else(|p| p.into_inner()) = Env::new();
 }
 
 impl Default for Host {
@@ -304,7 +322,7 @@ impl Default for Host {
 impl Host {
     /// A fake kernel of its own (unit tests).
     pub fn new() -> Host {
-        Host { env: Arc::new(Env::new()) }
+        Host { env: Env::new() }
     }
 
     /// Its state.
@@ -318,56 +336,77 @@ impl Host {
     }
 }
 
-/// The fake door.
+/// The fake door, part of its [`Env`], which it reaches through a weak
+/// reference (so an `Env` and its door go together when the last `Host`
+/// of it does: a fuzzer's millions of fresh `Env`s are freed, and no
+/// global list of doors grows).
 pub struct HostDoor {
-    env: Arc<Env>,
+    env: Weak<Env>,
 }
 
 impl DoorPort for HostDoor {
     type Door = ();
 
     fn hold(&self) -> Option<()> {
-        let open = self.env.world().door_open;
-        (open && self.env.daemon().alive).then_some(())
+        let env = self.env.upgrade()?;
+        if env.faults().on_hold() {
+            return None;
+        }
+        let open = env.world().door_open;
+        (open && env.daemon().alive).then_some(())
     }
 
-    fn release(&self, _door: ()) {}
+    fn release(&self, _door: ()) {
+        if let Some(env) = self.env.upgrade() {
+            env.faults().on_release();
+        }
+    }
 
     fn call(&self, _door: &(), req: &[u8], reply: &mut [u8]) -> Result<Delivered, RawErrno> {
-        self.env.maybe_hang(command(req));
-        let zones: BTreeSet<i32> = self.env.world().zones.keys().copied().collect();
-        let mut d = self.env.daemon();
+        let Some(env) = self.env.upgrade() else { return Err(raw(Errno::EBADF)) };
+        let fault = env.faults().on_call(req);
+        if let Some(e) = fault.refusal() {
+            if fault.kills_daemon() {
+                env.daemon().alive = false;
+            }
+            return Err(e);
+        }
+        fault.stall();
+        env.maybe_hang(command(req));
+        let zones: BTreeSet<i32> = env.world().zones.keys().copied().collect();
+        let mut d = env.daemon();
         if !d.alive {
             return Err(raw(Errno::EBADF));
         }
         let answer = d.serve(current_zone(), req, &zones);
-        if answer.len() > reply.len() {
-            return Ok(Delivered::Relocated);
+        if fault.kills_daemon() {
+            d.alive = false;
         }
-        reply[..answer.len()].copy_from_slice(&answer);
-        Ok(Delivered::InPlace(answer.len()))
+        drop(d);
+        let delivered = match reply.get_mut(..answer.len()) {
+            Some(r) => {
+                r.copy_from_slice(&answer);
+                Delivered::InPlace(answer.len())
+            }
+            None => Delivered::Relocated,
+        };
+        fault.finish(reply, delivered)
     }
 
     fn revoked(&self, _door: &()) -> bool {
-        !self.env.daemon().alive
+        let Some(env) = self.env.upgrade() else { return true };
+        let revoked = !env.daemon().alive;
+        env.faults().on_revoked(revoked);
+        revoked
     }
 
     fn delay(&self, _usec: u64) {}
 }
 
-/// The door of a host kernel (one per [`Host`], sharing its [`Env`]).
+/// The door of a host kernel (one per [`Env`], shared by its [`Host`]s).
 impl Host {
     fn door_port(&self) -> &HostDoor {
-        // One door per Env, made on first use.
-        static DOORS: OnceLock<Mutex<Vec<&'static HostDoor>>> = OnceLock::new();
-        let m = DOORS.get_or_init(|| Mutex::new(Vec::new()));
-        let mut v = m.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = v.iter().find(|d| Arc::ptr_eq(&d.env, &self.env)) {
-            return d;
-        }
-        let d: &'static HostDoor = Box::leak(Box::new(HostDoor { env: self.env.clone() }));
-        v.push(d);
-        d
+        &self.env.door
     }
 }
 
@@ -522,15 +561,24 @@ impl Kernel for Host {
     }
 
     fn link_setzid(&self, mac: &[u8], zid: ZoneId) -> KernResult<()> {
+        // As gate's dls_link_setzid(): the dls_link_t keeps one more
+        // reference while its data path is in a non-global zone; and a
+        // "move" from the global zone to the global zone keeps the
+        // reference its hold_create took (the caller must not ask).
+        let name = Self::name_of(mac).to_vec();
+        let old = self.env.world().links.get(&name).ok_or(raw(Errno::ENOENT))?.zone;
+        if old == zid.0 {
+            if let Some(l) = self.env.world().links.get_mut(&name).filter(|_| old == 0) {
+                l.refs += 1;
+            }
+            return Ok(());
+        }
+        // The failure gate reports (EBUSY: streams opened in the zone).
         if let Some(e) = self.env.failure("link_setzid") {
             return Err(e);
         }
-        // As gate's dls_link_setzid(): the dls_link_t keeps one more
-        // reference while its data path is in a non-global zone.
-        let name = Self::name_of(mac).to_vec();
         let mut w = self.env.world();
         let l = w.links.get_mut(&name).ok_or(raw(Errno::ENOENT))?;
-        let old = l.zone;
         l.zone = zid.0;
         if old == 0 && zid.0 != 0 {
             l.refs += 1;
@@ -541,6 +589,11 @@ impl Kernel for Host {
             }
         }
         Ok(())
+    }
+
+    fn link_getzid(&self, mac: &[u8]) -> KernResult<ZoneId> {
+        let w = self.env.world();
+        w.links.get(Self::name_of(mac)).map(|l| ZoneId(l.zone)).ok_or(raw(Errno::ENOENT))
     }
 
     fn link_dev(&self, dlp: DlsLinkPtr) -> Dev {

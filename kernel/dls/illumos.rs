@@ -115,6 +115,10 @@ impl Kernel for Illumos {
         dls_link::setzid(mac, zid.0)
     }
 
+    fn link_getzid(&self, mac: &[u8]) -> KernResult<ZoneId> {
+        dls_link::getzid(mac).map(ZoneId)
+    }
+
     fn link_dev(&self, dlp: DlsLinkPtr) -> Dev {
         dls_link::dev(dlp.0)
     }

@@ -30,6 +30,8 @@ mod zones;
 #[cfg(not(kmod))]
 pub mod dlmgmtd;
 #[cfg(not(kmod))]
+pub mod door_faults;
+#[cfg(not(kmod))]
 pub mod host;
 #[cfg(kmod)]
 mod illumos;

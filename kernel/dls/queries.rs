@@ -295,6 +295,10 @@ impl<K: Kernel> Dls<K> {
             snap.links.retain(|l| l.state == LinkState::Active && l.zone.id == caller);
             for l in &mut snap.links {
                 l.reserved = None;
+                // Nor how many holds other zones (the global zone's
+                // snoop -z, say) took on them.
+                l.holders
+                    .retain(|h| h.zone.id == caller || !HoldKind::HOLDER_KINDS.contains(&h.kind));
             }
         }
         let mut out = Vec::with_capacity(snap.links.len());

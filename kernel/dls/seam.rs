@@ -175,6 +175,11 @@ pub trait Kernel: Clone + Send + Sync + 'static {
     /// (`EBUSY` while streams opened inside its zone remain).
     fn link_setzid(&self, mac: &[u8], zid: ZoneId) -> KernResult<()>;
 
+    /// `dls_link_getzid()`: the zone the data path of `mac` is in.
+    /// (Gate's `dls_link_setzid()` to the zone the link is in already
+    /// keeps a reference when that zone is the global zone: ask first.)
+    fn link_getzid(&self, mac: &[u8]) -> KernResult<ZoneId>;
+
     /// `dls_link_dev()`.
     fn link_dev(&self, dlp: DlsLinkPtr) -> Dev;
 

@@ -103,7 +103,7 @@ impl<K: Kernel> Dls<K> {
 
     fn data_path_home(&self, mac: &MacName) {
         let r = self.in_perim(mac, || {
-            self.k.link_setzid(mac.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno())
+            self.move_data_path(mac.c(), ZoneId::GLOBAL).map_err(|e| e.to_errno())
         });
         if r.is_err() {
             self.k.warn(c"dls: a datalink's data path could not return to the global zone");

@@ -71,6 +71,16 @@ mod kernel {
         cabi::check(unsafe { ffi::dls_link_setzid(name.as_ptr(), zid) })
     }
 
+    /// `dls_link_getzid()`: the zone the data path of `mac` is in
+    /// (`ENOENT` without a `dls_link_t`). In the perimeter.
+    pub fn getzid(mac: &[u8]) -> Result<i32, RawErrno> {
+        let name = cabi::arg(mac)?;
+        let mut zid: ffi::zoneid_t = 0;
+        // SAFETY: a NUL-terminated name, and a zoneid_t to write.
+        cabi::check(unsafe { ffi::dls_link_getzid(name.as_ptr(), &mut zid) })?;
+        Ok(zid)
+    }
+
     /// `dls_link_dev()`: the `dev_t` of a held `dls_link_t`; `NODEV` for 0.
     pub fn dev(dlp: usize) -> ffi::dev_t {
         if dlp == 0 {

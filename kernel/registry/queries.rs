@@ -9,7 +9,7 @@ use super::holds::TmpHold;
 use super::link::Link;
 use super::snapshot::{self, LinkSnapshot, Snapshot};
 use super::table::{NameKey, Room};
-use super::types::{Holder, LinkId, LinkState, MacName, ZoneId};
+use super::types::{HoldKind, Holder, LinkId, LinkState, MacName, ZoneId};
 use super::unlocked::Unlocked;
 use super::{Registry, visible};
 use crate::errno::{Errno, KResult};
@@ -144,8 +144,9 @@ impl Registry {
     }
 
     /// The snapshot a caller in `caller` may see (a non-global zone only
-    /// its own links, without the names reserved elsewhere), and the
-    /// table generation it was taken at: equal generations, equal tables.
+    /// its own links, without the names reserved elsewhere and without
+    /// the holds other zones took on them), and the table generation it
+    /// was taken at: equal generations, equal tables.
     pub fn snapshot_for(&self, caller: ZoneId) -> KResult<(Snapshot, u64)> {
         let mut cx = Unlocked::new();
         caller.validate()?;
@@ -158,6 +159,10 @@ impl Registry {
             s.links.retain(|l| l.state == LinkState::Active && visible(caller, l.zone.id));
             for l in &mut s.links {
                 l.reserved = None;
+                // A global-zone holder (snoop -z) is none of the zone's
+                // business; the registry's own holds describe the link.
+                l.holders
+                    .retain(|h| h.zone.id == caller || !HoldKind::HOLDER_KINDS.contains(&h.kind));
             }
         }
         Ok((s, generation))

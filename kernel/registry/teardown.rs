@@ -305,7 +305,31 @@ impl Registry {
                     o.action = Action::Returned { name };
                 }
             }
+            #[cfg(dlszone_broken = "halt_forgets_failed_return")]
+            Err(_) => Self::broken_forget_failed_return(t, link, &mut l, o),
+            #[cfg(not(dlszone_broken = "halt_forgets_failed_return"))]
             Err(e) => fill(o, &l, Action::ReturnFailed(e)),
+        }
+    }
+
+    /// The deliberately broken variant of a halt's failed return
+    /// (test-only cfg): it forgets that dlmgmtd refused or never heard of
+    /// the return and commits it anyway, queueing no notice, so the
+    /// kernel has the link home while dlmgmtd still has it in the zone.
+    /// The fault-injection driver (`kernel/dls/tests/fault_injection.rs`)
+    /// must catch it.
+    #[cfg(dlszone_broken = "halt_forgets_failed_return")]
+    fn broken_forget_failed_return(
+        t: &mut Table,
+        link: &Arc<Link>,
+        l: &mut super::link::LinkGuard<'_>,
+        o: &mut LinkOutcome,
+    ) {
+        let name = t.lends.get(&l.linkid()).map_or_else(|| l.name_words(), |e| e.name);
+        fill(o, l, Action::ReturnFailed(Errno::EINVAL));
+        Self::return_locked(t, link, l);
+        if let Some(name) = LinkName::from_words(name) {
+            o.action = Action::Returned { name };
         }
     }
 

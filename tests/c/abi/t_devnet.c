@@ -809,6 +809,79 @@ devnet_recreate(void)
 	CHECK_EQ(dls_devnet_recreate(p, pid), I_EEXIST);
 	CHECK_EQ(dlszone_host_link_refs("e1000g5"), 1);
 	destroy_ok(p, pid);
+
+	/*
+	 * Only a pending link gets its id here. A recreate of a MAC with no
+	 * link (found by the C ABI fuzz target) once made a new link with no
+	 * dls_link_t hold, which every later destroy put back.
+	 */
+	dt_state_take(&before);
+	CHECK_EQ(dls_devnet_recreate(p, pid), I_ENOENT);
+	CHECK_SAME(before);
+	CHECK_EQ(dls_devnet_destroy(p, &pid, B_TRUE), I_ENOENT);
+	dt_end();
+}
+
+/*
+ * A second dls_devnet_destroy() of a MAC whose link went with its zone
+ * (found by the C ABI fuzz target) once dropped a dls_link_t reference
+ * the create no longer held: another holder's, so the dls_link_t was
+ * freed under a dls_devnet_hold_link() holder. It is ENOENT now.
+ */
+static void
+devnet_destroy_twice(void)
+{
+	dt_begin("dls_devnet_destroy twice: the second drops nothing");
+	dlszone_host_zone_boot(5, 105);
+	mac_handle_t z = dt_mac("vnic90");
+	datalink_id_t zid = dt_link(z, "net0", DATALINK_CLASS_VNIC, 5,
+	    B_FALSE);
+	dls_dl_handle_t ddh;
+	dls_link_t *dlp = NULL;
+	CHECK_EQ(dt_hold_link("vnic90", zid, &ddh, &dlp), 0);
+	/* Create's, the zone's data path's, and the hold's. */
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), 3);
+	dlszone_host_zone_halt(5);
+	datalink_id_t out = 12345;
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_FALSE), 0);
+	CHECK_EQ(out, DATALINK_INVALID_LINKID);
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), 1);
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_FALSE), I_ENOENT);
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), 1);
+	dt_rele_link("vnic90", ddh, dlp);
+	CHECK_EQ(dlszone_host_link_refs("vnic90"), -1);
+	CHECK_EQ(dlszone_host_kernel_complaints(), 0);
+	dlszone_host_zone_destroy(5);
+	dt_end();
+}
+
+static void
+devnet_data_path_home_late(void)
+{
+	dt_begin("dls_devnet_destroy sends home a data path a halt could not");
+	dlszone_host_zone_boot(5, 105);
+	mac_handle_t z = dt_mac("vnic92");
+	datalink_id_t zid = dt_link(z, "net0", DATALINK_CLASS_VNIC, 5,
+	    B_FALSE);
+	/* Its create's reference, and the one its zone's data path keeps. */
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), 2);
+	/* The halt condemns the link; its data path fails to go home. */
+	dlszone_host_fail_next("link_setzid", I_EIO);
+	dlszone_host_zone_halt(5);
+	CHECK(!dt_info(zid, NULL));
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), 2);
+	CHECK_EQ(dlszone_host_link_zone("vnic92"), 5);
+	/* It fails again: the destroy fails and changes nothing. */
+	datalink_id_t out = 12345;
+	dlszone_host_fail_next("link_setzid", I_EIO);
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_TRUE), I_EIO);
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), 2);
+	/* Then it goes home, and both references go. */
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_TRUE), 0);
+	CHECK_EQ(out, DATALINK_INVALID_LINKID);
+	CHECK_EQ(dlszone_host_link_refs("vnic92"), -1);
+	CHECK_EQ(dls_devnet_destroy(z, &out, B_TRUE), I_ENOENT);
+	dlszone_host_zone_destroy(5);
 	dt_end();
 }
 
@@ -826,6 +899,8 @@ main(void)
 		devnet_devices,
 		devnet_kstats_rebuild,
 		devnet_recreate,
+		devnet_destroy_twice,
+		devnet_data_path_home_late,
 	};
 	return (dt_main(tests, sizeof (tests) / sizeof (tests[0])));
 }

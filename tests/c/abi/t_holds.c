@@ -357,6 +357,18 @@ holds_open_close(void)
 	CHECK_EQ(dt_holds(gid, DLS_HOLDER_NAMED, GZ), 0);
 	CHECK_EQ(dlszone_host_link_refs("vnic40"), 1);
 
+	/*
+	 * An open's handle released with dls_devnet_rele() is closed: its
+	 * dls_link_t reference goes too (found by the C ABI fuzz target: it
+	 * was left behind, and the MAC's dls_link_t with it).
+	 */
+	CHECK_EQ(dls_devnet_open("net0", &a, &dev), 0);
+	CHECK_EQ(dlszone_host_link_refs("vnic40"), 2);
+	dls_devnet_rele(a);
+	CHECK_EQ(dlszone_host_link_refs("vnic40"), 1);
+	CHECK_EQ(dt_holds(gid, DLS_HOLDER_DEVNET, GZ), 0);
+	CHECK_EQ(dt_counters().dc_handles, 0);
+
 	/* The open waits for the link's property task. */
 	mac_handle_t p = dt_mac("vnic43");
 	int props = dlszone_host_dlmgmtd_calls(DLMGMT_CMD_LINKPROP_INIT);

@@ -1,8 +1,8 @@
 //! The rest of misc/dls, which `dls_mgmt.o` is linked with: `dls_link_t`
 //! (`usr/src/uts/common/io/dls/dls_link.c`: `dls_link_hold`,
 //! `dls_link_hold_create`, `dls_link_rele`, `dls_link_rele_by_name`,
-//! `dls_link_setzid`, `dls_link_dev`, the hash `i_dls_link_hash` and
-//! `mod_hash_find()` on it) and the "link" kstats (`dls_stat.c`:
+//! `dls_link_setzid`, `dls_link_getzid`, `dls_link_dev`, the hash
+//! `i_dls_link_hash` and `mod_hash_find()` on it) and the "link" kstats (`dls_stat.c`:
 //! `dls_stat_create`, `dls_stat_update`). They are provided as module
 //! misc/dls (the module the object is linked into).
 //!
@@ -285,6 +285,19 @@ extern "C" fn dls_link_setzid(name: *const c_char, zid: c_int) -> c_int {
     err
 }
 
+extern "C" fn dls_link_getzid(name: *const c_char, zidp: *mut c_int) -> c_int {
+    let n = name_arg(name, "dls_link_getzid");
+    let dlp = match hold(&n, false, "dls_link_getzid") {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let zid = with(|l| l.by_name.get(&n).map_or(0, |x| x.zid));
+    // SAFETY: the module passes a zoneid_t * to fill in.
+    unsafe { zidp.write(zid) };
+    rele(dlp, "dls_link_getzid");
+    0
+}
+
 extern "C" fn dls_link_dev(dlp: *mut c_void) -> u64 {
     let (_, mh) = link_of(dlp, "dls_link_dev");
     super::devices::mac_dev(mh)
@@ -363,6 +376,7 @@ pub fn symbols() -> Vec<KernelSymbol> {
         f("dls_link_rele", dls_link_rele as *const () as usize),
         f("dls_link_rele_by_name", dls_link_rele_by_name as *const () as usize),
         f("dls_link_setzid", dls_link_setzid as *const () as usize),
+        f("dls_link_getzid", dls_link_getzid as *const () as usize),
         f("dls_link_dev", dls_link_dev as *const () as usize),
         f("dls_stat_create", dls_stat_create as *const () as usize),
         f("dls_stat_update", dls_stat_update as *const () as usize),
