@@ -14,6 +14,7 @@
 //! next reply another size than the command's (a daemon of another
 //! version), and read back what it was asked.
 
+use core::ops::Bound;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::vec::Vec;
 
@@ -279,7 +280,9 @@ impl Daemon {
                 let Ok(a) = DlmgmtDoorGetnext::decode(req) else { return err(24, 22) };
                 self.log.push((cmd, a.ld_linkid, caller));
                 let media = DatalinkMedia(a.ld_dmedia);
-                let hit = self.links.range(a.ld_linkid + 1..).find(|(_, l)| {
+                // Every id after the one given (none after the largest).
+                let after = (Bound::Excluded(a.ld_linkid), Bound::Unbounded);
+                let hit = self.links.range(after).find(|(_, l)| {
                     self.visible(l, caller)
                         && l.class & a.ld_class != 0
                         && media.accepts(l.media)
