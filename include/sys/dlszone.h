@@ -190,8 +190,9 @@ typedef struct dls_recover_result {
  *               dead zone itself (they can never be released now). Holds
  *               taken from the global zone are never dropped; they only
  *               delay the free.
- *   res         receives the counts, on success and on ETIMEDOUT (then
- *               describing what was done before the wait ran out).
+ *   res         receives the counts: filled on success and when links
+ *               remain (EBUSY); zeroed when nothing was done (EBUSY for a
+ *               running zone, ETIMEDOUT); left alone on any other error.
  *
  * Returns:
  *   0          the zone has no links left (res filled).
