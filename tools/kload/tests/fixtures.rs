@@ -31,8 +31,25 @@ fn root() -> PathBuf {
     here().join("../..")
 }
 
+/// A scratch directory of this test's own, under one of this process's
+/// own: two runs of the suite at once (two `cargo test`s, a loop of the
+/// binary) must not remove or overwrite each other's files. The first
+/// call removes what runs no longer alive left behind.
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kload").join(name);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    let top = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kload");
+    SWEEP.call_once(|| {
+        for e in std::fs::read_dir(&top).into_iter().flatten().flatten() {
+            let pid = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok());
+            match pid {
+                Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {}
+                _ => {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    });
+    let dir = top.join(std::process::id().to_string()).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
