@@ -28,6 +28,11 @@ use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use ops::{Bytes, Call, KeySel, Zone};
 use reference::Quirks;
 
+// Allocation under the table writer, a gate or the outbox fails the test
+// (`dlszone::registry::noalloc`).
+#[global_allocator]
+static ALLOC: dlszone_ktest::CheckedAlloc = dlszone_ktest::CheckedAlloc;
+
 fn env_or(var: &str, default: usize) -> usize {
     match std::env::var(var) {
         Ok(v) => v.parse().unwrap_or_else(|_| panic!("{var}={v:?} is not a number")),

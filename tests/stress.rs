@@ -21,6 +21,11 @@ use dlszone::errno::{Errno, KResult};
 use dlszone::registry::{DrainWait, HoldKind, LinkId, Registry, ZoneId, ZoneKey};
 use dlszone_ktest::fake::FakeDlmgmt;
 
+// Allocation under the table writer, a gate or the outbox fails the test
+// (`dlszone::registry::noalloc`).
+#[global_allocator]
+static ALLOC: dlszone_ktest::CheckedAlloc = dlszone_ktest::CheckedAlloc;
+
 const GZ: ZoneId = ZoneId::GLOBAL;
 const ZONES: i32 = 200;
 const WORKERS: i32 = 8;

@@ -295,11 +295,18 @@ impl<K: Kernel> Dls<K> {
         }
     }
 
-    /// The lookup of an open: the name in the caller's zone, one step; a
-    /// tunnel name creates its implicit tunnel; a `<driver><ppa>` name
-    /// attaches the physical device and looks again.
+    /// The lookup of an open: the name in the caller's zone, one step (for
+    /// the global zone, also a lent link's reserved global-zone name, as
+    /// gate's dlmgmtd looks in its loan tree); a tunnel name creates its
+    /// implicit tunnel; a `<driver><ppa>` name attaches the physical
+    /// device and looks again.
     fn hold_by_name_for_open(&self, zone: ZoneId, link: &[u8]) -> CResult<Hold> {
-        let take = || self.reg.hold_by_name(zone, zone, link, HoldKind::DevNet);
+        let take = || match self.reg.hold_by_name(zone, zone, link, HoldKind::DevNet) {
+            Err(Errno::ENOENT) if zone.is_global() => {
+                self.reg.hold_on_loan_by_name(zone, link, HoldKind::DevNet)
+            }
+            r => r,
+        };
         match take() {
             Err(Errno::ENOENT) => {}
             r => return r,

@@ -160,7 +160,18 @@ pub(super) fn rule3_lend_reserves_gz_name() -> Outcome {
     refused!(r, Errno::EEXIST, r.rename(GZ, id(8), b"net0"));
     let loan = Holder { kind: HoldKind::Loan, zone: ZoneKey::GLOBAL, count: 1 };
     kt_assert!(kt_ok!(r.holders(GZ, id(1))).contains(&loan));
+    // The global zone's open of the reserved name finds the lent link, as
+    // gate's dlmgmtd does; nobody else does, and no other name does.
+    let h = kt_ok!(r.hold_on_loan_by_name(GZ, b"net0", HoldKind::DevNet));
+    kt_assert_eq!(h.link_ref().linkid(), id(1));
+    kt_assert_eq!(h.holder(), ZoneKey::GLOBAL);
+    kt_ok!(r.rele(h));
+    refused!(r, Errno::ENOENT, r.hold_on_loan_by_name(Z1.id, b"net0", HoldKind::DevNet));
+    refused!(r, Errno::ENOENT, r.hold_on_loan_by_name(GZ, b"net8", HoldKind::DevNet));
+    refused!(r, Errno::ENOENT, r.hold_on_loan_by_name(GZ, b"net1", HoldKind::DevNet));
+    refused!(r, Errno::EINVAL, r.hold_on_loan_by_name(GZ, b"net0", HoldKind::Loan));
     kt_ok!(r.give_back(GZ, id(1)));
+    refused!(r, Errno::ENOENT, r.hold_on_loan_by_name(GZ, b"net0", HoldKind::DevNet));
     inv!(r);
     kt_assert_eq!(r.lookup(GZ, GZ, b"net0"), Ok(id(1)));
     kt_assert_eq!(d.zone_of(id(1)), Some(GZ));

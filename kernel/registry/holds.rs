@@ -267,6 +267,30 @@ impl Registry {
         Self::hold_locked(caller, link, slot)
     }
 
+    /// A hold on the link lent out of the global zone under its reserved
+    /// global-zone name `name`, for a global-zone caller only. A global-zone
+    /// open of `/dev/net/<name>` finds the lent link in gate (dlmgmtd's
+    /// name lookup for the global zone falls back to its loan tree), and
+    /// `dls_devnet_open()` keeps that. `ENOENT` for any other caller or
+    /// name.
+    pub fn hold_on_loan_by_name(
+        &self,
+        caller: ZoneId,
+        name: &[u8],
+        kind: HoldKind,
+    ) -> KResult<Hold> {
+        let mut cx = Unlocked::new();
+        caller.validate()?;
+        let slot = kind.slot().ok_or(Errno::EINVAL)?;
+        let key = NameKey::of_bytes(ZoneId::GLOBAL, name)?;
+        if !caller.is_global() {
+            return Err(Errno::ENOENT);
+        }
+        let t = self.table.read(&mut cx);
+        let link = t.find_on_loan(&key).ok_or(Errno::ENOENT)?;
+        Self::hold_locked(caller, link, slot)
+    }
+
     /// The hold itself: table (reader) held. The holder is the global
     /// zone, or the link's zone (the caller's, which visibility ensures),
     /// which must still be running.

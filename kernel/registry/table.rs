@@ -538,6 +538,19 @@ impl Table {
         self.by_name.find(tag, |t, l| t == tag && key.names(l)).map(|(_, l)| l)
     }
 
+    /// The link lent out of the global zone whose reserved global-zone
+    /// name is `key` (a [`NameKind::Reserved`] slot); none for a key in a
+    /// non-global zone.
+    pub(crate) fn find_on_loan(&self, key: &NameKey) -> Option<&Arc<Link>> {
+        if !key.zone.is_global() {
+            return None;
+        }
+        let tag = key.tag | NameKind::Reserved as u32;
+        let lent_as =
+            |l: &Arc<Link>| self.lends.get(&l.linkid()).is_some_and(|e| e.name == key.words);
+        self.by_name.find(tag, |t, l| t == tag && lent_as(l)).map(|(_, l)| l)
+    }
+
     /// True if no slot of any kind holds the name `key` says in its zone.
     pub(crate) fn name_free(&self, key: &NameKey) -> bool {
         let is = |e: &Lend| e.name == key.words;

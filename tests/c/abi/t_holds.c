@@ -321,9 +321,21 @@ holds_open_close(void)
 	CHECK_EQ(dt_holds(zid, DLS_HOLDER_DEVNET, 5), 1);
 	CHECK_EQ(dt_holds(lid, DLS_HOLDER_DEVNET, 5), 1);
 
-	/* Only the caller zone's links are there to open. */
+	/*
+	 * The global zone opens a lent link under its reserved global-zone
+	 * name, as gate's dlmgmtd finds it in its loan tree.
+	 */
+	dls_dl_handle_t gz;
+	dev_t gdev = 0;
+	CHECK_EQ(dls_devnet_open("net1", &gz, &gdev), 0);
+	CHECK_EQ(dls_devnet_linkid(gz), lid);
+	CHECK(gdev != 0);
+	CHECK_EQ(dt_holds(lid, DLS_HOLDER_DEVNET, GZ), 1);
+	dls_devnet_close(gz);
+	CHECK_EQ(dt_holds(lid, DLS_HOLDER_DEVNET, GZ), 0);
+
+	/* A zone opens only its own links. */
 	dt_state_take(&before);
-	CHECK_EQ(dls_devnet_open("net1", &keep, &kdev), I_ENOENT);
 	dlszone_host_set_zone(5);
 	CHECK_EQ(dls_devnet_open("net2", &keep, &kdev), I_ENOENT);
 	dlszone_host_set_zone(GZ);
