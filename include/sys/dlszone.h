@@ -182,8 +182,10 @@ typedef struct dls_recover_result {
  *
  *   cr          the caller's credential (global zone only).
  *   zoneid      the zone.
- *   uniqid      its zone_uniqid, naming the incarnation zoneadmd halted
- *               (a later zone that reused the id is never touched).
+ *   uniqid      the incarnation zoneadmd halted, as dls_devnet_snapshot()
+ *               reports it: the zone's zone_uniqid when built into the
+ *               gate, dlszone's own number in the standalone module (a
+ *               later zone that reused the id is never touched).
  *   timeout_ms  bound on every wait inside (for the zone's gate, for
  *               temporary holds on links it condemns); 0 waits not at all.
  *   flags       0 or DLS_RECOVER_FORCE: also drop long holds taken by the

@@ -673,18 +673,37 @@ fn recover(io: &mut Io<'_>, dev: &mut dyn Dev, opts: Opts) -> i32 {
         Ok(id) => id,
         Err(m) => return io.fail(format_args!("{m}")),
     };
-    // The incarnation: given, or the one the zone's links are in.
+    // The incarnation: given, or the one the zone's links are in. Links
+    // of two incarnations (a destroyed zone's left behind, its id booted
+    // again) leave the choice to the caller: never guess.
     let uniqid = match opts.uniqid.as_deref().map(str::parse::<u64>) {
         Some(Ok(u)) => u,
-        Some(Err(_)) => return io.usage("-u takes a zone_uniqid"),
+        Some(Err(_)) => return io.usage("-u takes the zone's incarnation (uniqid)"),
         None => match list_links(dev, zone) {
-            Ok((links, _)) => match links.iter().find(|l| l.dzk_zone == zone) {
-                Some(l) => l.dzk_zone_uniqid,
-                None => {
-                    let _ = writeln!(io.out, "zone {z}: no datalinks: nothing to recover");
-                    return 0;
+            Ok((links, _)) => {
+                let mut seen: Vec<u64> = links
+                    .iter()
+                    .filter(|l| l.dzk_zone == zone)
+                    .map(|l| l.dzk_zone_uniqid)
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                match seen.as_slice() {
+                    [] => {
+                        let _ = writeln!(io.out, "zone {z}: no datalinks: nothing to recover");
+                        return 0;
+                    }
+                    [u] => *u,
+                    many => {
+                        let list: Vec<String> = many.iter().map(u64::to_string).collect();
+                        return io.fail(format_args!(
+                            "zone {z}: its links are in {} incarnations (uniqid {}): name one with -u",
+                            many.len(),
+                            list.join(", ")
+                        ));
+                    }
                 }
-            },
+            }
             Err(2) => return io.fail(format_args!("zone {z}: no such zone")),
             Err(e) => return io.fail(format_args!("recover {z}: {}", strerror(e))),
         },
@@ -769,6 +788,71 @@ mod tests {
             of.line(&["averyveryverylongname".into(), "1".into(), "".into()]),
             "averyveryverylongname 1 --"
         );
+    }
+
+    /// A driver whose zone 5 holds links of incarnations 105 and 205,
+    /// and which counts recovery requests.
+    struct TwoIncarnations {
+        recovers: usize,
+    }
+
+    impl Dev for TwoIncarnations {
+        fn ioctl(
+            &mut self,
+            cmd: i32,
+            arg: &mut [u8],
+            data: Option<(&mut [u8], usize)>,
+        ) -> Result<(), Errno> {
+            let links = [(1001u32, 105u64), (1002, 205)];
+            match cmd {
+                DZIOC_LIST => {
+                    let mut l = DzList::decode(arg);
+                    l.dzl_total = links.len() as u32;
+                    if let Some((buf, _)) = data {
+                        for (i, (id, u)) in links.iter().enumerate() {
+                            let k = DzLink {
+                                dzk_linkid: *id,
+                                dzk_zone: 5,
+                                dzk_zone_uniqid: *u,
+                                ..DzLink::default()
+                            };
+                            k.encode(&mut buf[i * DzLink::SIZE..(i + 1) * DzLink::SIZE]);
+                        }
+                        l.dzl_count = links.len() as u32;
+                    }
+                    l.encode(arg);
+                    Ok(())
+                }
+                DZIOC_RECOVER => {
+                    self.recovers += 1;
+                    Ok(())
+                }
+                _ => Err(22),
+            }
+        }
+
+        fn zone_name(&self, id: i32) -> Option<String> {
+            (id == 5).then(|| "z5".to_string())
+        }
+
+        fn zone_id(&self, name: &str) -> Option<i32> {
+            (name == "z5").then_some(5)
+        }
+    }
+
+    #[test]
+    fn recover_never_guesses_between_incarnations() {
+        let mut dev = TwoIncarnations { recovers: 0 };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let args: Vec<String> = ["recover", "z5"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(run(&args, &mut dev, &mut out, &mut err), EXIT_FAILURE);
+        assert_eq!(dev.recovers, 0, "no recovery without a choice");
+        let msg = String::from_utf8_lossy(&err);
+        assert!(msg.contains("2 incarnations (uniqid 105, 205): name one with -u"), "{msg}");
+        let args: Vec<String> =
+            ["recover", "-u", "105", "z5"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(run(&args, &mut dev, &mut out, &mut err), 0);
+        assert_eq!(dev.recovers, 1);
     }
 
     #[test]

@@ -186,6 +186,40 @@ fn stuck_down_zone_recovered() {
     t.check("stuck_down.txt");
 }
 
+/// A zone id reused: the destroy of the stuck incarnation reclaims what
+/// its halt left, and a recovery that names the old incarnation never
+/// touches the new one.
+#[test]
+fn zone_id_reuse() {
+    let k = Kernel::boot();
+    let drv = Driver::new();
+    let mut t = Transcript::new(&drv);
+    k.zone_boot(5, 105);
+    let id = k.link("vnic1001", "net0", 0, true).expect("net0");
+    assert_eq!(k.lend(id, 5), 0);
+    let _stream = k.hold(id, 5).expect("hold");
+    k.kill_dlmgmtd();
+    k.zone_halt(5);
+    t.note("dlmgmtd died; zone z5 (uniqid 105) halted with net0 held inside: it is stuck in down");
+    t.run(GZ, "show-link -o link,id,zone,owner,state,holds");
+    k.zone_destroy(5);
+    k.settle();
+    t.note("zone z5 is destroyed: the destroy reclaims net0 (a forced recovery)");
+    t.run(GZ, "show-link -o link,id,zone,owner,state,holds");
+    assert_eq!(k.restart_dlmgmtd(), 0);
+    assert_eq!(k.dlmgmtd_zone(id), 0);
+    k.zone_boot(5, 205);
+    let _own = k.link("vnic5000", "z5net0", 5, false).expect("z5net0");
+    t.note("dlmgmtd restarts; zone id 5 boots again (uniqid 205) and creates z5net0");
+    t.run(GZ, "show-link -o link,id,zone,owner,state");
+    t.run(GZ, "recover -f -u 105 z5");
+    t.run(GZ, "recover z5");
+    t.run(GZ, "show-link -o link,id,zone,owner,state");
+    k.zone_halt(5);
+    k.zone_destroy(5);
+    t.check("zone_id_reuse.txt");
+}
+
 /// dlmgmtd restarts while a zone's teardown notices wait for it.
 #[test]
 fn dlmgmtd_restart() {
