@@ -205,6 +205,9 @@ pub mod kind {
     pub const NAMED: u32 = 4;
     /// A temporary hold (only in `dlszone-link-bad-release`).
     pub const TEMPORARY: u32 = 5;
+    /// A C handle that holds nothing, so neither its link nor its kind is
+    /// known (only in `dlszone-link-bad-release`, with link id 0).
+    pub const HANDLE: u32 = 6;
 }
 
 /// Kinds of notice in the notice probes' `what` argument.

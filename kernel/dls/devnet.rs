@@ -273,16 +273,26 @@ impl<K: Kernel> Dls<K> {
             Err(e) => return (Err(e), LinkId::INVALID),
         };
         let mut gone = None;
-        match self.reg.mac_to_linkid(mac.name()) {
+        let mut found = self.reg.mac_to_linkid(mac.name());
+        if let Ok(id) = found
+            && id != LinkId::INVALID
+        {
+            match self.unset(&mac, id, wait) {
+                Ok(t) => gone = Some(t),
+                // The MAC's link went since it was looked up (torn down
+                // with its zone; its id may name another MAC's link now,
+                // which the registry's destroy refused): as if not found.
+                Err(Errno::ENOENT) => found = Err(Errno::ENOENT),
+                Err(e) => return (Err(e), LinkId::INVALID),
+            }
+        }
+        match found {
             Ok(LinkId::INVALID) => {
                 if let Err(e) = self.reg.destroy_pending(mac.name()) {
                     return (Err(e), LinkId::INVALID);
                 }
             }
-            Ok(id) => match self.unset(&mac, id, wait) {
-                Ok(t) => gone = Some(t),
-                Err(e) => return (Err(e), LinkId::INVALID),
-            },
+            Ok(_) => {}
             // Gone already (torn down with its zone): only the dls_link_t
             // hold of create is left to drop, if a create still holds it.
             // A second destroy of the MAC must not drop a reference it
@@ -337,6 +347,9 @@ impl<K: Kernel> Dls<K> {
         let t = self.reg.hold_tmp(ZoneId::GLOBAL, id)?;
         let link = t.link_ref();
         self.reg.rele_tmp(t)?;
+        if link.mac().as_bytes() != mac.name() {
+            return Err(Errno::ENOENT);
+        }
         let name = link.name().ok_or(Errno::ENOENT)?;
         let tomb = Tombstone {
             mac: link.mac().clone(),
@@ -347,7 +360,7 @@ impl<K: Kernel> Dls<K> {
         };
         let was_in = link.zone().id;
         let how = if wait { DrainWait::Wait } else { DrainWait::NoWait };
-        self.reg.destroy(ZoneId::GLOBAL, id, how)?;
+        self.reg.destroy_of_mac(ZoneId::GLOBAL, id, mac.name(), how)?;
         if wait {
             self.prop_wait(id);
         }

@@ -121,8 +121,6 @@ pub(crate) struct Side {
 /// Counters the IPD 3 interface reports (`dls_devnet_counters()`).
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) bad_releases: AtomicU64,
-    pub(crate) wrong_kind: AtomicU64,
     pub(crate) nomem: AtomicU64,
     pub(crate) leaked_at_fini: AtomicU64,
 }

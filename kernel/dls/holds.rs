@@ -19,10 +19,6 @@ use crate::dls::{CResult, Dls};
 use crate::handles::{Handle, Stale, Token};
 use crate::seam::{Dev, DlsLinkPtr, Kernel, getmajor, getminor, makedevice};
 
-/// How many stale releases are reported on the console (the rest are
-/// only counted).
-const STALE_WARNINGS: u64 = 16;
-
 /// The implicit IP tunnel a `/dev/net` name asks for: `ip.tun<N>`,
 /// `ip6.tun<N>`, `ip.6to4tun<N>`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -115,26 +111,15 @@ impl<K: Kernel> Dls<K> {
         }
     }
 
-    /// Counts (and reports, up to a bound) a release that matched no hold.
+    /// A release through a handle that holds nothing, or through the
+    /// wrong function: the registry probes, counts (`bad_releases`) and
+    /// warns, as for any release that matches no hold.
     fn stale(&self, why: Stale) -> Errno {
-        let n = match why {
-            Stale::NoSuchHold => self.counters.bad_releases.fetch_add(1, Ordering::Relaxed),
-            Stale::WrongKind => self.counters.wrong_kind.fetch_add(1, Ordering::Relaxed),
-        };
-        if n < STALE_WARNINGS {
-            self.k.warn(match why {
-                Stale::NoSuchHold => {
-                    c"dls: release of a datalink handle that holds nothing (ignored)"
-                }
-                Stale::WrongKind => {
-                    c"dls: datalink handle released with the wrong function (ignored)"
-                }
-            });
-        }
-        match why {
+        let e = match why {
             Stale::NoSuchHold => Errno::ENOENT,
             Stale::WrongKind => Errno::EINVAL,
-        }
+        };
+        self.reg.unmatched_handle(self.k.current_zone(), e)
     }
 
     /// Takes a long hold for the calling thread: against its zone when

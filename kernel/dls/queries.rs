@@ -337,11 +337,8 @@ impl<K: Kernel> Dls<K> {
     /// `dls_devnet_counters()`.
     pub fn counters(&self) -> DlsCounters {
         let c = &self.counters;
-        let bad = c.bad_releases.load(Ordering::Relaxed)
-            + c.wrong_kind.load(Ordering::Relaxed)
-            + self.reg.bad_releases();
         DlsCounters {
-            dc_bad_releases: bad,
+            dc_bad_releases: self.reg.bad_releases(),
             dc_late_releases: self.reg.late_releases(),
             dc_pending_frees: self.reg.pending_frees() as u64,
             dc_outbox: self.reg.outbox().len() as u64,

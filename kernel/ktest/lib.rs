@@ -90,6 +90,7 @@ const SUITES: &[Suite] = table::kt_suites! {
         rule10_destroy_refused_while_held,
         rule10_interrupted_destroy_unchanged,
         rule10_destroy_errnos,
+        rule10_destroy_of_a_mac_spares_a_reused_id,
         zone_errnos,
     }
     suite scenario in scenarios {

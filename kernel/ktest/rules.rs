@@ -597,6 +597,25 @@ pub(super) fn rule10_destroy_errnos() -> Outcome {
     kt_pass!()
 }
 
+pub(super) fn rule10_destroy_of_a_mac_spares_a_reused_id() -> Outcome {
+    let r = setup!();
+    let _d = daemon(&r);
+    // Zone 1's transient link goes with the zone; dlmgmtd hands its id to
+    // a global-zone link over another MAC.
+    kt_ok!(r.create(Z1.id, b"vnic1", id(2), b"net1", false));
+    kt_ok!(r.zone_halt(Z1));
+    kt_ok!(r.create(GZ, b"vnic2", id(2), b"net2", false));
+    inv!(r);
+    // A destroy of the first MAC that found id 2 before the halt must not
+    // take the second MAC's link.
+    refused!(r, Errno::ENOENT, r.destroy_of_mac(GZ, id(2), b"vnic1", DrainWait::Wait));
+    refused!(r, Errno::EINVAL, r.destroy_of_mac(GZ, id(2), b"", DrainWait::Wait));
+    kt_ok!(r.destroy_of_mac(GZ, id(2), b"vnic2", DrainWait::Wait));
+    kt_assert_err!(r.lookup_mac(GZ, b"vnic2"), Errno::ENOENT);
+    inv!(r);
+    kt_pass!()
+}
+
 // ---- zones ------------------------------------------------------------------------------
 
 pub(super) fn zone_errnos() -> Outcome {

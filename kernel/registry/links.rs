@@ -192,12 +192,43 @@ impl Registry {
     /// down whatever holds it, exactly as the halt would, and its notice
     /// goes to dlmgmtd through a deferred replay.
     pub fn destroy(&self, caller: ZoneId, linkid: LinkId, wait: DrainWait) -> KResult<()> {
+        self.destroy_checked(caller, linkid, None, wait)
+    }
+
+    /// [`destroy`](Self::destroy) of link `linkid` only if it is still the
+    /// link of MAC `mac`, checked in the same table section that condemns
+    /// it: a caller that found the id by MAC name in an earlier section
+    /// (`dls_devnet_destroy()`) must not destroy another MAC's link that
+    /// took the id meanwhile (the MAC's own torn down with its zone, the
+    /// id handed out again by dlmgmtd). `ENOENT` if it is not; errors
+    /// otherwise as for `destroy`.
+    pub fn destroy_of_mac(
+        &self,
+        caller: ZoneId,
+        linkid: LinkId,
+        mac: &[u8],
+        wait: DrainWait,
+    ) -> KResult<()> {
+        MacName::check(mac)?;
+        self.destroy_checked(caller, linkid, Some(mac), wait)
+    }
+
+    fn destroy_checked(
+        &self,
+        caller: ZoneId,
+        linkid: LinkId,
+        mac: Option<&[u8]>,
+        wait: DrainWait,
+    ) -> KResult<()> {
         let mut cx = Unlocked::new();
         caller.validate()?;
         linkid.validate()?;
         let link = {
             let mut t = self.table.write_room(&mut cx, &self.outbox, |_| CONDEMN);
             let link = t.link(linkid)?.clone();
+            if mac.is_some_and(|m| link.mac().as_bytes() != m) {
+                return Err(Errno::ENOENT);
+            }
             let mut l = link.lock();
             let w = l.word();
             if w.state() != LinkState::Active || !visible(caller, w.zone_id()) {

@@ -17,7 +17,7 @@ use super::link::Link;
 use super::outbox::Notice;
 use super::report::{Action, TeardownReport};
 use super::stats::{add, bump};
-use super::types::{HoldKind, ZoneKey};
+use super::types::{HoldKind, ZoneId, ZoneKey};
 use crate::errno::{Errno, KResult};
 use crate::sdt;
 
@@ -133,6 +133,23 @@ impl Registry {
         e
     }
 
+    /// A release through a C handle that holds nothing (`ENOENT`: it was
+    /// released already, or never was a handle) or through the wrong
+    /// function for its hold (`EINVAL`), found before any link is known:
+    /// probed with link id 0 and kind [`sdt::kind::HANDLE`], counted in
+    /// `bad_releases` and warned about at powers of two, as a release
+    /// that matches no hold of a link is. Returns `e`.
+    #[cold]
+    #[inline(never)]
+    pub fn unmatched_handle(&self, holder: ZoneId, e: Errno) -> Errno {
+        sdt::link_bad_release(0, sdt::kind::HANDLE, holder.0, e.to_raw(), 0);
+        let n = bump(&self.stats.bad_releases);
+        if bad_release_reported(n) {
+            warn_bad_handle(holder.0, e.to_raw(), n);
+        }
+        e
+    }
+
     /// A halt ended: probe, counters, and a warning if links were left
     /// in the zone.
     #[inline(never)]
@@ -189,6 +206,15 @@ fn warn_bad_release(linkid: u32, kind: u32, holder: i32, n: u64) {
     crate::kwarn!(
         "dlszone: release of a hold that does not exist (link {linkid}, kind {kind}, \
          holder zone {holder}); {n} such releases so far, see kstat dlszone:0:dlszone"
+    );
+}
+
+#[cold]
+#[inline(never)]
+fn warn_bad_handle(holder: i32, errno: i32, n: u64) {
+    crate::kwarn!(
+        "dlszone: release of a datalink handle that holds nothing or with the wrong function \
+         (errno {errno}, caller zone {holder}); {n} such releases so far, see kstat dlszone:0:dlszone"
     );
 }
 
