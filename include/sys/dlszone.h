@@ -318,7 +318,9 @@ typedef struct dls_link_info {
  *   genp     if not NULL, receives the registry generation: it changes
  *            whenever a link is created, destroyed, renamed or moved, so a
  *            caller can tell two snapshots of the same state apart from
- *            a retry after ENOSPC that raced a change.
+ *            a retry after ENOSPC that raced a change. A non-global
+ *            caller gets a fingerprint of its own view instead, which
+ *            changes only when that view does (nothing of other zones).
  *
  * Returns 0, ENOSPC (as for dls_devnet_holders()), EFAULT (cr or countp
  * NULL, or buf NULL with *countp > 0) or EINVAL (unknown credential).

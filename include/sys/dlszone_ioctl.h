@@ -153,7 +153,7 @@ typedef struct dz_ioc_list {
 	uint32_t	dzl_count;	/* out: entries written */
 	uint32_t	dzl_total;	/* out: entries there are */
 	uint64_t	dzl_buf;	/* in: address of dz_link_t[capacity] */
-	uint64_t	dzl_generation;	/* out: registry generation */
+	uint64_t	dzl_generation;	/* out: generation of the caller's view */
 	uint32_t	dzl_oflags;	/* out: DZ_LIST_NOHOLDS */
 	uint32_t	dzl_pad;
 } dz_ioc_list_t;

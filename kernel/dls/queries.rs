@@ -92,6 +92,34 @@ impl View {
     }
 }
 
+/// The generation a non-global caller's snapshot reports: FNV-1a over
+/// its records, holds aside. It changes when the zone's view does (a link
+/// created, destroyed, renamed or moved in or out), and depends on
+/// nothing the zone cannot see. A view that changes and changes back gets
+/// its old value again, which is what "the same state" means to a caller.
+fn fingerprint(links: &[DlsLinkInfo]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    };
+    for l in links {
+        eat(&l.dli_linkid.to_ne_bytes());
+        eat(&l.dli_owner.to_ne_bytes());
+        eat(&l.dli_zone.to_ne_bytes());
+        eat(&l.dli_flags.to_ne_bytes());
+        eat(&l.dli_state.to_ne_bytes());
+        eat(&l.dli_owner_uniqid.to_ne_bytes());
+        eat(&l.dli_zone_uniqid.to_ne_bytes());
+        eat(&l.dli_name);
+        eat(&l.dli_reserved);
+        eat(&l.dli_mac);
+    }
+    h
+}
+
 /// Two records alike but for their holds.
 fn same_record(a: &LinkSnapshot, b: &LinkSnapshot) -> bool {
     let LinkSnapshot {
@@ -289,7 +317,7 @@ impl<K: Kernel> Dls<K> {
     pub fn snapshot(&self, caller: ZoneId) -> CResult<(Vec<DlsLinkInfo>, u64)> {
         caller.validate()?;
         let (mut snap, table) = self.reg.snapshot_for(ZoneId::GLOBAL)?;
-        let generation = self.view.lock().generation(table, &snap.links);
+        let mut generation = self.view.lock().generation(table, &snap.links);
         if !caller.is_global() {
             // What the registry's zone-scoped snapshot keeps (rule 8).
             snap.links.retain(|l| l.state == LinkState::Active && l.zone.id == caller);
@@ -330,6 +358,11 @@ impl<K: Kernel> Dls<K> {
             }
             copy_field(&mut r.dli_mac, l.mac.as_bytes());
             out.push(r);
+        }
+        if !caller.is_global() {
+            // The table's generation would tell a zone that some link
+            // elsewhere changed: it gets a fingerprint of its own view.
+            generation = fingerprint(&out);
         }
         Ok((out, generation))
     }

@@ -87,6 +87,16 @@ fn snapshot_of(z: i32) -> Vec<DlsLinkInfo> {
     buf
 }
 
+/// The generation `dls_devnet_snapshot()` reports to zone `z`.
+fn generation_of(z: i32) -> u64 {
+    let mut buf = vec![DlsLinkInfo::default(); 64];
+    let mut n = 64u32;
+    let mut g = 0u64;
+    // SAFETY: as in state(); `g` is writable.
+    unsafe { assert_eq!(dls_devnet_snapshot(cred(z), buf.as_mut_ptr(), &mut n, &mut g), 0) };
+    g
+}
+
 fn cstr(b: &[u8]) -> &[u8] {
     &b[..b.iter().position(|c| *c == 0).unwrap_or(b.len())]
 }
@@ -289,6 +299,34 @@ fn one_case(seed: u64, tally: &mut [u64; 4]) -> Result<(), String> {
                 g.dli_linkid
             ));
         }
+    }
+    // A zone's snapshot generation tells it nothing of other zones: a
+    // global-zone link created, then destroyed, moves the global zone's
+    // generation each time, and no zone's.
+    let gens = || -> Vec<u64> { (0..=3).map(generation_of).collect() };
+    let mut seen = gens();
+    let mac = CString::new("vnic_gen").expect("mac");
+    let n = CString::new("genprobe0").expect("name");
+    // SAFETY: C strings.
+    let (mh, id) = unsafe {
+        (dlszone_host_mac(mac.as_ptr()), dlszone_host_dlmgmtd_add(n.as_ptr(), 0x08, 1, 0, 0, 0))
+    };
+    if dls_devnet_create(mh, id, 0) != 0 {
+        return Err("a global-zone link for the generation probe".into());
+    }
+    for step in ["create", "destroy"] {
+        if step == "destroy" {
+            let mut gone = 0u32;
+            // SAFETY: `gone` is writable.
+            if unsafe { dls_devnet_destroy(mh, &mut gone, 1) } != 0 {
+                return Err("destroy of the generation probe's link".into());
+            }
+        }
+        let now = gens();
+        if now[0] == seen[0] || now[1..] != seen[1..] {
+            return Err(format!("generations {seen:?} became {now:?} after a global-zone {step}"));
+        }
+        seen = now;
     }
     // A stale incarnation: zone 3 destroyed and booted again.
     dlszone_host_zone_halt(3);
