@@ -150,11 +150,12 @@ impl<T> Clone for Arc<T> {
     }
 }
 
-/// Not inlined into every `clone`: one call site of the panic machinery.
+/// Not inlined into every `clone`: one call site of `panic()`, with a
+/// message also in the objects without Rust's panic machinery.
 #[cold]
 #[inline(never)]
 fn overflow() -> ! {
-    panic!("Arc reference count overflow (more than isize::MAX references)")
+    super::log::fatal(c"dlszone: Arc reference count overflow (more than isize::MAX references)")
 }
 
 impl<T> Drop for Arc<T> {

@@ -118,6 +118,29 @@ pub fn log_cstr(level: Level, dest: Dest, msg: &'static CStr) {
     }
 }
 
+/// Panics the system with a constant message, for an owned check that
+/// must never fail. In the objects built without Rust's panic machinery
+/// (`dls_mgmt.o`, the driver) a `panic!` is a bare `ud2`, a trap with no
+/// word of why; this says why, through `panic("%s", msg)`.
+///
+/// # Context
+///
+/// Any: it does not return.
+#[cold]
+#[inline(never)]
+pub fn fatal(msg: &'static CStr) -> ! {
+    #[cfg(kmod)]
+    {
+        // SAFETY: a constant format with exactly one `%s`, whose argument
+        // is a static NUL-terminated string; panic() never returns.
+        unsafe { crate::ffi::panic(c"%s".as_ptr(), msg.as_ptr()) }
+    }
+    #[cfg(not(kmod))]
+    {
+        panic!("{}", msg.to_str().unwrap_or("?"))
+    }
+}
+
 /// Logs the text already in `buf`.
 pub fn emit<const N: usize>(level: Level, dest: Dest, buf: &mut LogBuf<N>) {
     #[cfg(kmod)]
