@@ -86,6 +86,8 @@ ALLOWLIST := tools/kernel-symbols.allow
 #                    them, in a cargo target directory of the object's own)
 #   <name>_NOPANIC   yes: the no-panic gate (no Rust panic machinery)
 #   <name>_MAX_ABORTS  the most ud2 trap sites the object may have
+#   <name>_MODOPS    a module: the framework ops vector its linkage names
+#                    (mod_miscops, mod_driverops), checked by the gates
 #   <name>_ROOTS     regexes (mangled names) of functions C calls through
 #                    pointers, entry points besides the exports
 KOBJS := dlszone_ktest dlszone dls_mgmt.o
@@ -94,6 +96,7 @@ dlszone_ktest_CRATE := dlszone-ktest
 dlszone_ktest_KIND := module
 dlszone_ktest_EXPORTS := tools/dlszone_ktest.exports
 dlszone_ktest_DEPENDS := drv/ktest
+dlszone_ktest_MODOPS := mod_miscops
 dlszone_ktest_STACK := 4096
 # A ratchet on the trap sites with no message: alloc::sync::Arc's clone
 # overflow checks (the registry's shared MAC names and its door, one in
@@ -112,6 +115,7 @@ dlszone_CRATE := dlszone-drv
 dlszone_KIND := module
 dlszone_EXPORTS := tools/dlszone.exports
 dlszone_DEPENDS := misc/dls
+dlszone_MODOPS := mod_driverops
 dlszone_ALLOW := tools/dlszone-symbols.allow
 dlszone_STACK := 4096
 # No Rust panic machinery, as dls_mgmt.o (docs/build.md, "Panics").
@@ -219,6 +223,8 @@ kmod-$(1): toolchain $(2)
 gates-$(1): kmod-$(1)
 	$$(GATES) $$(foreach a,$$($(1)_ALLOW),--allow $$(a)) --exports $$($(1)_EXPORTS) \
 		$$(if $$(filter object,$$($(1)_KIND)),--no-linkage) \
+		$$(if $$($(1)_DEPENDS),--depends "$$($(1)_DEPENDS)") \
+		$$(if $$($(1)_MODOPS),--mod-ops $$($(1)_MODOPS)) \
 		$$(if $$($(1)_NOPANIC),--no-panic) \
 		$$(if $$($(1)_MAX_ABORTS),--max-aborts $$($(1)_MAX_ABORTS)) \
 		--stack-budget $$($(1)_STACK) $$(foreach r,$$($(1)_ROOTS),--stack-root '$$(r)') \

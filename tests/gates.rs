@@ -108,6 +108,30 @@ fn bad_fixture(name: &str, expect: &[&str]) {
 }
 
 #[test]
+fn depends_and_mod_ops_name_what_the_module_needs() {
+    let dir = scratch("linkage-names");
+    let obj = assemble("good", &dir);
+    let r = gates(&obj, &["--depends", "drv/ktest", "--mod-ops", "mod_miscops"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert!(r.text.contains("all 18 gates passed"), "{}", r.text);
+    assert_fails(
+        &obj,
+        &["--depends", "misc/dls"],
+        &["[depends] _depends_on names drv/ktest, not misc/dls"],
+    );
+    assert_fails(
+        &obj,
+        &["--depends", "drv/ktest misc/dls"],
+        &["[depends] _depends_on names drv/ktest, not drv/ktest misc/dls"],
+    );
+    assert_fails(
+        &obj,
+        &["--mod-ops", "mod_driverops"],
+        &["[mod-ops] no data refers to mod_driverops"],
+    );
+}
+
+#[test]
 fn good_fixture_passes_every_gate() {
     let dir = scratch("good");
     let obj = assemble("good", &dir);
