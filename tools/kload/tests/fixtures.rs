@@ -268,6 +268,7 @@ fn what_a_kernel_panics_on_stops_the_run() {
         ("held_mutex_overwritten_test", "mutex_exit: lock word at 0x"),
         ("held_mutex_overwritten_test", "changed while the lock is in use"),
         ("panic_call_test", "fixture panic 42"),
+        ("cmn_err_panic_test", "fixture cmn_err panic 7"),
         ("register_inside_test", "deadlock on ktest_lock"),
         ("stack_overflow_test", "panic: kernel stack overflow"),
     ] {
