@@ -13,10 +13,10 @@
 //! Slots live in chunks that are never freed while the object is loaded,
 //! so a stale handle always names valid memory. A hold never allocates:
 //! it takes a free slot, and the table is kept ahead of demand by growth
-//! where sleeping is allowed ([`Handles::grow`], run at init, from the
-//! task queue when the free slots run low, and by entry points that may
-//! sleep). If the free slots run out all the same, a hold fails with
-//! `ENOMEM` instead of sleeping.
+//! where sleeping is allowed ([`Handles::grow`], run at init and from the
+//! task queue when the free slots run low). If the free slots run out all
+//! the same, `dls_devnet_open()` (which may sleep) grows the table itself;
+//! any other hold fails with `ENOMEM` instead of sleeping.
 //!
 //! Lock level: the directory lock, then one slot's mutex, both leaves
 //! below the registry's locks (`docs/locking.md`): a token is moved in or

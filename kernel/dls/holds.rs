@@ -266,7 +266,16 @@ impl<K: Kernel> Dls<K> {
             }
         };
         let dev = self.k.link_dev(dlp);
-        match self.handles.insert(Token::Long(hold), Some(dlp)) {
+        let inserted = match self.handles.insert(Token::Long(hold), Some(dlp)) {
+            // No free slot: an open may sleep, so it makes room itself
+            // (no registry lock is held) and tries once more.
+            Err((Errno::ENOMEM, tok)) => {
+                self.handles.grow();
+                self.handles.insert(tok, Some(dlp))
+            }
+            r => r,
+        };
+        match inserted {
             Ok(h) => {
                 self.keep_handles_ahead();
                 Ok((h, dev))
