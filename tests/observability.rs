@@ -354,6 +354,124 @@ fn pending_activation_rename_and_zone_life() {
     let _ = sdt::kind::TEMPORARY;
 }
 
+/// A zone id reused: the old incarnation's own link, held by a global-zone
+/// snoop, is condemned at its halt and freed only at the snoop's release,
+/// after the new incarnation booted; `zone-boot`, `halt-start` and
+/// `zone-destroy` carry the uniqid, so DTrace tells the two apart.
+#[test]
+fn zone_id_reuse_names_each_incarnation() {
+    let d = FakeDlmgmt::shared();
+    let r = Registry::new();
+    r.set_door(d.clone());
+    let (old, new) = (ZoneKey::new(1, 101), ZoneKey::new(1, 202));
+    let rec = Recording::start();
+    checked(&r, r.zone_boot(old)).unwrap();
+    checked(&r, r.create(GZ, b"e1000g0", LinkId(1), b"net0", true)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(1), old.id, false)).unwrap();
+    checked(&r, r.create(old.id, b"vnic10", LinkId(2), b"net1", false)).unwrap();
+    let snoop = checked(&r, r.hold(GZ, LinkId(2), HoldKind::Stream)).unwrap();
+    assert!(checked(&r, r.zone_halt(old)).unwrap().is_clean());
+    checked(&r, r.zone_destroy(old)).unwrap();
+    checked(&r, r.zone_boot(new)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(1), new.id, false)).unwrap();
+    checked(&r, r.create(new.id, b"vnic10", LinkId(3), b"net1", false)).unwrap();
+    checked(&r, r.rele(snoop)).unwrap();
+    let fired = rec.take();
+    one_record_per_link(&fired);
+    assert_eq!(
+        seq(&fired),
+        [
+            "zone-boot(1,101)",
+            r#"link-create(1,0,0,1,"net0")"#,
+            "notice-delivered(1,1,1)",
+            "link-lend(1,1,0)",
+            r#"link-create(2,1,1,0,"net1")"#,
+            "link-hold(2,2,0)",
+            "halt-start(1,101,2)",
+            "notice-delivered(1,0,1)",
+            "link-return(1,1,0)",
+            "link-condemn(2,1)",
+            "link-detach(2,1)",
+            "notice-queued(2,1,2,1)",
+            "halt-end(1,1,1,0)",
+            "notice-delivered(2,1,2)",
+            "zone-destroy(1,101)",
+            "zone-boot(1,202)",
+            "notice-delivered(1,1,1)",
+            "link-lend(1,1,0)",
+            r#"link-create(3,1,1,0,"net1")"#,
+            "link-rele(2,2,0)",
+            "link-free(2,1)",
+        ]
+    );
+    stats(&r, Stats { links: 2, zones: 2, halts: 1, notices_delivered: 4, ..Stats::default() });
+}
+
+/// SmartOS: a temporary global-zone VNIC lent transiently, renamed inside
+/// the zone, and torn down (not returned) at the halt, which frees its
+/// temporary name; a plain loan renamed the same way comes back under its
+/// temporary name.
+#[test]
+fn smartos_temporary_name_flow() {
+    let d = FakeDlmgmt::shared();
+    let r = registry(&d);
+    let rec = Recording::start();
+    for (z, id, transient) in [(Z1, LinkId(11), true), (Z2, LinkId(12), false)] {
+        let tmp = format!("tmp{}0", 4000 + z.id.0);
+        checked(&r, r.create(GZ, format!("vnic{}", id.0).as_bytes(), id, tmp.as_bytes(), false))
+            .unwrap();
+        checked(&r, r.lend(GZ, id, z.id, transient)).unwrap();
+        checked(&r, r.rename(GZ, id, b"net0")).unwrap();
+    }
+    assert!(checked(&r, r.zone_halt(Z1)).unwrap().is_clean());
+    assert!(checked(&r, r.zone_halt(Z2)).unwrap().is_clean());
+    let fired = rec.take();
+    one_record_per_link(&fired);
+    assert_eq!(
+        seq(&fired),
+        [
+            r#"link-create(11,0,0,0,"tmp40010")"#,
+            "notice-delivered(11,1,1)",
+            "link-lend(11,1,1)",
+            r#"link-rename(11,1,"tmp40010","net0")"#,
+            r#"link-create(12,0,0,0,"tmp40020")"#,
+            "notice-delivered(12,2,1)",
+            "link-lend(12,2,0)",
+            r#"link-rename(12,2,"tmp40020","net0")"#,
+            "halt-start(1,101,1)",
+            "link-condemn(11,1)",
+            "link-detach(11,1)",
+            "notice-queued(11,1,2,1)",
+            "link-free(11,1)",
+            "halt-end(1,0,1,0)",
+            "notice-delivered(11,1,2)",
+            "halt-start(2,102,1)",
+            "notice-delivered(12,0,1)",
+            "link-return(12,2,0)",
+            "halt-end(2,1,0,0)",
+        ]
+    );
+    stats(&r, Stats { links: 1, zones: 3, halts: 2, notices_delivered: 4, ..Stats::default() });
+}
+
+/// IPD 3's vnic0 persistence case: while vnic0 is lent, a second vnic0 in
+/// the global zone is refused, and fires nothing; a second VNIC under
+/// another name is created as usual.
+#[test]
+fn ipd3_second_vnic0_refused_silently() {
+    let d = FakeDlmgmt::shared();
+    let r = registry(&d);
+    checked(&r, r.create(GZ, b"vnic1000", LinkId(1), b"vnic0", true)).unwrap();
+    checked(&r, r.lend(GZ, LinkId(1), Z1.id, false)).unwrap();
+    let rec = Recording::start();
+    assert_eq!(r.create(GZ, b"vnic1001", LinkId(2), b"vnic0", true), Err(Errno::EEXIST));
+    assert!(rec.take().is_empty(), "a refused create fires no probe");
+    checked(&r, r.create(GZ, b"vnic1001", LinkId(2), b"vnic1", true)).unwrap();
+    let fired = rec.take();
+    assert_eq!(seq(&fired), [r#"link-create(2,0,0,1,"vnic1")"#]);
+    stats(&r, Stats { links: 2, zones: 3, notices_delivered: 1, ..Stats::default() });
+}
+
 /// `docs/dtrace.md` lists every probe, with its arguments in order, and
 /// nothing else; so does the man page's list.
 #[test]
