@@ -4,8 +4,9 @@
 //! - `tmp_hold_under_churn/N`: temporary hold + release pairs from N
 //!   threads (1, 2, 4), each on its own link, while another thread keeps
 //!   booting zones, lending into them and halting them. Readers take only
-//!   the table lock as reader and one link lock, so they should scale and
-//!   never stall behind a halt's upcalls.
+//!   the table lock as reader and count their hold atomically on the
+//!   link, with no link mutex, so they should scale and never stall
+//!   behind a halt's upcalls.
 //! - `halt_200x4/{serial,parallel}/{mixed,lent}-<latency>`: wall time to
 //!   halt 200 zones of 4 links each (`mixed`: 2 lent, 2 their own;
 //!   `lent`: 4 lent), one after another or from 8 threads at once, with a

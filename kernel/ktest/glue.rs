@@ -16,7 +16,7 @@
 //! owns it, and `ktest_unregister_module("dlszone")` frees it.
 //!
 //! [`Registration`] is that ownership: the module linkage
-//! (`kmod::ktest_module`) makes one before `mod_install` and drops it,
+//! (`module.rs`) makes one before `mod_install` and drops it,
 //! unregistering, if `mod_install` fails or after `mod_remove`
 //! succeeded in `_fini`. `ktest_unregister_module` takes `ktest_lock`,
 //! which ktest holds while a test runs, so it waits for a running test of

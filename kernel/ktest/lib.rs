@@ -11,7 +11,7 @@
 //!   back), `sync` (the lock facade) and `alloc` (the global
 //!   allocator); with `--cfg dlszone_ktest_selffail`, also `selffail`,
 //!   whose bodies fail on purpose;
-//! - `glue` (kernel build, feature `ktest`): the `ktest_fn_t`
+//! - `glue` (kernel build, `cfg(kmod)`): the `ktest_fn_t`
 //!   trampolines and the registration sequence;
 //! - [`host`] (host builds): the runner behind `tests/ktest_host.rs`,
 //!   printing what `ktest run` prints.

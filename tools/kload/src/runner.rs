@@ -11,7 +11,8 @@
 //!   problem (in the kernel, the next user of that lock would hang);
 //! - a kmem buffer the test allocated and did not free is a problem;
 //! - a test whose deepest stack use exceeds the budget is a problem (see
-//!   docs/testing.md for the budget's derivation);
+//!   [`STACK_BUDGET`], and docs/build.md's "Stack budget" for the budget
+//!   of the objects' own frames it stands beside);
 //! - a test that does not return within the timeout ends the run, with
 //!   what every blocked kernel thread waits for.
 //!
@@ -31,7 +32,11 @@ use crate::machine;
 /// The kernel stack budget of one test, in bytes: 20,480 (5 pages) −
 /// 9,432 (`ktest_run_op_t` on the ioctl path) − 2,048 (syscall entry,
 /// ioctl dispatch, ktest frames) − 1,024 (the deepest DDI callee below a
-/// module frame). docs/testing.md derives it.
+/// module frame): what overflows the thread outright under a light
+/// kernel callee. It is not the 4,096-byte budget of the objects' own
+/// frames that docs/build.md ("Stack budget") derives, which keeps 4 KiB
+/// for kernel callees and a margin; the docs compare the measured depths
+/// with both.
 pub const STACK_BUDGET: usize = 20_480 - 9_432 - 2_048 - 1_024;
 
 /// What to run and how to report it.

@@ -127,6 +127,25 @@ fn counters() -> [u64; 6] {
     c
 }
 
+/// `dls_mgmt.o`, the object illumos C calls, has a site for every probe
+/// `docs/dtrace.md` lists, as the ktest module has.
+#[test]
+fn every_probe_has_a_site_in_the_object() {
+    let _s = session();
+    let want: std::collections::BTreeSet<&str> =
+        dlszone::sdt::PROBES.iter().map(|p| &p.symbol["__dtrace_probe_".len()..]).collect();
+    let m = kload::Machine::boot().expect("boot");
+    let opts = kload::LoadOptions {
+        depends: Some(dls::DEPENDS.iter().map(|d| d.to_string()).collect()),
+        ..kload::LoadOptions::default()
+    };
+    let module = m.load(&object(), &opts).expect("load");
+    let sites: std::collections::BTreeSet<&str> =
+        module.object().probes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(sites, want, "probe sites in dls_mgmt.o");
+    drop(module);
+}
+
 #[test]
 fn a_kernel_without_a_symbol_it_uses_refuses_the_object() {
     let obj = object();

@@ -54,9 +54,11 @@ use crate::emu::{
 use crate::kthread;
 use crate::{LoadOptions, Machine, Module};
 
-/// The kernel stack budget of one call into the object: the budget of a
-/// ktest body (docs/testing.md), as the deepest caller illumos has for
-/// these functions is no deeper than ktest's ioctl path.
+/// The kernel stack bound of one call into the object under kload: the
+/// run check of a ktest body ([`crate::runner::STACK_BUDGET`]). It only
+/// catches an outright overflow; docs/build.md ("Stack budget") holds the
+/// object's own frames to 4,096 bytes and compares the measured depth
+/// with that.
 pub const ENTRY_STACK_BUDGET: usize = crate::runner::STACK_BUDGET;
 
 /// The modules `dls_mgmt.o` is linked with and depends on: misc/mac
