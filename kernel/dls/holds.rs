@@ -269,10 +269,7 @@ impl<K: Kernel> Dls<K> {
         let inserted = match self.handles.insert(Token::Long(hold), Some(dlp)) {
             // No free slot: an open may sleep, so it makes room itself
             // (no registry lock is held) and tries once more.
-            Err((Errno::ENOMEM, tok)) => {
-                self.handles.grow();
-                self.handles.insert(tok, Some(dlp))
-            }
+            Err((Errno::ENOMEM, tok)) => self.insert_after_growing(tok, dlp),
             r => r,
         };
         match inserted {
@@ -287,6 +284,16 @@ impl<K: Kernel> Dls<K> {
                 Err(e)
             }
         }
+    }
+
+    /// Grows the handle table (allocating: the caller may sleep) and
+    /// records `tok` again. Out of line: the open's own frame, which a
+    /// nested implicit-tunnel creation sits below, stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn insert_after_growing(&self, tok: Token, dlp: DlsLinkPtr) -> Result<Handle, (Errno, Token)> {
+        self.handles.grow();
+        self.handles.insert(tok, Some(dlp))
     }
 
     /// The lookup of an open: the name in the caller's zone, one step (for
