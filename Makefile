@@ -442,7 +442,9 @@ ktest-selffail: test-toolchain
 # The kernel objects themselves, loaded on the host by tools/kload
 # (docs/testing.md): its own tests (fixtures that must be refused or must
 # fail, the real modules' life cycles and error paths, the self-fail
-# build, dls_mgmt.o's door contract and TQ_NOSLEEP failures), then a
+# build, dls_mgmt.o's door contract and TQ_NOSLEEP failures, and the
+# driver build/amd64/dlszone loaded beside dls_mgmt.o, attached, opened
+# and driven through its ioctls: tests/dlszone_drv.rs), then a
 # plain run of build/amd64/dlszone_ktest printing the ktest table and
 # each test's kernel stack use. Builds both objects first (a no-op when
 # current). Then the C ABI object: loaded and relocated against the
@@ -462,7 +464,8 @@ KLOAD_LIB := target/debug/libkload.a
 KLOAD_CTEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 KLOAD_DLS_MGMT=$(DLS_MGMT_OBJECT)
 kload-test: kmod kmod-selffail
 	KLOAD_KTEST=$(CURDIR)/$(KTEST_MODULE) KLOAD_KTEST_SELFFAIL=$(CURDIR)/$(SELFFAIL_MODULE) \
-		KLOAD_DLS_MGMT=$(CURDIR)/$(DLS_MGMT_OBJECT) cargo test -p kload
+		KLOAD_DLS_MGMT=$(CURDIR)/$(DLS_MGMT_OBJECT) KLOAD_DLSZONE=$(CURDIR)/$(DRV_MODULE) \
+		cargo test -p kload
 	cargo run -q -p kload -- $(KTEST_MODULE)
 	cargo run -q -p kload -- --load-only --depends "$(DLS_MGMT_DEPENDS)" $(DLS_MGMT_OBJECT)
 	cargo build -q -p kload --lib

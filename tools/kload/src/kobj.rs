@@ -68,6 +68,39 @@ pub struct LoadOptions {
     /// The modules the object depends on, instead of what it declares
     /// (for an object linked into a module that declares them).
     pub depends: Option<Vec<String>>,
+    /// Objects already loaded, each as part of a module: their global
+    /// symbols satisfy the undefined symbols of an object that depends
+    /// on that module, as krtld resolves a module's symbols against the
+    /// modules of its `_depends_on` (after the kernel core).
+    pub loaded: Vec<ModuleExports>,
+}
+
+/// The global symbols a loaded object contributes to a module.
+#[derive(Clone, Debug, Default)]
+pub struct ModuleExports {
+    /// The module (`misc/dls`).
+    pub module: String,
+    /// The object's file name, for messages.
+    pub object: String,
+    /// Name → load address.
+    pub symbols: BTreeMap<String, usize>,
+}
+
+impl ModuleExports {
+    /// The global (and weak) defined symbols of `obj`, as part of module
+    /// `module`.
+    pub fn of(module: &str, obj: &Object) -> ModuleExports {
+        ModuleExports {
+            module: module.into(),
+            object: obj.name.clone(),
+            symbols: obj
+                .symbols
+                .iter()
+                .filter(|s| s.bind != elf::STB_LOCAL)
+                .map(|s| (s.name.clone(), s.addr))
+                .collect(),
+        }
+    }
 }
 
 /// An SDT probe site krtld would record.
@@ -115,6 +148,9 @@ pub struct LoadStats {
     pub relocations: BTreeMap<String, usize>,
     /// Kernel symbols the object binds to.
     pub kernel_symbols: Vec<String>,
+    /// Symbols bound to loaded objects of its dependencies, as
+    /// `module: object`symbol`.
+    pub module_symbols: Vec<String>,
     /// Time from reading the file to a protected, relocated image.
     pub time: Duration,
 }
@@ -328,7 +364,7 @@ pub fn load(path: &Path, image: &KernelImage, opts: &LoadOptions) -> Result<Obje
             ));
         }
     }
-    let bound = bind_symbols(&elf, image, &depends, &mut problems);
+    let (bound, from_loaded) = bind_symbols(&elf, image, &depends, &opts.loaded, &mut problems);
     check_relocation_types(&elf, &mut problems);
     if !problems.is_empty() {
         return Err(fail(problems));
@@ -394,10 +430,18 @@ pub fn load(path: &Path, image: &KernelImage, opts: &LoadOptions) -> Result<Obje
         &name,
         symbols.iter().map(|s| (s.addr, s.size as usize, s.name.clone())).collect(),
     );
-    let mut kernel_symbols: Vec<String> = bound.values().map(|(n, _)| n.clone()).collect();
+    let mut kernel_symbols: Vec<String> = bound
+        .iter()
+        .filter(|(i, _)| !from_loaded.contains_key(*i))
+        .map(|(_, (n, _))| n.clone())
+        .collect();
     kernel_symbols.sort();
     kernel_symbols.dedup();
     stats.kernel_symbols = kernel_symbols;
+    let mut module_symbols: Vec<String> = from_loaded.into_values().collect();
+    module_symbols.sort();
+    module_symbols.dedup();
+    stats.module_symbols = module_symbols;
     stats.time = t0.elapsed();
     let text_end = lay.text_end;
     Ok(Object { path: path.into(), name, map, symbols, depends, probes, stats, text_end })
@@ -439,14 +483,19 @@ fn check_sections(elf: &Elf, problems: &mut Vec<String>) {
     }
 }
 
-/// Resolves every undefined global symbol: symbol index → (name, binding).
+/// Resolves every undefined global symbol: symbol index → (name,
+/// binding), against the kernel image, then the loaded objects of the
+/// modules the object depends on; and, for those bound to a loaded
+/// object, symbol index → `module: object`symbol`.
 fn bind_symbols(
     elf: &Elf,
     image: &KernelImage,
     depends: &[String],
+    loaded: &[ModuleExports],
     problems: &mut Vec<String>,
-) -> BTreeMap<usize, (String, Bound)> {
+) -> (BTreeMap<usize, (String, Bound)>, BTreeMap<usize, String>) {
     let mut bound = BTreeMap::new();
+    let mut from_loaded = BTreeMap::new();
     let mut missing = Vec::new();
     for s in elf.symbols.iter().skip(1) {
         if s.kind == elf::STT_TLS {
@@ -477,8 +526,29 @@ fn bind_symbols(
                     bound.insert(s.index, (s.name.clone(), *b));
                 }
             },
-            None if s.bind == elf::STB_WEAK => {}
-            None => missing.push(s.name.clone()),
+            None => match loaded.iter().find(|m| m.symbols.contains_key(&s.name)) {
+                Some(m) if !depends.contains(&m.module) => problems.push(format!(
+                    "undefined symbol '{}': defined by {} ({}), which the object does not \
+                     depend on (depends on: {})",
+                    s.name,
+                    m.module,
+                    m.object,
+                    if depends.is_empty() { "nothing".into() } else { depends.join(" ") }
+                )),
+                Some(m) => {
+                    let addr = m.symbols[&s.name];
+                    // Provider::Core: the dependency was checked here.
+                    let b = Bound {
+                        addr,
+                        provider: Provider::Core,
+                        is_code: s.kind != elf::STT_OBJECT,
+                    };
+                    bound.insert(s.index, (s.name.clone(), b));
+                    from_loaded.insert(s.index, format!("{}: {}`{}", m.module, m.object, s.name));
+                }
+                None if s.bind == elf::STB_WEAK => {}
+                None => missing.push(s.name.clone()),
+            },
         }
     }
     for m in &missing {
@@ -491,7 +561,7 @@ fn bind_symbols(
             missing.len()
         ));
     }
-    bound
+    (bound, from_loaded)
 }
 
 fn check_relocation_types(elf: &Elf, problems: &mut Vec<String>) {

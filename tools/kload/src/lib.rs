@@ -21,7 +21,10 @@
 //! [`dls`] does the same for `build/amd64/dls_mgmt.o`, the object linked
 //! into misc/dls: as a static library that the C tests of its interface
 //! link in place of the host build, it loads the object and forwards
-//! every exported function to it.
+//! every exported function to it. [`drv`] loads a driver that depends on
+//! misc/dls (`build/amd64/dlszone`) next to it, its IPD 3 symbols bound
+//! to the loaded object's, and acts as the device framework: attach,
+//! open, ioctl, close, detach ([`emu::ddi`]).
 //!
 //! Only amd64 Linux hosts are supported: the object's code runs natively.
 //! What this proves and what only an illumos kernel can: docs/testing.md.
@@ -30,6 +33,7 @@
 compile_error!("kload runs amd64 kernel code natively: it needs an x86_64 Linux host");
 
 pub mod dls;
+pub mod drv;
 pub mod elf;
 pub mod emu;
 pub mod kobj;
@@ -40,5 +44,5 @@ pub mod reloc;
 pub mod runner;
 pub mod symbols;
 
-pub use kobj::{LoadError, LoadOptions, Object};
+pub use kobj::{LoadError, LoadOptions, ModuleExports, Object};
 pub use machine::{Machine, Module};

@@ -262,6 +262,43 @@ impl Module<'_> {
     }
 }
 
+impl Module<'_> {
+    /// Unmaps an object that other modules' objects share the kernel with
+    /// (a driver beside misc/dls's `dls_mgmt.o`), reporting what is its
+    /// own of [`Module::unload`]'s findings: still installed, locks in its
+    /// data still held, kmem buffers it allocated (its code the innermost
+    /// module frame) never freed. Empty when all is clean.
+    pub fn unload_dependent(self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.installed {
+            problems.push(format!("{} is still installed (_fini did not succeed)", self.obj.name));
+        }
+        let (start, end) = self.obj.range();
+        for h in sync::forget_range(start, end) {
+            problems.push(format!(
+                "{} {} in the module's data is still held by kthread {}",
+                h.kind,
+                crate::symbols::describe(h.addr),
+                h.thread
+            ));
+        }
+        let mine = format!("{}`", self.obj.name);
+        for l in kmem::leaks() {
+            let innermost = l.stack.lines().next().unwrap_or("").trim_start();
+            if innermost.starts_with(&mine) {
+                problems.push(format!(
+                    "kmem: buffer never freed: {} bytes at {:#x}, allocated at\n{}",
+                    l.size,
+                    l.addr,
+                    l.stack.trim_end()
+                ));
+            }
+        }
+        drop(self.obj);
+        problems
+    }
+}
+
 /// Buffers never freed, locks held anywhere, buffers written after their
 /// free: what kmem debugging and the lock checks report at unload.
 pub fn leak_check() -> Vec<String> {

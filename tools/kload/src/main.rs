@@ -153,7 +153,7 @@ fn run(args: &Args) -> Result<bool, String> {
     table.retain(|s| !args.without.contains(&s.name));
     let mut machine = Machine::boot_with(table).map_err(|e| format!("cannot boot: {e}"))?;
     machine.timeout = args.run.timeout;
-    let load = LoadOptions { depends: args.depends.clone() };
+    let load = LoadOptions { depends: args.depends.clone(), ..LoadOptions::default() };
     let mut module = match machine.load(&args.object, &load) {
         Ok(m) => m,
         Err(e) => {

@@ -135,8 +135,10 @@ fn every_probe_has_a_site_in_the_object() {
     let want: std::collections::BTreeSet<&str> =
         dlszone::sdt::PROBES.iter().map(|p| &p.symbol["__dtrace_probe_".len()..]).collect();
     let m = kload::Machine::boot().expect("boot");
-    let opts =
-        kload::LoadOptions { depends: Some(dls::DEPENDS.iter().map(|d| d.to_string()).collect()) };
+    let opts = kload::LoadOptions {
+        depends: Some(dls::DEPENDS.iter().map(|d| d.to_string()).collect()),
+        ..kload::LoadOptions::default()
+    };
     let module = m.load(&object(), &opts).expect("load");
     let sites: std::collections::BTreeSet<&str> =
         module.object().probes.iter().map(|p| p.name.as_str()).collect();

@@ -151,12 +151,21 @@ fn kernel_module_symbols_need_the_dependency() {
     let dir = scratch("nodeps");
     let obj = compile("checks", &dir);
     let m = Machine::boot().unwrap();
-    let e = m.load(&obj, &LoadOptions { depends: Some(vec![]) }).err().expect("refused");
+    let e = m
+        .load(&obj, &LoadOptions { depends: Some(vec![]), ..LoadOptions::default() })
+        .err()
+        .expect("refused");
     assert!(
         has(&e.problems, "undefined symbol 'ktest_create_module': defined by drv/ktest"),
         "{e}"
     );
-    let e = m.load(&obj, &LoadOptions { depends: Some(vec!["drv/vnic".into()]) }).err().unwrap();
+    let e = m
+        .load(
+            &obj,
+            &LoadOptions { depends: Some(vec!["drv/vnic".into()]), ..LoadOptions::default() },
+        )
+        .err()
+        .unwrap();
     assert!(has(&e.problems, "dependency drv/vnic: no such module"), "{e}");
 }
 

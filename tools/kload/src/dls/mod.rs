@@ -138,7 +138,10 @@ fn ensure_loaded(s: &mut Option<Session>) {
     // SAFETY: `machine` is a live Box leaked above; it is freed only in
     // `unload`, after the module borrowing it is gone.
     let m: &'static Machine = unsafe { &*machine };
-    let opts = LoadOptions { depends: Some(DEPENDS.iter().map(|d| d.to_string()).collect()) };
+    let opts = LoadOptions {
+        depends: Some(DEPENDS.iter().map(|d| d.to_string()).collect()),
+        ..LoadOptions::default()
+    };
     let module = match m.load(&path, &opts) {
         Ok(module) => module,
         Err(e) => fail_hard(&format!("{e}\nkload: {}: not loaded", path.display())),
@@ -183,6 +186,9 @@ fn fail_hard(msg: &str) -> ! {
 /// kernel down.
 fn unload(s: &mut Option<Session>) {
     let Some(mut sess) = s.take() else { return };
+    // A module depending on misc/dls goes first, as modunload would
+    // have it.
+    crate::drv::unload_before_dls();
     if sess.initialised {
         complain("dls_mgmt.o unloaded without dls_mgmt_fini()");
         after_fini();
@@ -233,6 +239,33 @@ pub fn shutdown() -> u64 {
 pub fn loaded() {
     let mut s = session();
     ensure_loaded(&mut s);
+}
+
+/// The loaded machine, with the object loaded into it: a module that
+/// depends on misc/dls loads there ([`crate::drv`]).
+pub(crate) fn machine() -> &'static Machine {
+    let mut s = session();
+    ensure_loaded(&mut s);
+    let m = s.as_ref().map(|sess| sess.machine).unwrap_or(std::ptr::null_mut());
+    // SAFETY: the session's live Box (ensure_loaded made one), freed only
+    // in `unload`, which unloads any module loaded there first
+    // (`crate::drv::unload_before_dls`).
+    unsafe { &*m }
+}
+
+/// The loaded object's global symbols as part of misc/dls, for a module
+/// that depends on misc/dls (krtld resolves its symbols against them).
+pub fn exports() -> crate::ModuleExports {
+    let s = session();
+    let object = s
+        .as_ref()
+        .and_then(|sess| sess.path.file_name())
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    crate::ModuleExports {
+        module: "misc/dls".into(),
+        object,
+        symbols: SYMBOLS.read().unwrap_or_else(|e| e.into_inner()).clone(),
+    }
 }
 
 /// The address of global symbol `name` of the loaded object.

@@ -1,13 +1,20 @@
 //! Module linkage: `mod_install(9F)`, `mod_remove`, `mod_info` and
-//! `mod_miscops`, for misc modules.
+//! `mod_miscops`, for misc modules and drivers.
 //!
 //! `mod_install` checks the `struct modlinkage` as modctl reads it
 //! (`ml_rev` is `MODREV_1`, a NULL-terminated array of up to seven
-//! linkage structures) and each linkage's `mod_ops`: only misc modules
-//! (`struct modlmisc`, `&mod_miscops`) are emulated, and their
-//! `misc_linkinfo` must fit `MODMAXLINKINFOLEN` (32, NUL included), as
-//! `mod_info` copies no more. Installing a second time, or removing or
-//! asking about a linkage that is not installed, is refused.
+//! linkage structures) and each linkage's `mod_ops`: misc modules
+//! (`struct modlmisc`, `&mod_miscops`) and drivers (`struct modldrv`,
+//! `&mod_driverops`) are emulated, and their linkinfo must fit
+//! `MODMAXLINKINFOLEN` (32, NUL included), as `mod_info` copies no more.
+//! Installing a second time, or removing or asking about a linkage that
+//! is not installed, is refused.
+//!
+//! A driver's installation is `mod_installdrv`'s (`modconf.c`): a leaf
+//! driver whose `cb_ops` lack `D_MP` is rejected (`ENXIO`), a second
+//! driver is `EALREADY`; its `dev_ops` are recorded for the framework
+//! ([`super::ddi`]). `mod_removedrv` refuses (`EBUSY`) while the
+//! `dev_ops` are held: an instance attached or a device open.
 //!
 //! Failures can be injected: [`fail_install`] makes the next
 //! `mod_install` return an errno, [`busy_removes`] makes the next N
@@ -25,6 +32,10 @@ use super::{Def, KernelSymbol, Provider, c_str};
 pub const EBUSY: c_int = 16;
 /// `EINVAL`.
 pub const EINVAL: c_int = 22;
+const ENXIO: c_int = 6;
+const EALREADY: c_int = 37;
+/// `D_MP` (`cb_flag`).
+const D_MP: c_int = 0x20;
 const MODREV_1: i32 = 1;
 const MODMAXLINKINFOLEN: usize = 32;
 const LINKAGE_SLOTS: usize = 7;
@@ -79,9 +90,16 @@ fn warn(msg: &str) {
     super::console::log(CE_WARN, None, msg);
 }
 
-/// The misc linkages of the modlinkage at `addr`: their linkinfo
-/// strings, or why modctl would refuse it.
-fn read_linkage(addr: usize) -> Result<Vec<String>, String> {
+/// One linkage structure of a modlinkage.
+struct Link {
+    info: String,
+    /// A driver's `struct dev_ops *`; `None` for a misc module.
+    dev_ops: Option<usize>,
+}
+
+/// The misc and driver linkages of the modlinkage at `addr`: their
+/// linkinfo strings, or why modctl would refuse it.
+fn read_linkage(addr: usize) -> Result<Vec<Link>, String> {
     if addr == 0 {
         return Err("NULL modlinkage".into());
     }
@@ -96,21 +114,27 @@ fn read_linkage(addr: usize) -> Result<Vec<String>, String> {
         return Err(format!("modlinkage structure is not MODREV_1 (ml_rev {rev})"));
     }
     let miscops = super::super::machine::kernel_symbol("mod_miscops").unwrap_or(0);
+    let driverops = super::super::machine::kernel_symbol("mod_driverops").unwrap_or(0);
     let mut out = Vec::new();
     for (i, &l) in slots.iter().enumerate() {
         if l == 0 {
             break;
         }
         // SAFETY: a non-NULL slot points at a linkage structure whose
-        // first member is its `struct mod_ops *`; misc linkages have
-        // the linkinfo pointer next.
+        // first member is its `struct mod_ops *`; misc and driver
+        // linkages have the linkinfo pointer next.
         let (ops, info) = unsafe { ((l as *const usize).read(), ((l + 8) as *const usize).read()) };
-        if ops != miscops {
+        let dev_ops = if ops == miscops {
+            None
+        } else if ops == driverops {
+            // SAFETY: a struct modldrv: drv_dev_ops follows the linkinfo.
+            Some(unsafe { ((l + 16) as *const usize).read() })
+        } else {
             return Err(format!(
-                "ml_linkage[{i}] has mod_ops {ops:#x}: only misc modules (&mod_miscops) \
-                 are emulated"
+                "ml_linkage[{i}] has mod_ops {ops:#x}: only misc modules (&mod_miscops) and \
+                 drivers (&mod_driverops) are emulated"
             ));
-        }
+        };
         // SAFETY: misc_linkinfo is a NUL-terminated string of the module.
         let text = unsafe { c_str(info as *const libc::c_char, 256) }.unwrap_or_default();
         if text.len() + 1 > MODMAXLINKINFOLEN {
@@ -119,7 +143,7 @@ fn read_linkage(addr: usize) -> Result<Vec<String>, String> {
                 text.len() + 1
             ));
         }
-        out.push(text);
+        out.push(Link { info: text, dev_ops });
     }
     if out.is_empty() {
         return Err("ml_linkage has no linkage".into());
@@ -132,13 +156,26 @@ extern "C" fn mod_install(modlp: *mut c_void) -> c_int {
     if let Some(e) = with(|m| m.fail_install.take()) {
         return e;
     }
-    let infos = match read_linkage(addr) {
+    let links = match read_linkage(addr) {
         Ok(i) => i,
         Err(e) => {
             warn(&format!("mod_install: {e}"));
             return EINVAL;
         }
     };
+    if with(|m| m.installed.contains_key(&addr)) {
+        warn(&format!("mod_install: modlinkage {addr:#x} is already installed"));
+        return EINVAL;
+    }
+    for l in &links {
+        if let Some(ops) = l.dev_ops {
+            let rc = install_driver(addr, ops);
+            if rc != 0 {
+                return rc;
+            }
+        }
+    }
+    let infos: Vec<String> = links.into_iter().map(|l| l.info).collect();
     let fresh = with(|m| m.installed.insert(addr, infos.clone()).is_none());
     if !fresh {
         warn(&format!("mod_install: modlinkage {addr:#x} is already installed"));
@@ -147,8 +184,35 @@ extern "C" fn mod_install(modlp: *mut c_void) -> c_int {
     0
 }
 
+/// `mod_installdrv`: checks a driver's `dev_ops` and records them.
+fn install_driver(linkage: usize, ops: usize) -> c_int {
+    if ops == 0 {
+        super::console::fatal("mod_install: a modldrv with NULL drv_dev_ops");
+    }
+    // SAFETY: the driver's struct dev_ops: devo_cb_ops at 56, devo_bus_ops
+    // at 64; a struct cb_ops has cb_flag at 112.
+    let (cb, bus) =
+        unsafe { (((ops + 56) as *const usize).read(), ((ops + 64) as *const usize).read()) };
+    if bus == 0 && cb != 0 {
+        // SAFETY: as above.
+        let flag = unsafe { ((cb + 112) as *const c_int).read() };
+        if flag & D_MP == 0 {
+            warn("mod_installdrv: MT-unsafe driver rejected");
+            return ENXIO;
+        }
+    }
+    match super::ddi::install(linkage, ops) {
+        Ok(()) => 0,
+        Err(_) => {
+            warn("mod_installdrv: driver already installed");
+            EALREADY
+        }
+    }
+}
+
 extern "C" fn mod_remove(modlp: *mut c_void) -> c_int {
     let addr = modlp as usize;
+    let is_driver = super::ddi::installed().is_some_and(|i| i.linkage == addr);
     let rc = with(|m| {
         if !m.installed.contains_key(&addr) {
             return EINVAL;
@@ -157,9 +221,16 @@ extern "C" fn mod_remove(modlp: *mut c_void) -> c_int {
             m.busy_removes -= 1;
             return EBUSY;
         }
+        // mod_removedrv: not while the dev_ops are held.
+        if is_driver && super::ddi::driver_held() {
+            return EBUSY;
+        }
         m.installed.remove(&addr);
         0
     });
+    if rc == 0 && is_driver {
+        super::ddi::uninstall(addr);
+    }
     if rc == EINVAL {
         warn(&format!("mod_remove: modlinkage {addr:#x} is not installed"));
     }
@@ -210,4 +281,52 @@ pub fn symbols() -> Vec<KernelSymbol> {
             def: Def::Data { size: 24, align: 8, init: init_miscops },
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emu::ddi;
+
+    /// A driver's modlinkage in host memory: (modlinkage, modldrv,
+    /// dev_ops, cb_ops), each a buffer of 8-byte words.
+    fn driver(driverops: usize, info: &std::ffi::CStr, flag: c_int) -> [Box<[u64; 17]>; 4] {
+        let mut ml = Box::new([0u64; 17]);
+        let mut ldrv = Box::new([0u64; 17]);
+        let mut ops = Box::new([0u64; 17]);
+        let mut cb = Box::new([0u64; 17]);
+        cb[14] = u64::from(flag as u32); // cb_flag at 112, cb_rev 0 beside it
+        ops[0] = 4; // DEVO_REV
+        ops[7] = cb.as_ptr() as u64; // devo_cb_ops at 56
+        ldrv[0] = driverops as u64;
+        ldrv[1] = info.as_ptr() as u64;
+        ldrv[2] = ops.as_ptr() as u64;
+        ml[0] = MODREV_1 as u64;
+        ml[1] = ldrv.as_ptr() as u64;
+        [ml, ldrv, ops, cb]
+    }
+
+    #[test]
+    fn drivers_install_as_mod_installdrv_and_remove_as_mod_removedrv() {
+        let m = crate::Machine::boot().expect("boot");
+        let driverops = m.image().lookup("mod_driverops").expect("mod_driverops").addr;
+        let unsafe_drv = driver(driverops, c"mt-unsafe", 0);
+        let p = |d: &[Box<[u64; 17]>; 4]| d[0].as_ptr() as *mut c_void;
+        assert_eq!(mod_install(p(&unsafe_drv)), ENXIO, "no D_MP");
+        assert!(ddi::installed().is_none());
+        let drv = driver(driverops, c"a driver", D_MP);
+        assert_eq!(mod_install(p(&drv)), 0);
+        let ops = drv[2].as_ptr() as usize;
+        assert_eq!(ddi::installed().map(|i| i.dev_ops), Some(ops));
+        let other = driver(driverops, c"another", D_MP);
+        assert_eq!(mod_install(p(&other)), EALREADY);
+        assert_eq!(mod_info(p(&drv), p(&other)), 1);
+        let dip = ddi::new_devi(0);
+        assert_eq!(mod_remove(p(&drv)), EBUSY, "an instance is attached");
+        ddi::retire_devi(dip);
+        assert_eq!(mod_remove(p(&drv)), 0);
+        assert!(ddi::installed().is_none());
+        assert_eq!(mod_remove(p(&drv)), EINVAL);
+        drop(m);
+    }
 }

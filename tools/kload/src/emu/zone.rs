@@ -34,9 +34,11 @@
 //! | a zone destroyed while held; holds left at unload | complaint |
 //! | `zone_key_delete` of an unknown key | -1, as illumos |
 //!
-//! Credentials: each zone has one `cred_t` (users' and `zone_kcred()` are
-//! the same here); a thread acts for the zone [`set_thread_zone`] names
-//! (the global zone by default, and always on task-queue threads).
+//! Credentials: each zone has one privileged `cred_t` (`zone_kcred()`'s,
+//! and root's) and one of an unprivileged user ([`user_cred`]), which
+//! `secpolicy_dl_config()` refuses (`EPERM`); a thread acts for the zone
+//! [`set_thread_zone`] names (the global zone by default, and always on
+//! task-queue threads), with the privileged credential.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -99,6 +101,8 @@ struct Zones {
     /// `cred_t *` → zone id.
     creds: BTreeMap<usize, i32>,
     cred_of: BTreeMap<i32, usize>,
+    /// Unprivileged credentials: zone id → `cred_t *`.
+    user_of: BTreeMap<i32, usize>,
     next_uniqid: u64,
     /// Backing memory of every `zone_t` and `cred_t` handed out since boot.
     #[allow(clippy::vec_box, reason = "each box's address is a kernel object's identity")]
@@ -163,6 +167,26 @@ pub fn cred(zid: i32) -> usize {
         z.cred_of.insert(zid, c);
         c
     })
+}
+
+/// The credential of an unprivileged user of zone `zid` (made on first
+/// use): `secpolicy_dl_config()` refuses it.
+pub fn user_cred(zid: i32) -> usize {
+    with(|z| {
+        if let Some(c) = z.user_of.get(&zid) {
+            return *c;
+        }
+        let c = new_mem(z);
+        z.creds.insert(c, zid);
+        z.user_of.insert(zid, c);
+        c
+    })
+}
+
+/// Whether credential `cr` holds every privilege (`None`: not a
+/// credential the kernel made).
+pub fn privileged(cr: usize) -> Option<bool> {
+    with(|z| z.creds.contains_key(&cr).then(|| !z.user_of.values().any(|c| *c == cr)))
 }
 
 /// The zone of credential `cr`, if it is one the kernel made.
@@ -477,6 +501,15 @@ extern "C" fn crgetzoneid(cr: *const c_void) -> c_int {
     }
 }
 
+/// `secpolicy_dl_config(cr)`: 0 with `PRIV_SYS_DL_CONFIG`, else `EPERM`.
+extern "C" fn secpolicy_dl_config(cr: *const c_void) -> c_int {
+    match privileged(cr as usize) {
+        Some(true) => 0,
+        Some(false) => 1,
+        None => fatal(&format!("secpolicy_dl_config({cr:p}): not a cred_t the kernel made")),
+    }
+}
+
 extern "C" fn ddi_get_cred() -> *mut c_void {
     cred(thread_zone()) as *mut c_void
 }
@@ -496,6 +529,7 @@ pub fn symbols() -> Vec<KernelSymbol> {
         f("zone_key_create", zone_key_create as *const () as usize),
         f("zone_key_delete", zone_key_delete as *const () as usize),
         f("crgetzoneid", crgetzoneid as *const () as usize),
+        f("secpolicy_dl_config", secpolicy_dl_config as *const () as usize),
         f("ddi_get_cred", ddi_get_cred as *const () as usize),
         f("zone_kcred", zone_kcred as *const () as usize),
     ]
@@ -532,6 +566,11 @@ mod tests {
         assert!(zone_find_by_id(5).is_null());
         let c = cred(7);
         assert_eq!(crgetzoneid(c as *const c_void), 7);
+        let u = user_cred(7);
+        assert_ne!(u, c);
+        assert_eq!(crgetzoneid(u as *const c_void), 7);
+        assert_eq!(secpolicy_dl_config(c as *const c_void), 0);
+        assert_eq!(secpolicy_dl_config(u as *const c_void), 1, "EPERM");
         assert_eq!(zone_key_delete(99), -1);
         reset();
     }
