@@ -286,6 +286,18 @@ impl<K: Kernel> Dls<K> {
         }
     }
 
+    /// The open's lookup proper: the name in the zone, or for the global
+    /// zone also a lent link's reserved name. Out of line, called twice.
+    #[inline(never)]
+    fn hold_name_or_loan(&self, zone: ZoneId, link: &[u8]) -> Result<Hold, Errno> {
+        match self.reg.hold_by_name(zone, zone, link, HoldKind::DevNet) {
+            Err(Errno::ENOENT) if zone.is_global() => {
+                self.reg.hold_on_loan_by_name(zone, link, HoldKind::DevNet)
+            }
+            r => r,
+        }
+    }
+
     /// Grows the handle table (allocating: the caller may sleep) and
     /// records `tok` again. Out of line: the open's own frame, which a
     /// nested implicit-tunnel creation sits below, stays as it was.
@@ -302,12 +314,7 @@ impl<K: Kernel> Dls<K> {
     /// implicit tunnel; a `<driver><ppa>` name attaches the physical
     /// device and looks again.
     fn hold_by_name_for_open(&self, zone: ZoneId, link: &[u8]) -> CResult<Hold> {
-        let take = || match self.reg.hold_by_name(zone, zone, link, HoldKind::DevNet) {
-            Err(Errno::ENOENT) if zone.is_global() => {
-                self.reg.hold_on_loan_by_name(zone, link, HoldKind::DevNet)
-            }
-            r => r,
-        };
+        let take = || self.hold_name_or_loan(zone, link);
         match take() {
             Err(Errno::ENOENT) => {}
             r => return r,
