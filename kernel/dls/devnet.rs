@@ -339,16 +339,18 @@ impl<K: Kernel> Dls<K> {
 
     /// The registry half of a destroy; what the link was, for a restore.
     fn unset(&self, mac: &MacBuf, id: LinkId, wait: bool) -> CResult<Tombstone> {
-        if !wait && self.prop_pending(id) {
-            return Err(Errno::EBUSY);
-        }
         // The record, read without allocating (the no-wait caller may not
-        // sleep): through the link's memory, with no hold left behind.
+        // sleep): through the link's memory, with no hold left behind. Not
+        // the MAC's link any more: as if gone (the registry's destroy
+        // below checks again, in the section that condemns it).
         let t = self.reg.hold_tmp(ZoneId::GLOBAL, id)?;
         let link = t.link_ref();
         self.reg.rele_tmp(t)?;
         if link.mac().as_bytes() != mac.name() {
             return Err(Errno::ENOENT);
+        }
+        if !wait && self.prop_pending(id) {
+            return Err(Errno::EBUSY);
         }
         let name = link.name().ok_or(Errno::ENOENT)?;
         let tomb = Tombstone {

@@ -313,22 +313,16 @@ impl<K: Kernel> Dls<K> {
     /// and the generation they were taken at.
     ///
     /// The whole table is read at one instant; its generation is the one
-    /// [`View`] gives it, and a non-global caller gets the part it sees.
+    /// [`View`] gives it. A non-global caller gets the part it sees, and a
+    /// [`fingerprint`] of that part as its generation.
     pub fn snapshot(&self, caller: ZoneId) -> CResult<(Vec<DlsLinkInfo>, u64)> {
         caller.validate()?;
-        let (mut snap, table) = self.reg.snapshot_for(ZoneId::GLOBAL)?;
-        let mut generation = self.view.lock().generation(table, &snap.links);
-        if !caller.is_global() {
-            // What the registry's zone-scoped snapshot keeps (rule 8).
-            snap.links.retain(|l| l.state == LinkState::Active && l.zone.id == caller);
-            for l in &mut snap.links {
-                l.reserved = None;
-                // Nor how many holds other zones (the global zone's
-                // snoop -z, say) took on them.
-                l.holders
-                    .retain(|h| h.zone.id == caller || !HoldKind::HOLDER_KINDS.contains(&h.kind));
-            }
-        }
+        // A zone gets the registry's zone-scoped snapshot (rule 8) and,
+        // below, a fingerprint of it for a generation: the table's would
+        // tell it that some link elsewhere changed.
+        let (snap, table) = self.reg.snapshot_for(caller)?;
+        let generation =
+            caller.is_global().then(|| self.view.lock().generation(table, &snap.links));
         let mut out = Vec::with_capacity(snap.links.len());
         for l in &snap.links {
             let mut r = DlsLinkInfo {
@@ -359,11 +353,7 @@ impl<K: Kernel> Dls<K> {
             copy_field(&mut r.dli_mac, l.mac.as_bytes());
             out.push(r);
         }
-        if !caller.is_global() {
-            // The table's generation would tell a zone that some link
-            // elsewhere changed: it gets a fingerprint of its own view.
-            generation = fingerprint(&out);
-        }
+        let generation = generation.unwrap_or_else(|| fingerprint(&out));
         Ok((out, generation))
     }
 

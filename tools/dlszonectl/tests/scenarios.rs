@@ -151,6 +151,22 @@ fn os_8627() {
     t.check("os_8627.txt");
 }
 
+/// Zone z5 (uniqid 105) borrows net0 (and, with `own`, makes z5net0),
+/// a consumer inside it holds net0, dlmgmtd dies, and the zone halts: the
+/// halt cannot return net0, and z5 is stuck in down. net0's id.
+fn stuck_z5(k: &Kernel, own: bool) -> u32 {
+    k.zone_boot(5, 105);
+    let id = k.link("vnic1001", "net0", 0, true).expect("net0");
+    assert_eq!(k.lend(id, 5), 0);
+    if own {
+        k.link("vnic5000", "z5net0", 5, false).expect("z5net0");
+    }
+    k.hold(id, 5).expect("hold");
+    k.kill_dlmgmtd();
+    k.zone_halt(5);
+    id
+}
+
 /// A zone stuck in down ("datalinks remain in zone after shutdown"):
 /// dlmgmtd was not running at the halt. `recover` unsticks it.
 #[test]
@@ -158,13 +174,7 @@ fn stuck_down_zone_recovered() {
     let k = Kernel::boot();
     let drv = Driver::new();
     let mut t = Transcript::new(&drv);
-    k.zone_boot(5, 105);
-    let id = k.link("vnic1001", "net0", 0, true).expect("net0");
-    assert_eq!(k.lend(id, 5), 0);
-    let _own = k.link("vnic5000", "z5net0", 5, false).expect("z5net0");
-    let _stream = k.hold(id, 5).expect("hold");
-    k.kill_dlmgmtd();
-    k.zone_halt(5);
+    let id = stuck_z5(&k, true);
     t.note("dlmgmtd died; zone z5 halted while a consumer inside it still held net0");
     t.note("the halt could not return net0: zone z5 is down with datalinks remaining");
     t.run(GZ, "show-link -o link,zone,owner,transient,state,holds");
@@ -194,12 +204,7 @@ fn zone_id_reuse() {
     let k = Kernel::boot();
     let drv = Driver::new();
     let mut t = Transcript::new(&drv);
-    k.zone_boot(5, 105);
-    let id = k.link("vnic1001", "net0", 0, true).expect("net0");
-    assert_eq!(k.lend(id, 5), 0);
-    let _stream = k.hold(id, 5).expect("hold");
-    k.kill_dlmgmtd();
-    k.zone_halt(5);
+    let id = stuck_z5(&k, false);
     t.note("dlmgmtd died; zone z5 (uniqid 105) halted with net0 held inside: it is stuck in down");
     t.run(GZ, "show-link -o link,id,zone,owner,state,holds");
     k.zone_destroy(5);

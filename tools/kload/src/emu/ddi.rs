@@ -61,10 +61,7 @@ pub const USER_BASE: u64 = 0x10_0000_0000;
 const USER_END: u64 = USER_BASE + (1 << 36);
 const PAGE: u64 = 4096;
 
-/// `makedevice(major, minor)` on a 64-bit kernel.
-pub fn makedevice(major: u32, minor: u32) -> u64 {
-    (u64::from(major) << 32) | u64::from(minor)
-}
+pub use super::devices::makedevice;
 
 /// A minor node an instance created.
 #[derive(Clone, Debug, PartialEq, Eq)]
